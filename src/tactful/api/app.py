@@ -1,0 +1,51 @@
+"""The FastAPI application: versioned routes under /v1, structured errors, body limits."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+import tactful
+from tactful.api.errors import ERROR_RESPONSES, install_error_handlers
+from tactful.api.routes import catalog, events, health, users
+from tactful.engine import Engine
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+def create_app(engine: Engine, with_pages: bool = True) -> FastAPI:
+    """Build the API around an engine (the engine is injected, not created here)."""
+    app = FastAPI(
+        title="tactful",
+        version=tactful.__version__,
+        description="Personalization that learns from every signal and knows when to back off.",
+        responses=ERROR_RESPONSES,
+    )
+    app.state.engine = engine
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "payload_too_large",
+                        "message": f"body over {MAX_BODY_BYTES} bytes",
+                        "field": None,
+                    }
+                },
+                status_code=413,
+            )
+        return await call_next(request)
+
+    for module in (health, catalog, events, users):
+        app.include_router(module.router, prefix="/v1")
+    if with_pages:
+        from tactful.web.pages import router as pages_router
+
+        app.include_router(pages_router)
+    return app

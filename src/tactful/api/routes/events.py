@@ -1,0 +1,28 @@
+"""Event routes: single events and atomic batches."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from tactful.api.deps import get_engine
+from tactful.domain.event import Event, EventBatch, IngestResult
+from tactful.engine import Engine
+
+router = APIRouter(tags=["events"])
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+@router.post("/events", response_model=IngestResult, summary="Record one event")
+def post_event(event: Event, engine: EngineDep) -> IngestResult:
+    return engine.ingest([event])
+
+
+@router.post(
+    "/events/batch",
+    response_model=IngestResult,
+    summary="Record up to 10,000 events, all or nothing",
+)
+def post_batch(batch: EventBatch, engine: EngineDep) -> IngestResult:
+    return engine.ingest(batch.events)

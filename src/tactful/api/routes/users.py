@@ -1,0 +1,56 @@
+"""Per-person routes: recommendations, profile, and the person record."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from tactful.api.deps import Count, Surface, UserId, get_engine
+from tactful.domain.person import Person
+from tactful.domain.recommendation import ProfileView, Recommendations
+from tactful.engine import Engine
+from tactful.errors import ValidationError
+
+router = APIRouter(tags=["people"])
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+@router.get(
+    "/users/{user_id}/recommendations",
+    response_model=Recommendations,
+    response_model_exclude_none=True,
+    summary="Recommendations for a person on a surface",
+)
+def recommendations(
+    user_id: UserId,
+    engine: EngineDep,
+    surface: Surface = "home",
+    n: Count = None,
+    explain: Annotated[
+        str | None, Query(pattern="^(full)$", description="'full' lists excluded candidates")
+    ] = None,
+) -> Recommendations:
+    return engine.recommend(user_id, surface=surface, n=n, explain=explain == "full")
+
+
+@router.get(
+    "/users/{user_id}/profile",
+    response_model=ProfileView,
+    response_model_exclude_none=True,
+    summary="What tactful believes about a person, with evidence",
+)
+def profile(user_id: UserId, engine: EngineDep) -> ProfileView:
+    return engine.profile(user_id)
+
+
+@router.get("/users/{user_id}", response_model=Person, summary="The person record")
+def get_person(user_id: UserId, engine: EngineDep) -> Person:
+    return engine.person(user_id)
+
+
+@router.put("/users/{user_id}", response_model=Person, summary="Create or replace the person record")
+def put_person(user_id: UserId, body: Person, engine: EngineDep) -> Person:
+    if body.id != user_id:
+        raise ValidationError("body id must match the path", field="id")
+    return engine.save_person(body)

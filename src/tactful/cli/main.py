@@ -1,0 +1,64 @@
+"""The ``tactful`` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tactful.cli.console import console, make_settings
+from tactful.cli.importer import import_app
+
+app = typer.Typer(
+    help="tactful: recommendations that learn from every signal and know when to back off.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(import_app, name="import")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default settings.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default settings.port).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Database URL.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API and pages."""
+    from tactful.api.server import run_server
+
+    settings = make_settings(data_dir, database_url)
+    run_server(settings, host or settings.host, port or settings.port, workers)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (default ./tactful-data).")] = None,
+    people: Annotated[int, typer.Option(min=10, max=100_000, help="Simulated people.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Build the demo data and exit.")] = False,
+) -> None:
+    """Build a synthetic media library with simulated people, train, and serve it."""
+    from tactful.demo.builder import build_demo
+
+    settings = make_settings(data_dir, None)
+    summary = build_demo(settings, people=people, seed=seed)
+    console.print(summary)
+    if no_serve:
+        return
+    from tactful.api.server import run_server
+
+    console.print(f"[bold green]open http://{host}:{port}/[/] (API docs at /docs)")
+    run_server(settings, host, port, 1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Catalog items and tag metadata."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from tactful.domain.identifiers import Category, EntityId, ShortText, Tag
+
+AttributeValue = Annotated[str, StringConstraints(max_length=2048)] | float | int | bool | None
+
+
+class ItemAttributes(BaseModel):
+    """Optional item attributes; ``extra`` holds small operator-defined values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    price: float | None = Field(None, ge=0, le=1e12, allow_inf_nan=False)
+    url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    image: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    available_from: datetime | None = None
+    expires_at: datetime | None = None
+    extra: dict[Annotated[str, StringConstraints(max_length=64)], AttributeValue] = Field(
+        default_factory=dict, max_length=32
+    )
+
+
+class Item(BaseModel):
+    """A thing that can be recommended."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: EntityId
+    title: ShortText = ""
+    tags: list[Tag] = Field(default_factory=list, max_length=64)
+    attributes: ItemAttributes = Field(default_factory=ItemAttributes)
+    sensitive: list[Category] = Field(default_factory=list, max_length=16)
+    created_at: datetime | None = None
+
+
+class TagMeta(BaseModel):
+    """Metadata for a tag: a label and, when sensitive, its category (P8)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tag: Tag
+    label: ShortText = ""
+    sensitive_category: Category | None = None

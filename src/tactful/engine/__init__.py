@@ -1,0 +1,5 @@
+"""The engine that composes signals, scorers and policies."""
+
+from tactful.engine.engine import Engine
+
+__all__ = ["Engine"]

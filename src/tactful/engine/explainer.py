@@ -1,0 +1,97 @@
+"""Machine-readable reasons for every recommended item (P12)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tactful.domain.recommendation import Reason
+from tactful.engine.person_state import PersonState
+from tactful.policy.decision import Action, Decision
+from tactful.scoring.blend import Blend
+
+SHARE = 0.15
+
+
+def reasons_for(
+    pos: int, state: PersonState, mix: Blend, decisions: list[Decision], half_lives: dict[str, float]
+) -> list[Reason]:
+    """Why item ``pos`` is in the list: its main score components, then policy effects."""
+    contributions = sorted(((float(part[pos]), name) for name, part in mix.parts.items()), reverse=True)
+    positive_total = sum(c for c, _ in contributions if c > 0) or 1.0
+    reasons: list[Reason] = []
+    for value, name in contributions:
+        if value <= 0 or value < SHARE * positive_total:
+            continue
+        reason = _component_reason(name, pos, state, value / positive_total, half_lives)
+        if reason is not None:
+            reasons.append(reason)
+    for decision in decisions:
+        if decision.action is not Action.allow:
+            reasons.append(decision.reason)
+    if not reasons:
+        reasons.append(Reason(code="popular", message="popular with others", weight=0.0))
+    return reasons
+
+
+def _component_reason(
+    name: str, pos: int, state: PersonState, share: float, half_lives: dict[str, float]
+) -> Reason | None:
+    cat = state.context.catalog
+    weight = round(share, 3)
+    if name == "popularity":
+        return Reason(code="popular", message="popular with others", weight=weight)
+    if name == "trending":
+        return Reason(code="trending", message="trending right now", weight=weight)
+    if name == "content":
+        return _interest_reason(pos, state, weight, half_lives)
+    if name == "collaborative":
+        liked = _closest_liked(pos, state)
+        if liked is None:
+            return Reason(code="similar_people", message="liked by people with similar taste", weight=weight)
+        return Reason(
+            code="because_you_liked",
+            message=f"because you liked {cat.items[liked].title or cat.item_ids[liked]}",
+            item_id=cat.item_ids[liked],
+            weight=weight,
+        )
+    return Reason(code=name, message=f"scored by {name}", weight=weight)
+
+
+def _interest_reason(
+    pos: int, state: PersonState, weight: float, half_lives: dict[str, float]
+) -> Reason | None:
+    cat = state.context.catalog
+    vector = state.context.tag_vector
+    best: tuple[float, str] | None = None
+    for tag in cat.items[pos].tags:
+        tpos = cat.tag_index.get(tag)
+        if tpos is not None and vector[tpos] > 0 and (best is None or vector[tpos] > best[0]):
+            best = (float(vector[tpos]), tag)
+    if best is None:
+        return None
+    tag = best[1]
+    interest = state.profile.interests.get(tag)
+    stated = tag in state.person.stated_interests
+    by_prov = interest.scores.by_provenance(state.context.now, half_lives) if interest else {}
+    return Reason(
+        code="stated_interest" if stated else "matches_interest",
+        message=f"matches your interest in {cat.tag_labels.get(tag, tag)}",
+        tag=tag,
+        evidence=len(interest.evidence) if interest else 0,
+        provenance=sorted(p for p, v in by_prov.items() if v > 0 and p in state.allowed)
+        + (["explicit"] if stated and not interest else []),
+        weight=weight,
+    )
+
+
+def _closest_liked(pos: int, state: PersonState) -> int | None:
+    ctx = state.context
+    liked = ctx.item_positions[ctx.item_weights > 0]
+    if liked.size == 0:
+        return None
+    row = ctx.catalog.item_tag_norm[pos]
+    overlap = np.asarray((ctx.catalog.item_tag_norm[liked] @ row.T).toarray()).ravel()
+    if overlap.max() <= 0:
+        recent = np.argmax(ctx.item_times[ctx.item_weights > 0])
+        return int(liked[recent])
+    return int(liked[int(np.argmax(overlap))])

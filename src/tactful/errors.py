@@ -1,0 +1,77 @@
+"""Every error tactful raises, and the one place that maps them to HTTP statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TactfulError(Exception):
+    """Base class: a machine-readable code, a message and the offending field."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+class ValidationError(TactfulError):
+    code = "invalid"
+    status = 422
+
+
+class UnknownItem(ValidationError):
+    code = "unknown_item"
+
+
+class UnknownEventType(ValidationError):
+    code = "unknown_event_type"
+
+
+class BatchTooLarge(TactfulError):
+    code = "batch_too_large"
+    status = 413
+
+
+class NotFound(TactfulError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(TactfulError):
+    code = "conflict"
+    status = 409
+
+
+class Unauthorized(TactfulError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(TactfulError):
+    code = "forbidden"
+    status = 403
+
+
+class RateLimited(TactfulError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, retry_after: float, field: str | None = None) -> None:
+        super().__init__(message, field)
+        self.retry_after = retry_after
+
+
+class StorageError(TactfulError):
+    code = "storage_unavailable"
+    status = 503
+
+
+def http_status(error: TactfulError) -> int:
+    """The HTTP status for an error: the single mapping used by the API."""
+    return error.status

@@ -1,0 +1,43 @@
+"""What a scorer sees about one request: the catalog and the person's current signals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from tactful.engine.catalog import CatalogIndex
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """Plain arrays only, so scorers stay pure and testable.
+
+    ``tag_vector`` holds the person's decayed interest per catalog tag (consented provenances
+    only); ``item_positions``/``item_weights`` the decayed affinity per catalog item and
+    ``item_times`` when it was last engaged with.
+    """
+
+    catalog: CatalogIndex
+    now: float
+    tag_vector: np.ndarray
+    item_positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    item_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    item_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+class Scorer(Protocol):
+    """A component that scores every catalog item for one request (higher is better)."""
+
+    name: str
+
+    def score(self, ctx: ScoringContext) -> np.ndarray | None:
+        """Scores over the whole catalog, or None when it has nothing to say."""
+        ...
+
+
+def normalized(scores: np.ndarray) -> np.ndarray:
+    """Scale to at most 1 in absolute value, keeping sign (so negatives still demote)."""
+    peak = float(np.max(np.abs(scores))) if scores.size else 0.0
+    return scores / peak if peak > 0 else np.zeros_like(scores)

@@ -1,0 +1,114 @@
+"""The one settings object: ``TACTFUL_`` environment variables, an optional TOML file, defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from tactful.signals.rules import EventRule
+
+
+class SignalSettings(BaseModel):
+    """How raw events become signals (P3) and how fast they fade (P9)."""
+
+    short_play_seconds: float = Field(30.0, ge=0, description="A play shorter than this is a skip.")
+    half_life_days: dict[str, float] = Field(
+        default_factory=lambda: {
+            "explicit": 180.0,
+            "observed": 45.0,
+            "inferred": 21.0,
+            "imported": 21.0,
+        },
+        description="Interest half-life per provenance, in days.",
+    )
+    rules: dict[str, EventRule] = Field(
+        default_factory=dict,
+        description="Event rules by type, overriding or adding to the built-in table.",
+    )
+
+
+class ProfileSettings(BaseModel):
+    """Evidence and engagement thresholds (P5, P6)."""
+
+    evidence_threshold: int = Field(
+        3, ge=1, description="Distinct days/sessions before an interest is established."
+    )
+    warming_after: int = Field(3, ge=1, description="Positive signals before a person is 'warming'.")
+    engaged_after: int = Field(15, ge=1, description="Positive signals before a person is 'engaged'.")
+    engaged_min_days: int = Field(2, ge=1, description="Distinct active days needed to be 'engaged'.")
+    max_evidence_keys: int = Field(32, ge=4, description="Distinct evidence keys kept per interest.")
+
+
+class ScoringSettings(BaseModel):
+    """Blend weights per engagement level and the trending half-life."""
+
+    trending_half_life_days: float = Field(3.0, gt=0)
+    blend: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "new": {"popularity": 0.7, "trending": 0.3, "content": 0.0, "collaborative": 0.0},
+            "warming": {"popularity": 0.35, "trending": 0.15, "content": 0.3, "collaborative": 0.2},
+            "engaged": {"popularity": 0.1, "trending": 0.05, "content": 0.25, "collaborative": 0.6},
+        }
+    )
+    similar_tag_penalty: float = Field(
+        0.5, ge=0, le=1, description="Multiplier for items sharing a tag with a disliked item."
+    )
+
+
+class Settings(BaseSettings):
+    """Every knob tactful has, with documented defaults.
+
+    Sources, highest priority first: constructor arguments, ``TACTFUL_*`` environment
+    variables (nested with ``__``, e.g. ``TACTFUL_PROFILE__EVIDENCE_THRESHOLD=4``), the TOML
+    file named by ``TACTFUL_CONFIG`` (default ``tactful.toml`` if it exists), then defaults.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TACTFUL_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Field(Path("./tactful-data"), description="SQLite file and model artifacts.")
+    database_url: str | None = Field(None, description="Overrides the database location.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    default_n: int = Field(10, ge=1, le=200)
+    max_batch_events: int = Field(10_000, ge=1)
+    max_string_length: int = Field(512, ge=16)
+    signals: SignalSettings = Field(default_factory=SignalSettings)
+    profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("TACTFUL_CONFIG", "tactful.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tactful.sqlite3').resolve()}"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return self.model_copy(update=overrides)

@@ -1,0 +1,135 @@
+"""Configurable rules that turn raw events into signed signals (P3)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tactful.domain.event import Event, Provenance
+from tactful.domain.identifiers import check_tag
+from tactful.errors import UnknownEventType
+
+
+class ValueMode(StrEnum):
+    """How an event's ``value`` shapes its weight."""
+
+    fixed = "fixed"  # weight, value ignored
+    rating = "rating"  # (value - center) * weight
+    duration = "duration"  # below threshold seconds: skip_weight; otherwise weight
+    tally = "count"  # weight * log1p(value): play counts and other tallies
+
+
+class EventRule(BaseModel):
+    """How one event type becomes a signal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight: float = Field(0.0, ge=-100, le=100)
+    mode: ValueMode = ValueMode.fixed
+    center: float = 3.0
+    threshold: float = Field(30.0, ge=0)
+    skip_weight: float = Field(-0.5, ge=-100, le=100)
+    hard_negative: bool = False
+    consumed: bool = False
+    impression: bool = False
+    provenance: Provenance = Provenance.observed
+    needs_item: bool = True
+
+
+def default_rules(short_play_seconds: float = 30.0) -> dict[str, EventRule]:
+    """The built-in event types and what they mean."""
+    exp = Provenance.explicit
+    return {
+        "impression": EventRule(weight=0.0, impression=True),
+        "view": EventRule(weight=0.5),
+        "click": EventRule(weight=1.0),
+        "dwell": EventRule(weight=1.0, mode=ValueMode.duration, threshold=10.0, skip_weight=0.0),
+        "play": EventRule(
+            weight=1.0, mode=ValueMode.duration, threshold=short_play_seconds, skip_weight=-0.5
+        ),
+        "skip": EventRule(weight=-0.5),
+        "complete": EventRule(weight=1.5, consumed=True),
+        "save": EventRule(weight=3.0, provenance=exp),
+        "like": EventRule(weight=4.0, provenance=exp),
+        "dislike": EventRule(weight=-5.0, hard_negative=True, provenance=exp),
+        "rate": EventRule(weight=1.5, mode=ValueMode.rating, consumed=True, provenance=exp),
+        "add_to_cart": EventRule(weight=2.0),
+        "purchase": EventRule(weight=3.0, consumed=True),
+        "search": EventRule(weight=1.0, needs_item=False),
+        "dismiss": EventRule(weight=-3.0, hard_negative=True, provenance=exp),
+        "share": EventRule(weight=3.0),
+        "unsubscribe": EventRule(weight=0.0, needs_item=False, provenance=exp),
+        "complaint": EventRule(weight=-5.0, hard_negative=True, needs_item=False, provenance=exp),
+        "listen": EventRule(weight=1.0, mode=ValueMode.tally),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """An event interpreted: a signed weight on an item and, through it, on tags."""
+
+    weight: float
+    provenance: Provenance
+    hard_negative: bool = False
+    consumed: bool = False
+    impression: bool = False
+    context_tags: tuple[str, ...] = ()
+
+    @property
+    def positive(self) -> bool:
+        return self.weight > 0
+
+
+class SignalRules:
+    """The rule table: built-in defaults merged with operator overrides."""
+
+    def __init__(
+        self, overrides: dict[str, EventRule] | None = None, short_play_seconds: float = 30.0
+    ) -> None:
+        self.rules = default_rules(short_play_seconds)
+        self.rules.update(overrides or {})
+
+    @property
+    def types(self) -> frozenset[str]:
+        return frozenset(self.rules)
+
+    def rule(self, event_type: str) -> EventRule:
+        try:
+            return self.rules[event_type]
+        except KeyError:
+            raise UnknownEventType(
+                f"unknown event type {event_type!r}; known: {', '.join(sorted(self.rules))}",
+                field="type",
+            ) from None
+
+    def interpret(self, event: Event) -> Signal:
+        """Pure: the signal an event carries, before it meets a profile."""
+        rule = self.rule(event.type)
+        weight = _weight(rule, event.value)
+        context_tags: tuple[str, ...] = ()
+        if event.context is not None and event.context.category:
+            try:
+                context_tags = (check_tag(event.context.category),)
+            except ValueError:
+                context_tags = ()
+        return Signal(
+            weight=weight,
+            provenance=event.provenance or rule.provenance,
+            hard_negative=rule.hard_negative,
+            consumed=rule.consumed,
+            impression=rule.impression,
+            context_tags=context_tags,
+        )
+
+
+def _weight(rule: EventRule, value: float | None) -> float:
+    if rule.mode is ValueMode.fixed or value is None:
+        return rule.weight
+    if rule.mode is ValueMode.rating:
+        return (value - rule.center) * rule.weight
+    if rule.mode is ValueMode.duration:
+        return rule.skip_weight if value < rule.threshold else rule.weight
+    return rule.weight * math.log1p(max(value, 0.0))

@@ -1,0 +1,111 @@
+"""Row <-> domain conversions for the SQL backend (JSON columns, epoch floats)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from tactful.clock import from_epoch, to_epoch
+from tactful.domain.item import Item, ItemAttributes
+from tactful.domain.person import Consent, Person
+from tactful.signals.profile import DecayedScores, ItemState, TagInterest
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def item_row(item: Item, now: float) -> dict[str, Any]:
+    created = to_epoch(item.created_at) if item.created_at else now
+    return {
+        "id": item.id,
+        "title": item.title,
+        "tags": dumps(item.tags),
+        "attributes": item.attributes.model_dump_json(exclude_defaults=True),
+        "sensitive": dumps(item.sensitive),
+        "created_at": created,
+        "updated_at": now,
+    }
+
+
+def row_item(row: Any) -> Item:
+    return Item.model_construct(
+        id=row.id,
+        title=row.title,
+        tags=json.loads(row.tags),
+        attributes=ItemAttributes.model_validate_json(row.attributes),
+        sensitive=json.loads(row.sensitive),
+        created_at=from_epoch(row.created_at),
+    )
+
+
+def person_row(person: Person, positive: int, days: list[int], created: float) -> dict[str, Any]:
+    return {
+        "id": person.id,
+        "timezone": person.timezone,
+        "consent": person.consent.model_dump_json(),
+        "stated": dumps(person.stated_interests),
+        "muted": dumps(person.muted_topics),
+        "positive_signals": positive,
+        "active_days": dumps(days),
+        "created_at": created,
+    }
+
+
+def row_person(row: Any) -> Person:
+    return Person.model_construct(
+        id=row.id,
+        timezone=row.timezone,
+        consent=Consent.model_validate_json(row.consent),
+        stated_interests=json.loads(row.stated),
+        muted_topics=json.loads(row.muted),
+    )
+
+
+def interest_row(user_id: str, tag: str, interest: TagInterest) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "tag": tag,
+        "scores": dumps(interest.scores.parts),
+        "evidence": dumps(interest.evidence),
+        "last_positive": interest.last_positive,
+        "established": interest.established,
+    }
+
+
+def row_interest(row: Any) -> TagInterest:
+    return TagInterest(
+        scores=DecayedScores(json.loads(row.scores)),
+        evidence=json.loads(row.evidence),
+        last_positive=row.last_positive,
+        established=bool(row.established),
+    )
+
+
+def item_state_row(user_id: str, item_id: str, state: ItemState) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "item_id": item_id,
+        "scores": dumps(state.scores.parts),
+        "disliked": state.disliked,
+        "consumed": state.consumed,
+        "impressions": state.impressions,
+        "last_impression": state.last_impression,
+        "last_engaged": state.last_engaged,
+    }
+
+
+def row_item_state(row: Any) -> ItemState:
+    return ItemState(
+        scores=DecayedScores(json.loads(row.scores)),
+        disliked=bool(row.disliked),
+        consumed=bool(row.consumed),
+        impressions=row.impressions,
+        last_impression=row.last_impression,
+        last_engaged=row.last_engaged,
+    )
+
+
+def epoch_or_none(value: datetime | None) -> float | None:
+    return None if value is None else to_epoch(value)

@@ -1,0 +1,105 @@
+"""The storage protocol every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tactful.domain.event import Event
+from tactful.domain.item import Item, TagMeta
+from tactful.domain.person import Person
+from tactful.signals.profile import Profile
+
+
+@dataclass(slots=True)
+class ItemStat:
+    """Aggregate engagement with an item: positive interactions and a decayed trend score."""
+
+    item_id: str
+    interactions: float = 0.0
+    trend: float = 0.0
+    trend_ts: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as stored: resolved timestamp (epoch seconds) and provenance."""
+
+    seq: int
+    event_id: str | None
+    user_id: str
+    item_id: str | None
+    type: str
+    value: float | None
+    ts: float
+    provenance: str
+
+
+class UnitOfWork(Protocol):
+    """One all-or-nothing write transaction."""
+
+    def known_event_ids(self, ids: Sequence[str]) -> set[str]: ...
+
+    def load_profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]: ...
+
+    def create_persons(self, persons: Sequence[Person], now: float) -> None: ...
+
+    def load_persons(self, user_ids: Sequence[str]) -> dict[str, Person]: ...
+
+    def load_item_stats(self, item_ids: Sequence[str]) -> dict[str, ItemStat]: ...
+
+    def write_events(self, events: Sequence[Event]) -> None: ...
+
+    def save_profiles(self, profiles: Sequence[Profile]) -> None: ...
+
+    def save_persons(self, persons: Sequence[Person]) -> None: ...
+
+    def save_item_stats(self, stats: Sequence[ItemStat]) -> None: ...
+
+
+class Store(Protocol):
+    """Durable state: catalog, people, events, profiles, aggregates."""
+
+    url: str
+
+    def migrate(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def unit_of_work(self) -> AbstractContextManager[UnitOfWork]: ...
+
+    def upsert_items(self, items: Sequence[Item], now: float) -> None: ...
+
+    def delete_items(self, ids: Sequence[str]) -> int: ...
+
+    def get_item(self, item_id: str) -> Item | None: ...
+
+    def item_tags(self, ids: Sequence[str]) -> dict[str, list[str]]: ...
+
+    def load_catalog(self) -> list[Item]: ...
+
+    def catalog_version(self) -> int: ...
+
+    def upsert_tag_meta(self, metas: Sequence[TagMeta]) -> None: ...
+
+    def load_tag_meta(self) -> list[TagMeta]: ...
+
+    def load_all_item_stats(self) -> list[ItemStat]: ...
+
+    def get_person(self, user_id: str) -> Person | None: ...
+
+    def save_person(self, person: Person) -> None: ...
+
+    def load_profile(self, user_id: str) -> Profile: ...
+
+    def save_recommendation(
+        self, rec_id: str, user_id: str, surface: str, at: float, item_ids: Sequence[str]
+    ) -> None: ...
+
+    def iter_events(self, batch_size: int = 50_000) -> Iterator[list[StoredEvent]]: ...
+
+    def count(self, table: str) -> int: ...
+
+    def stats(self) -> dict[str, Any]: ...

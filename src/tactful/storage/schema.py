@@ -1,0 +1,122 @@
+"""Table definitions used by the SQL backend's queries (Alembic migrations create them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("attributes", Text, nullable=False),
+    Column("sensitive", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+tag_meta = Table(
+    "tag_meta",
+    metadata,
+    Column("tag", String(160), primary_key=True),
+    Column("label", Text, nullable=False),
+    Column("sensitive_category", String(32)),
+)
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("timezone", String(64), nullable=False),
+    Column("consent", Text, nullable=False),
+    Column("stated", Text, nullable=False),
+    Column("muted", Text, nullable=False),
+    Column("positive_signals", Integer, nullable=False),
+    Column("active_days", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(128), unique=True),
+    Column("user_id", String(128), nullable=False),
+    Column("item_id", String(128)),
+    Column("type", String(32), nullable=False),
+    Column("value", Float),
+    Column("ts", Float, nullable=False),
+    Column("provenance", String(16), nullable=False),
+    Column("surface", String(32)),
+    Column("recommendation_id", String(128)),
+    Column("context", Text),
+    Index("ix_events_user", "user_id"),
+    Index("ix_events_ts", "ts"),
+)
+
+interests = Table(
+    "interests",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("tag", String(160), primary_key=True),
+    Column("scores", Text, nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("last_positive", Float),
+    Column("established", Boolean, nullable=False),
+)
+
+person_items = Table(
+    "person_items",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("item_id", String(128), primary_key=True),
+    Column("scores", Text, nullable=False),
+    Column("disliked", Boolean, nullable=False),
+    Column("consumed", Boolean, nullable=False),
+    Column("impressions", Integer, nullable=False),
+    Column("last_impression", Float),
+    Column("last_engaged", Float),
+)
+
+item_stats = Table(
+    "item_stats",
+    metadata,
+    Column("item_id", String(128), primary_key=True),
+    Column("interactions", Float, nullable=False),
+    Column("trend", Float, nullable=False),
+    Column("trend_ts", Float, nullable=False),
+)
+
+recommendations = Table(
+    "recommendations",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("surface", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("items", Text, nullable=False),
+    Index("ix_recommendations_user", "user_id"),
+)
+
+PERSON_TABLES = ("persons", "events", "interests", "person_items", "recommendations")
+"""Tables holding rows keyed by a person's id (used by export and erasure)."""
