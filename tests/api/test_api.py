@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from tactful import Engine
 from tactful.api.app import create_app
+from tactful.storage import SqlStore
 from tests.conftest import media_items
 
 
@@ -28,7 +29,7 @@ def loaded(client: TestClient) -> TestClient:
 
 def test_health_and_openapi(client: TestClient) -> None:
     health = client.get("/v1/health").json()
-    assert health["status"] == "ok" and health["schema_version"] == "0001"
+    assert health["status"] == "ok" and health["schema_version"] == SqlStore.head_revision()
     spec = client.get("/openapi.json").json()
     assert "/v1/users/{user_id}/recommendations" in spec["paths"]
     assert "/v1/events/batch" in spec["paths"]

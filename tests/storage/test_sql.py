@@ -12,9 +12,9 @@ def test_sqlite_uses_wal_and_versioned_schema(tmp_path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/t.sqlite3")
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-    assert store.schema_version() == "0001"
+    assert store.schema_version() == SqlStore.head_revision()
     store.migrate()  # idempotent
-    assert store.schema_version() == "0001"
+    assert store.schema_version() == SqlStore.head_revision()
 
 
 def _roundtrip(store: SqlStore) -> None:
@@ -44,5 +44,5 @@ def test_sqlite_roundtrip(tmp_path) -> None:
 
 @pytest.mark.postgres
 def test_postgres_roundtrip(pg_store: SqlStore) -> None:
-    assert pg_store.schema_version() == "0001"
+    assert pg_store.schema_version() == SqlStore.head_revision()
     _roundtrip(pg_store)

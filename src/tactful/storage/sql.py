@@ -70,6 +70,16 @@ class SqlStore:
                 if not self.is_sqlite:
                     conn.exec_driver_sql("SELECT pg_advisory_unlock(72731)")
 
+    @staticmethod
+    def head_revision() -> str:
+        """The newest schema revision this code knows."""
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(config).get_current_head()
+        return str(head)
+
     def schema_version(self) -> str | None:
         with self.engine.connect() as conn:
             row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
