@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tactful import Engine, Item, ManualClock, Settings
-from tactful.storage import SqlStore, open_store
+from tactful.security.config import AuthSettings
+from tactful.storage import SqlStore, open_store, schema
 
 ML_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-latest-small"
 PG_ADMIN_URL = os.environ.get("TACTFUL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -24,7 +25,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+    """Auth is explicitly off here so behaviour tests can call the API bare; the trust tests
+    (tests/security, tests/api/test_scopes.py) build their apps with auth on."""
+    return Settings(data_dir=tmp_path / "data", auth=AuthSettings(enabled=False))
 
 
 @pytest.fixture
@@ -76,10 +79,8 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def pg_store(pg_url: str) -> Iterator[SqlStore]:
     store = open_store(pg_url)
-    with store.engine.connect() as conn:
-        conn.exec_driver_sql(
-            "TRUNCATE items, tag_meta, persons, events, interests, person_items, item_stats, "
-            "recommendations, meta RESTART IDENTITY"
-        )
+    tables = ", ".join(schema.metadata.tables)  # every table, so no test sees another's rows
+    with store.engine.begin() as conn:  # begin(): a bare connect() would roll the TRUNCATE back
+        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY")
     yield store
     store.close()

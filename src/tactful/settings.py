@@ -14,6 +14,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from tactful.policy.config import PolicySettings, SurfaceSettings, default_surfaces
+from tactful.security.config import AuthSettings, HttpSettings
 from tactful.signals.rules import EventRule
 
 
@@ -84,6 +86,17 @@ class Settings(BaseSettings):
     signals: SignalSettings = Field(default_factory=SignalSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    policy: PolicySettings = Field(
+        default_factory=PolicySettings, description="The respect layer (P4–P12); see tactful.policy.config."
+    )
+    surfaces: dict[str, SurfaceSettings] = Field(
+        default_factory=default_surfaces,
+        description="Per-placement list shape (n, exploration share 10 %, diversity "
+        "mmr|calibration|off with lambda, percent_promoted, include/exclude tags, disabled rules); "
+        "unknown surfaces get defaults.",
+    )
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 import tactful
+from tactful.api.auth import Gatekeeper, deny_undeclared
 from tactful.api.errors import ERROR_RESPONSES, install_error_handlers
-from tactful.api.routes import catalog, events, health, users
+from tactful.api.routes import admin, catalog, events, health, privacy, profile_control, promotions, users
 from tactful.engine import Engine
+from tactful.security.http import install_http_hardening
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 
@@ -22,8 +24,10 @@ def create_app(engine: Engine, with_pages: bool = True) -> FastAPI:
         version=tactful.__version__,
         description="Personalization that learns from every signal and knows when to back off.",
         responses=ERROR_RESPONSES,
+        dependencies=[Depends(deny_undeclared)],
     )
     app.state.engine = engine
+    app.state.gatekeeper = Gatekeeper(engine)
     install_error_handlers(app)
 
     @app.middleware("http")
@@ -42,10 +46,11 @@ def create_app(engine: Engine, with_pages: bool = True) -> FastAPI:
             )
         return await call_next(request)
 
-    for module in (health, catalog, events, users):
+    for module in (health, catalog, events, users, profile_control, promotions, privacy, admin):
         app.include_router(module.router, prefix="/v1")
     if with_pages:
         from tactful.web.pages import router as pages_router
 
         app.include_router(pages_router)
+    install_http_hardening(app, engine.settings.http)
     return app

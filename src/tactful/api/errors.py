@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tactful.api.schemas import ErrorResponse
-from tactful.errors import RateLimited, TactfulError, http_status
+from tactful.errors import RateLimited, TactfulError, Unauthorized, http_status
 
 log = logging.getLogger("tactful.api")
 
@@ -47,9 +48,11 @@ def _field(loc: Sequence[Any]) -> str | None:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TactfulError)
     async def _tactful(_: Request, exc: TactfulError) -> JSONResponse:
-        headers = (
-            {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, RateLimited) else None
-        )
+        headers: dict[str, str] | None = None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+        elif isinstance(exc, Unauthorized):
+            headers = {"WWW-Authenticate": "Bearer"}
         return JSONResponse(exc.to_dict(), status_code=http_status(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)

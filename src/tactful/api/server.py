@@ -22,6 +22,8 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> No
         os.environ["TACTFUL_DATA_DIR"] = str(settings.data_dir)
         if settings.database_url:
             os.environ["TACTFUL_DATABASE_URL"] = settings.database_url
+        if not settings.auth.enabled:
+            os.environ["TACTFUL_AUTH__ENABLED"] = "false"
         uvicorn.run("tactful.api.server:app_factory", factory=True, host=host, port=port, workers=workers)
         return
     engine = Engine(settings)

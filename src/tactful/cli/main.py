@@ -9,6 +9,9 @@ import typer
 
 from tactful.cli.console import console, make_settings
 from tactful.cli.importer import import_app
+from tactful.cli.simulate import simulate
+from tactful.cli.trust import register as register_trust
+from tactful.cli.trust import without_auth
 
 app = typer.Typer(
     help="tactful: recommendations that learn from every signal and know when to back off.",
@@ -16,6 +19,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(import_app, name="import")
+app.command()(simulate)
+register_trust(app)
 
 
 @app.command()
@@ -25,11 +30,16 @@ def serve(
     data_dir: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
     database_url: Annotated[str | None, typer.Option(help="Database URL.")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Local development only: serve without API keys.")
+    ] = False,
 ) -> None:
-    """Serve the HTTP API and pages."""
+    """Serve the HTTP API and pages (API keys required unless auth is disabled)."""
     from tactful.api.server import run_server
 
     settings = make_settings(data_dir, database_url)
+    if no_auth:
+        settings = without_auth(settings)
     run_server(settings, host or settings.host, port or settings.port, workers)
 
 
@@ -45,7 +55,7 @@ def demo(
     """Build a synthetic media library with simulated people, train, and serve it."""
     from tactful.demo.builder import build_demo
 
-    settings = make_settings(data_dir, None)
+    settings = without_auth(make_settings(data_dir, None))
     summary = build_demo(settings, people=people, seed=seed)
     console.print(summary)
     if no_serve:

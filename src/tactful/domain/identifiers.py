@@ -21,7 +21,15 @@ TypeName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Category = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
 """A sensitive category such as ``health`` or ``finance``."""
 
-ShortText = Annotated[str, StringConstraints(max_length=512)]
+
+def check_text(value: str) -> str:
+    """Free text may hold any character except NUL (PostgreSQL text cannot store it)."""
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
+ShortText = Annotated[str, StringConstraints(max_length=512), AfterValidator(check_text)]
 
 
 def check_tag(value: str) -> str:

@@ -34,6 +34,11 @@ class Person(BaseModel):
     consent: Consent = Field(default_factory=Consent)
     stated_interests: list[Tag] = Field(default_factory=list, max_length=128)
     muted_topics: list[Tag] = Field(default_factory=list, max_length=128)
+    blocked_interests: list[Tag] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Interests the person removed: deleted and not re-learned until stated again (P11).",
+    )
 
     @field_validator("timezone")
     @classmethod

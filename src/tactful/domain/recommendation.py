@@ -46,6 +46,9 @@ class Recommendations(BaseModel):
     generated_at: datetime
     items: list[RecommendedItem]
     excluded: list[Exclusion] | None = None
+    notes: list[Reason] | None = Field(
+        None, description="List-level policy notes: engagement ramp, back-off, consent, withheld interests."
+    )
     model_version: str | None = None
 
 
@@ -60,6 +63,11 @@ class InterestView(BaseModel):
     last_positive: datetime | None
     provenance: dict[str, float]
     sensitive_category: str | None = None
+    status: str | None = Field(
+        None,
+        description="Whether the interest drives recommendations now ('used') or why not "
+        "(not_established, retarget_window, stale, not_consented, muted).",
+    )
 
 
 class ProfileView(BaseModel):
@@ -72,4 +80,5 @@ class ProfileView(BaseModel):
     consumed_items: list[str]
     stated_interests: list[str]
     muted_topics: list[str]
+    removed_interests: list[str] = Field(default_factory=list)
     consent: dict[str, Any]

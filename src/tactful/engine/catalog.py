@@ -33,6 +33,7 @@ class CatalogIndex:
     trend: np.ndarray
     trend_ts: np.ndarray
     tag_labels: dict[str, str] = field(default_factory=dict)
+    stats_epoch: int = 0
 
     @property
     def size(self) -> int:
@@ -110,6 +111,7 @@ class CatalogIndex:
                 self.interactions[pos] = stat.interactions
                 self.trend[pos] = stat.trend
                 self.trend_ts[pos] = stat.trend_ts
+        self.stats_epoch += 1
 
 
 def _times(items: Sequence[Item], attr: str, default: float) -> np.ndarray:

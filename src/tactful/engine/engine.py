@@ -20,12 +20,21 @@ from tactful.domain.recommendation import (
     RecommendedItem,
 )
 from tactful.engine.catalog import CatalogIndex
+from tactful.engine.compiled_profile import CompiledProfile
 from tactful.engine.ingestor import Ingestor
 from tactful.engine.person_state import PersonState, person_state
 from tactful.engine.pipeline import Pipeline, top_k
+from tactful.engine.policy_layer import PolicyLayer, interest_status
+from tactful.engine.preferences import ProfileControls
+from tactful.engine.profile_cache import CachedPerson, ProfileCache
+from tactful.engine.promotion_ops import PromotionOperations
+from tactful.engine.recommendation_log import RecommendationLog
 from tactful.errors import NotFound, ValidationError
 from tactful.policy.decision import PolicyRule
 from tactful.policy.exclusions import AvailabilityRule, ConsumedRule, DislikedRule, SimilarToDislikedRule
+from tactful.policy.interests import unlearnable_tags
+from tactful.policy.respect import respect_mask
+from tactful.privacy.facade import TrustOperations
 from tactful.scoring.content import ContentScorer, tag_similarity
 from tactful.scoring.context import Scorer
 from tactful.scoring.popularity import PopularityScorer
@@ -34,11 +43,12 @@ from tactful.settings import Settings
 from tactful.signals.profile import Engagement, Profile
 from tactful.signals.rules import SignalRules
 from tactful.storage import SqlStore, open_store
+from tactful.storage.policy_store import PolicyStore
 
 MAX_N = 200
 
 
-class Engine:
+class Engine(TrustOperations, ProfileControls, PromotionOperations):
     """Everything tactful does, in process. Thread-safe; state lives in the store."""
 
     def __init__(
@@ -74,12 +84,16 @@ class Engine:
             half_lives=self.half_lives,
         )
         self._catalog: CatalogIndex | None = None
+        self.policy_layer = PolicyLayer(self.settings, PolicyStore(self.store), self.half_lives)
+        self.profiles = ProfileCache()
+        self.served = RecommendationLog(self.store)
         self._lock = threading.Lock()
 
     # -- catalog -----------------------------------------------------------------------------
-    def catalog(self) -> CatalogIndex:
+    def catalog(self, version: int | None = None) -> CatalogIndex:
         """The current catalog index, rebuilt when any worker changed the catalog."""
-        version = self.store.catalog_version()
+        if version is None:
+            version = self.store.catalog_version()
         current = self._catalog
         if current is not None and current.version == version:
             return current
@@ -113,11 +127,23 @@ class Engine:
     # -- events ------------------------------------------------------------------------------
     def ingest(self, events: Sequence[Event]) -> IngestResult:
         """Validate and apply a batch atomically; the next recommendation reflects it (P1)."""
+        self._policy_learning()
         outcome = self.ingestor.ingest(events)
         catalog = self._catalog
         if catalog is not None and outcome.stats:
             catalog.apply_stats(outcome.stats)
+        for user_id, profile in outcome.profiles.items():
+            version = outcome.versions.get(user_id)
+            self.profiles.put(user_id, CachedPerson(version, outcome.persons[user_id], profile))
         return outcome.result
+
+    def _policy_learning(self) -> None:
+        """What ingest must not learn: muted, removed and non-opted-in sensitive tags (P8, P11)."""
+        if not self.settings.policy.enabled:
+            self.ingestor.unlearnable = lambda person, item_id, tags: frozenset()
+            return
+        catalog = self.catalog()
+        self.ingestor.unlearnable = lambda person, item, tags: unlearnable_tags(person, catalog, item, tags)
 
     def track(self, event: Event) -> IngestResult:
         return self.ingest([event])
@@ -128,35 +154,49 @@ class Engine:
 
     def save_person(self, person: Person) -> Person:
         self.store.save_person(person)
+        self.profiles.drop(person.id)
         return person
 
-    def _state(self, user_id: str, catalog: CatalogIndex, now: float) -> PersonState:
-        person = self.person(user_id)
-        profile = self.store.load_profile(user_id)
+    def _cached(self, user_id: str) -> tuple[CatalogIndex, CachedPerson]:
+        """The catalog and the person's cached state, both checked against the store."""
+        catalog_version, version = self.store.freshness(user_id)
+        catalog = self.catalog(catalog_version)
+        entry = self.profiles.get(user_id, version)
+        if entry is None:
+            person, profile, version = self.store.load_person_state(user_id)
+            entry = CachedPerson(version, person or Person(id=user_id), profile)
+        if entry.compiled is None or entry.compiled.catalog_version != catalog.version:
+            entry.compiled = CompiledProfile.build(entry.profile, catalog)
+        self.profiles.put(user_id, entry)
+        return catalog, entry
+
+    def _state(self, user_id: str, now: float) -> PersonState:
+        catalog, entry = self._cached(user_id)
         p = self.settings.profile
-        level = profile.engagement(p.warming_after, p.engaged_after, p.engaged_min_days)
-        return person_state(catalog, person, profile, now, self.half_lives, level)
+        level = entry.profile.engagement(p.warming_after, p.engaged_after, p.engaged_min_days)
+        return person_state(catalog, entry.person, entry.profile, now, self.half_lives, level, entry.compiled)
 
     # -- recommendations ---------------------------------------------------------------------
     def recommend(
         self, user_id: str, surface: str = "home", n: int | None = None, explain: bool = False
     ) -> Recommendations:
-        n = self._check_n(n)
+        n = self._check_n(self.policy_layer.surface(surface).n if n is None else n)
         now_dt = self.clock.now()
         now = to_epoch(now_dt)
-        catalog = self.catalog()
-        state = self._state(user_id, catalog, now)
-        result = self.pipeline.run(state, surface, n, explain_full=explain)
+        plan = self.policy_layer.plan(self._state(user_id, now), surface)
+        result = self.pipeline.run(plan.state, surface, n, explain_full=explain, plan=plan)
         rec_id = "r_" + secrets.token_hex(10)
-        self.store.save_recommendation(rec_id, user_id, surface, now, [i.item_id for i in result.items])
+        self.served.record(rec_id, user_id, surface, now, [i.item_id for i in result.items])
+        self.policy_layer.served(plan, rec_id, result.items)
         return Recommendations(
             recommendation_id=rec_id,
             user_id=user_id,
             surface=surface,
-            engagement=state.engagement.value,
+            engagement=plan.state.engagement.value,
             generated_at=now_dt,
             items=result.items,
             excluded=result.excluded,
+            notes=plan.list_notes(explain),
         )
 
     def popular(self, n: int | None = None, kind: str = "popular") -> list[RecommendedItem]:
@@ -190,7 +230,10 @@ class Engine:
         scores[pos] = -np.inf
         scores = np.where(catalog.available(now), scores, -np.inf)
         if user_id is not None:
-            hidden = self.store.load_profile(user_id).hard_negatives()
+            entry = self._cached(user_id)[1]
+            hidden = entry.profile.hard_negatives()
+            if self.settings.policy.enabled:  # muted and non-opted-in sensitive items stay hidden (P8)
+                scores = np.where(respect_mask(catalog, entry.person, now), -np.inf, scores)
             for iid in hidden:
                 if iid in catalog.index:
                     scores[catalog.index[iid]] = -np.inf
@@ -210,12 +253,13 @@ class Engine:
     # -- profile -----------------------------------------------------------------------------
     def profile(self, user_id: str) -> ProfileView:
         """What the engine believes about a person, with evidence and provenance (P12)."""
-        catalog = self.catalog()
         now = to_epoch(self.clock.now())
-        state = self._state(user_id, catalog, now)
+        state = self._state(user_id, now)
+        catalog = state.context.catalog
         profile: Profile = state.profile
         p = self.settings.profile
         interests = []
+        status = interest_status(self.policy_layer, state)
         for tag, interest in profile.interests.items():
             by_prov = interest.scores.by_provenance(now, self.half_lives)
             interests.append(
@@ -228,6 +272,7 @@ class Engine:
                     last_positive=from_epoch(interest.last_positive) if interest.last_positive else None,
                     provenance={k: round(v, 4) for k, v in by_prov.items()},
                     sensitive_category=catalog.tag_sensitive.get(tag),
+                    status=status.get(tag),
                 )
             )
         interests.sort(key=lambda i: -i.score)
@@ -243,6 +288,7 @@ class Engine:
             consumed_items=sorted(profile.consumed()),
             stated_interests=list(state.person.stated_interests),
             muted_topics=list(state.person.muted_topics),
+            removed_interests=list(state.person.blocked_interests),
             consent=state.person.consent.model_dump(mode="json"),
         )
 
@@ -264,6 +310,7 @@ class Engine:
         )
 
     def close(self) -> None:
+        self.served.close()
         self.store.close()
 
     def __enter__(self) -> Engine:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from tactful.clock import Clock, to_epoch
@@ -11,7 +11,7 @@ from tactful.domain.event import Event, IngestResult, Provenance
 from tactful.domain.person import Person
 from tactful.errors import BatchTooLarge, UnknownItem, ValidationError
 from tactful.settings import Settings
-from tactful.signals.profile import ProfileRules, apply_signal, decay
+from tactful.signals.profile import Profile, ProfileRules, apply_signal, decay
 from tactful.signals.rules import SignalRules
 from tactful.storage.protocol import ItemStat
 from tactful.storage.sql import SqlStore
@@ -23,7 +23,9 @@ FUTURE_SLACK = timedelta(days=1)
 class IngestOutcome:
     result: IngestResult
     stats: list[ItemStat]
-    users: set[str]
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    persons: dict[str, Person] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 class Ingestor:
@@ -34,6 +36,7 @@ class Ingestor:
         self.settings = settings
         self.rules = rules
         self.clock = clock
+        self.unlearnable: Callable[[Person, str | None, list[str]], frozenset[str]] = _muted_tags
         self.profile_rules = ProfileRules(
             half_lives=dict(settings.signals.half_life_days),
             evidence_threshold=settings.profile.evidence_threshold,
@@ -97,7 +100,7 @@ class Ingestor:
             known = uow.known_event_ids([e.id for e in unique if e.id is not None])
             fresh = [e for e in unique if e.id is None or e.id not in known]
             if not fresh:
-                return IngestOutcome(IngestResult(accepted=0, duplicates=len(resolved)), [], set())
+                return IngestOutcome(IngestResult(accepted=0, duplicates=len(resolved)), [])
             users = sorted({e.user_id for e in fresh})
             uow.create_persons([Person.model_construct(id=u) for u in users], now)
             persons = uow.load_persons(users)
@@ -117,7 +120,7 @@ class Ingestor:
                     at,
                     self.profile_rules,
                     session=event.context.session if event.context else None,
-                    muted=frozenset(person.muted_topics),
+                    muted=self.unlearnable(person, event.item_id, tags.get(event.item_id or "", [])),
                 )
                 if event.item_id is not None and signal.positive and signal.provenance != Provenance.inferred:
                     stat = stats.setdefault(event.item_id, ItemStat(event.item_id, 0.0, 0.0, at))
@@ -131,8 +134,16 @@ class Ingestor:
             uow.save_profiles(list(profiles.values()))
             changed = list(stats.values())
             uow.save_item_stats(changed)
+            versions = uow.versions(users)
         return IngestOutcome(
             IngestResult(accepted=len(fresh), duplicates=len(resolved) - len(fresh)),
             changed,
-            set(users),
+            profiles,
+            persons,
+            versions,
         )
+
+
+def _muted_tags(person: Person, item_id: str | None, item_tags: list[str]) -> frozenset[str]:
+    """Tags never learned for this person: muted topics (the engine adds policy-specific ones)."""
+    return frozenset(person.muted_topics)

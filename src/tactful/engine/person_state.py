@@ -8,8 +8,11 @@ import numpy as np
 
 from tactful.domain.person import Person
 from tactful.engine.catalog import CatalogIndex
+from tactful.engine.compiled_profile import CompiledProfile, provenance_arrays
 from tactful.scoring.context import ScoringContext
 from tactful.signals.profile import Engagement, Profile
+
+STATED_WEIGHT = 4.0
 
 
 @dataclass(frozen=True)
@@ -30,49 +33,42 @@ def person_state(
     now: float,
     half_lives: dict[str, float],
     engagement: Engagement,
+    compiled: CompiledProfile | None = None,
 ) -> PersonState:
     """Build the scoring context.
 
     Only consented provenances count (P4). A positive tag interest counts only once it is
-    established (P6); negative ones always count, so a dislike demotes at once (P2).
+    established (P6); negative ones always count, so a dislike demotes at once (P2). Muted
+    topics count for nothing (P8); stated interests count as explicit signals (P11).
     """
+    if compiled is None or compiled.catalog_version != catalog.version:
+        compiled = CompiledProfile.build(profile, catalog)
     consent = person.consent
     allowed = frozenset(p.value for p in consent.provenances) if consent.personalization else frozenset()
     if not consent.personalization:
         engagement = Engagement.new
+    hl, mask = provenance_arrays(half_lives, allowed)
     tag_vector = np.zeros(len(catalog.tag_ids))
-    muted = set(person.muted_topics)
-    for tag, interest in profile.interests.items():
+    values = compiled.tag_values(now, hl, mask)
+    values = np.where((values > 0) & ~compiled.tag_established, 0.0, values)
+    tag_vector[compiled.tag_pos] = values
+    if "explicit" in allowed:
+        for tag in person.stated_interests:
+            pos = catalog.tag_index.get(tag)
+            if pos is not None:
+                tag_vector[pos] = max(tag_vector[pos], 0.0) + STATED_WEIGHT
+    for tag in person.muted_topics:
         pos = catalog.tag_index.get(tag)
-        if pos is None or tag in muted:
-            continue
-        value = interest.scores.value(now, half_lives, allowed)
-        if value > 0 and not interest.established:
-            continue
-        tag_vector[pos] = value
-    for tag in person.stated_interests:
-        pos = catalog.tag_index.get(tag)
-        if pos is not None and tag not in muted and "explicit" in allowed:
-            tag_vector[pos] = max(tag_vector[pos], 0.0) + 4.0
-    positions: list[int] = []
-    weights: list[float] = []
-    times: list[float] = []
-    for item_id, state in profile.items.items():
-        pos = catalog.index.get(item_id)
-        if pos is None:
-            continue
-        value = state.scores.value(now, half_lives, allowed)
-        if value == 0.0:
-            continue
-        positions.append(pos)
-        weights.append(value)
-        times.append(state.last_engaged or state.last_impression or 0.0)
+        if pos is not None:
+            tag_vector[pos] = 0.0
+    item_values = compiled.item_values(now, hl, mask)
+    keep = item_values != 0.0
     ctx = ScoringContext(
         catalog=catalog,
         now=now,
         tag_vector=tag_vector,
-        item_positions=np.array(positions, dtype=np.int64),
-        item_weights=np.array(weights),
-        item_times=np.array(times),
+        item_positions=compiled.item_pos[keep],
+        item_weights=item_values[keep],
+        item_times=compiled.item_times[keep],
     )
     return PersonState(person, profile, engagement, allowed, ctx)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tactful.domain.recommendation import Exclusion, RecommendedItem
+from tactful.domain.recommendation import Exclusion, Reason, RecommendedItem
 from tactful.engine.explainer import reasons_for
 from tactful.engine.person_state import PersonState
 from tactful.policy.decision import Action, PolicyContext, PolicyRule, run_policies
 from tactful.scoring.blend import Blend, blend
 from tactful.scoring.context import Scorer
+
+if TYPE_CHECKING:
+    from tactful.engine.policy_layer import ListPlan
 
 
 @dataclass(frozen=True)
@@ -49,22 +53,39 @@ class Pipeline:
         self.blend_weights = blend_weights
         self.half_lives = half_lives
 
-    def run(self, state: PersonState, surface: str, n: int, explain_full: bool = False) -> PipelineResult:
+    def run(
+        self,
+        state: PersonState,
+        surface: str,
+        n: int,
+        explain_full: bool = False,
+        plan: ListPlan | None = None,
+    ) -> PipelineResult:
+        """Rank for one request; a policy ``plan`` supplies weights, extra rules and the select stage."""
         ctx = state.context
         cat = ctx.catalog
         components = {s.name: s.score(ctx) for s in self.scorers}
-        mix = blend(components, self.blend_weights[state.engagement.value], cat.size)
-        policy = run_policies(self.rules, PolicyContext(cat, state.profile, state.person, ctx.now, surface))
+        weights = plan.weights if plan is not None else self.blend_weights[state.engagement.value]
+        mix = blend(components, weights, cat.size)
+        rules = plan.rules(self.rules) if plan is not None else self.rules
+        policy = run_policies(rules, PolicyContext(cat, state.profile, state.person, ctx.now, surface))
         base = mix.total - (mix.total.min() if cat.size else 0.0) + 1e-6
         final = np.where(policy.allowed, base * policy.multiplier, -np.inf)
-        chosen = top_k(final, n)
+        slot_reasons: dict[int, list[Reason]] = {}
+        if plan is None:
+            chosen = top_k(final, n)
+        else:
+            selection = plan.select(final, n)
+            chosen = np.array(selection.positions, dtype=np.int64)
+            slot_reasons = selection.reasons
         items = [
             RecommendedItem(
                 item_id=cat.item_ids[pos],
                 title=cat.items[pos].title,
                 score=round(float(final[pos]), 6),
                 tags=list(cat.items[pos].tags),
-                reasons=reasons_for(int(pos), state, mix, policy.decisions(int(pos)), self.half_lives),
+                reasons=slot_reasons.get(int(pos), [])
+                + reasons_for(int(pos), state, mix, policy.decisions(int(pos)), self.half_lives),
             )
             for pos in chosen
         ]

@@ -78,6 +78,7 @@ class ItemState:
     impressions: int = 0
     last_impression: float | None = None
     last_engaged: float | None = None
+    unengaged: int = 0  # impressions since the last positive signal on this item (P7)
 
 
 @dataclass(slots=True)
@@ -143,10 +144,12 @@ def apply_signal(
         if signal.impression:
             state.impressions += 1
             state.last_impression = max(state.last_impression or at, at)
+            state.unengaged += 1
         if signal.weight != 0.0:
             state.scores.add(prov, signal.weight, at, half_life)
         if signal.positive:
             state.last_engaged = max(state.last_engaged or at, at)
+            state.unengaged = 0
         state.disliked = state.disliked or signal.hard_negative
         state.consumed = state.consumed or signal.consumed
         profile.dirty_items.add(item_id)

@@ -47,6 +47,7 @@ def person_row(person: Person, positive: int, days: list[int], created: float) -
         "consent": person.consent.model_dump_json(),
         "stated": dumps(person.stated_interests),
         "muted": dumps(person.muted_topics),
+        "blocked": dumps(person.blocked_interests),
         "positive_signals": positive,
         "active_days": dumps(days),
         "created_at": created,
@@ -60,6 +61,7 @@ def row_person(row: Any) -> Person:
         consent=Consent.model_validate_json(row.consent),
         stated_interests=json.loads(row.stated),
         muted_topics=json.loads(row.muted),
+        blocked_interests=json.loads(row.blocked),
     )
 
 
@@ -93,6 +95,7 @@ def item_state_row(user_id: str, item_id: str, state: ItemState) -> dict[str, An
         "impressions": state.impressions,
         "last_impression": state.last_impression,
         "last_engaged": state.last_engaged,
+        "unengaged": state.unengaged,
     }
 
 
@@ -104,6 +107,7 @@ def row_item_state(row: Any) -> ItemState:
         impressions=row.impressions,
         last_impression=row.last_impression,
         last_engaged=row.last_engaged,
+        unengaged=row.unengaged,
     )
 
 

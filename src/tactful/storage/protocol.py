@@ -24,6 +24,17 @@ class ItemStat:
 
 
 @dataclass(frozen=True, slots=True)
+class ServedList:
+    """A recommendation list as served, for attribution."""
+
+    rec_id: str
+    user_id: str
+    surface: str
+    at: float
+    item_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     """An event as stored: resolved timestamp (epoch seconds) and provenance."""
 
@@ -57,6 +68,8 @@ class UnitOfWork(Protocol):
     def save_persons(self, persons: Sequence[Person]) -> None: ...
 
     def save_item_stats(self, stats: Sequence[ItemStat]) -> None: ...
+
+    def versions(self, user_ids: Sequence[str]) -> dict[str, int]: ...
 
 
 class Store(Protocol):
@@ -94,9 +107,11 @@ class Store(Protocol):
 
     def load_profile(self, user_id: str) -> Profile: ...
 
-    def save_recommendation(
-        self, rec_id: str, user_id: str, surface: str, at: float, item_ids: Sequence[str]
-    ) -> None: ...
+    def freshness(self, user_id: str) -> tuple[int, int | None]: ...
+
+    def load_person_state(self, user_id: str) -> tuple[Person | None, Profile, int | None]: ...
+
+    def save_recommendations(self, served: Sequence[ServedList]) -> None: ...
 
     def iter_events(self, batch_size: int = 50_000) -> Iterator[list[StoredEvent]]: ...
 

@@ -54,6 +54,8 @@ persons = Table(
     Column("positive_signals", Integer, nullable=False),
     Column("active_days", Text, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("blocked", Text, nullable=False, server_default="[]"),
 )
 
 events = Table(
@@ -96,6 +98,7 @@ person_items = Table(
     Column("impressions", Integer, nullable=False),
     Column("last_impression", Float),
     Column("last_engaged", Float),
+    Column("unengaged", Integer, nullable=False, server_default="0"),
 )
 
 item_stats = Table(
@@ -118,5 +121,77 @@ recommendations = Table(
     Index("ix_recommendations_user", "user_id"),
 )
 
-PERSON_TABLES = ("persons", "events", "interests", "person_items", "recommendations")
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("rate_per_second", Float),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(160), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(160)),
+    Column("details", Text, nullable=False),
+    Index("ix_audit_log_at", "at"),
+)
+
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("items", Text, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("target_tags", Text, nullable=False),
+    Column("surfaces", Text, nullable=False),
+    Column("cap", Integer, nullable=False),
+    Column("window_days", Float, nullable=False),
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float),
+    Column("ended_at", Float),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+promotion_exposures = Table(
+    "promotion_exposures",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("promotion_id", String(128), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("item_id", String(128), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("recommendation_id", String(128)),
+    Index("ix_promotion_exposures_user", "user_id", "promotion_id"),
+)
+
+person_policy = Table(
+    "person_policy",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("ignored_slots", Integer, nullable=False),
+    Column("counted_since", Float, nullable=False),
+    Column("backoff_since", Float),
+    Column("updated_at", Float, nullable=False),
+)
+
+PERSON_TABLES = (
+    "persons",
+    "events",
+    "interests",
+    "person_items",
+    "recommendations",
+    "promotion_exposures",
+    "person_policy",
+)
 """Tables holding rows keyed by a person's id (used by export and erasure)."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,10 @@ from tactful.errors import StorageError
 from tactful.signals.profile import Profile
 from tactful.storage import codec
 from tactful.storage import schema as t
-from tactful.storage.protocol import ItemStat, StoredEvent
+from tactful.storage.protocol import ItemStat, ServedList, StoredEvent
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = threading.Lock()
 CHUNK = 500
 
 
@@ -51,24 +54,38 @@ class SqlStore:
         else:
             self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
         self._insert = sqlite_insert if self.is_sqlite else pg_insert
-        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
+        mark = "?" if self.is_sqlite else "%s"
+        self._freshness_sql = (
+            "SELECT (SELECT value FROM meta WHERE key = 'catalog_version'), "
+            f"(SELECT version FROM persons WHERE id = {mark})"
+        )
+        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def migrate(self) -> None:
         """Bring the schema to the newest version (Alembic)."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.connect() as conn:
+        # Alembic's context is process-global (one migration per process at a time); across
+        # processes, PostgreSQL takes an advisory lock and SQLite the database write lock.
+        with _MIGRATION_LOCK, self.engine.connect() as conn:
             if not self.is_sqlite:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 conn.exec_driver_sql("SELECT pg_advisory_lock(72731)")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:
-                with conn.begin() if self.is_sqlite else _nullcontext():
-                    config.attributes["connection"] = conn
-                    command.upgrade(config, "head")
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+            except BaseException:
+                if self.is_sqlite:
+                    conn.exec_driver_sql("ROLLBACK")
+                raise
             finally:
                 if not self.is_sqlite:
                     conn.exec_driver_sql("SELECT pg_advisory_unlock(72731)")
+            if self.is_sqlite:
+                conn.exec_driver_sql("COMMIT")
 
     @staticmethod
     def head_revision() -> str:
@@ -106,22 +123,35 @@ class SqlStore:
         except OperationalError as exc:
             raise StorageError(f"database unavailable: {exc.orig}") from exc
 
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One all-or-nothing write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        return self._write()
+
     @contextmanager
     def unit_of_work(self) -> Iterator[SqlUnitOfWork]:
         with self._write() as conn:
             yield SqlUnitOfWork(conn, self)
 
     def upsert(self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
-        """Insert-or-update ``rows`` (all with the same columns) as one executemany."""
+        """Insert-or-update ``rows`` (all with the same columns) as one driver-level executemany.
+
+        The statement text is built from our own table and column names only, and cached.
+        """
         if not rows:
             return
-        cache_key = (table.name, tuple(keys), tuple(rows[0]))
-        stmt = self._upserts.get(cache_key)
-        if stmt is None:
-            base = self._insert(table)
-            cols = {c: base.excluded[c] for c in rows[0] if c not in keys}
-            stmt = self._upserts[cache_key] = base.on_conflict_do_update(index_elements=keys, set_=cols)
-        conn.execute(stmt, rows)
+        cols = list(rows[0])
+        cache_key = (table.name, tuple(keys), tuple(cols))
+        sql = self._upserts.get(cache_key)
+        if sql is None:
+            mark = "?" if self.is_sqlite else "%s"
+            names = ", ".join(f'"{c}"' for c in cols)
+            updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c not in keys)
+            conflict = ", ".join(f'"{k}"' for k in keys)
+            sql = self._upserts[cache_key] = (
+                f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join([mark] * len(cols))}) '
+                f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+            )
+        conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
 
     # -- catalog ---------------------------------------------------------------------------
     def upsert_items(self, items: Sequence[Item], now: float) -> None:
@@ -204,25 +234,41 @@ class SqlStore:
         with self.engine.connect() as conn:
             return _load_profiles(conn, [user_id])[user_id]
 
+    def freshness(self, user_id: str) -> tuple[int, int | None]:
+        """The catalog version and the person's version, in one round trip."""
+        with self.engine.connect() as conn:
+            row = conn.exec_driver_sql(self._freshness_sql, (user_id,)).one()
+        return int(row[0] or 0), row[1]
+
+    def load_person_state(self, user_id: str) -> tuple[Person | None, Profile, int | None]:
+        """The person record, their profile and its version, read together."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.persons).where(t.persons.c.id == user_id)).first()
+            profile = _load_profiles(conn, [user_id])[user_id]
+        if row is None:
+            return None, profile, None
+        return codec.row_person(row), profile, row.version
+
     def sample_person_ids(self, limit: int) -> list[str]:
         """A few person ids, most active first (for the demo page)."""
         with self.engine.connect() as conn:
             query = select(t.persons.c.id).order_by(t.persons.c.positive_signals.desc()).limit(limit)
             return list(conn.execute(query).scalars())
 
-    def save_recommendation(
-        self, rec_id: str, user_id: str, surface: str, at: float, item_ids: Sequence[str]
-    ) -> None:
-        with self._write() as conn:
-            conn.execute(
-                insert(t.recommendations).values(
-                    id=rec_id,
-                    user_id=user_id,
-                    surface=surface,
-                    created_at=at,
-                    items=codec.dumps(list(item_ids)),
-                )
-            )
+    def save_recommendations(self, served: Sequence[ServedList]) -> None:
+        rows = [
+            {
+                "id": s.rec_id,
+                "user_id": s.user_id,
+                "surface": s.surface,
+                "created_at": s.at,
+                "items": codec.dumps(list(s.item_ids)),
+            }
+            for s in served
+        ]
+        if rows:
+            with self._write() as conn:
+                conn.execute(insert(t.recommendations), rows)
 
     def iter_events(self, batch_size: int = 50_000) -> Iterator[list[StoredEvent]]:
         last = 0
@@ -263,7 +309,6 @@ class SqlUnitOfWork:
     def __init__(self, conn: Connection, store: SqlStore) -> None:
         self.conn = conn
         self.store = store
-        self._created: dict[str, float] = {}
 
     def known_event_ids(self, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -282,7 +327,6 @@ class SqlUnitOfWork:
         for part in _chunks(sorted(set(user_ids))):
             for row in self.conn.execute(select(t.persons).where(t.persons.c.id.in_(part))):
                 out[row.id] = codec.row_person(row)
-                self._created[row.id] = row.created_at
         return out
 
     def load_item_stats(self, item_ids: Sequence[str]) -> dict[str, ItemStat]:
@@ -328,7 +372,11 @@ class SqlUnitOfWork:
             self.conn.execute(
                 update(t.persons)
                 .where(t.persons.c.id == p.user_id)
-                .values(positive_signals=p.positive_signals, active_days=codec.dumps(p.active_days))
+                .values(
+                    positive_signals=p.positive_signals,
+                    active_days=codec.dumps(p.active_days),
+                    version=t.persons.c.version + 1,
+                )
             )
             p.dirty_tags.clear()
             p.dirty_items.clear()
@@ -342,26 +390,23 @@ class SqlUnitOfWork:
             self.store.upsert(self.conn, t.person_items, item_rows, ["user_id", "item_id"])
 
     def save_persons(self, persons: Sequence[Person]) -> None:
-        rows = []
-        for person in persons:
-            existing = self.conn.execute(
-                select(t.persons.c.positive_signals, t.persons.c.active_days, t.persons.c.created_at).where(
-                    t.persons.c.id == person.id
-                )
-            ).first()
-            if existing is None:
-                rows.append(codec.person_row(person, 0, [], self._created.get(person.id, 0.0)))
-            else:
-                rows.append(
-                    codec.person_row(
-                        person,
-                        existing.positive_signals,
-                        json.loads(existing.active_days),
-                        existing.created_at,
-                    )
-                )
-        if rows:
-            self.store.upsert(self.conn, t.persons, rows, ["id"])
+        """Upsert person records (time zone, consent, stated interests, mutes); bumps versions."""
+        if not persons:
+            return
+        rows = [codec.person_row(p, 0, [], time.time()) for p in persons]
+        base = self.store._insert(t.persons)
+        changed = {c: base.excluded[c] for c in ("timezone", "consent", "stated", "muted", "blocked")}
+        stmt = base.on_conflict_do_update(
+            index_elements=["id"], set_={**changed, "version": t.persons.c.version + 1}
+        )
+        self.conn.execute(stmt, rows)
+
+    def versions(self, user_ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for part in _chunks(sorted(set(user_ids))):
+            query = select(t.persons.c.id, t.persons.c.version).where(t.persons.c.id.in_(part))
+            out.update((r.id, r.version) for r in self.conn.execute(query))
+        return out
 
     def create_persons(self, persons: Sequence[Person], now: float) -> None:
         rows = [codec.person_row(p, 0, [], now) for p in persons]
@@ -408,8 +453,3 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
-
-
-@contextmanager
-def _nullcontext() -> Iterator[None]:
-    yield

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from tactful.api.auth import requires
 from tactful.api.deps import get_engine
 from tactful.domain.event import Event, EventContext
 from tactful.domain.identifiers import ID_PATTERN
 from tactful.engine import Engine
+from tactful.security.keys import Scope
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
@@ -20,7 +22,9 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 FEEDBACK = {"like": "like", "dislike": "dislike", "save": "save", "dismiss": "dismiss"}
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get(
+    "/", response_class=HTMLResponse, dependencies=[requires(Scope.serve, Scope.profile, person="user")]
+)
 def feed(
     request: Request,
     engine: EngineDep,
@@ -37,7 +41,7 @@ def feed(
     )
 
 
-@router.post("/ui/feedback")
+@router.post("/ui/feedback", dependencies=[requires(Scope.ingest)])
 def feedback(
     engine: EngineDep,
     user: Annotated[str, Form(pattern=ID_PATTERN)],

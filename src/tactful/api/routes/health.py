@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 import tactful
+from tactful.api.auth import public
 from tactful.api.deps import get_engine
 from tactful.api.schemas import Health
 from tactful.engine import Engine
@@ -14,7 +15,9 @@ from tactful.engine import Engine
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=Health, summary="Liveness and schema version")
+@router.get(
+    "/health", response_model=Health, summary="Liveness and schema version", dependencies=[public()]
+)
 def health(engine: Annotated[Engine, Depends(get_engine)]) -> Health:
     return Health(
         status="ok",

@@ -6,11 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from tactful.api.auth import requires
 from tactful.api.deps import Count, Surface, UserId, get_engine
 from tactful.domain.person import Person
 from tactful.domain.recommendation import ProfileView, Recommendations
 from tactful.engine import Engine
 from tactful.errors import ValidationError
+from tactful.security.keys import Scope
 
 router = APIRouter(tags=["people"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -21,6 +23,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
     response_model=Recommendations,
     response_model_exclude_none=True,
     summary="Recommendations for a person on a surface",
+    dependencies=[requires(Scope.serve, person="user_id")],
 )
 def recommendations(
     user_id: UserId,
@@ -39,17 +42,28 @@ def recommendations(
     response_model=ProfileView,
     response_model_exclude_none=True,
     summary="What tactful believes about a person, with evidence",
+    dependencies=[requires(Scope.profile, person="user_id")],
 )
 def profile(user_id: UserId, engine: EngineDep) -> ProfileView:
     return engine.profile(user_id)
 
 
-@router.get("/users/{user_id}", response_model=Person, summary="The person record")
+@router.get(
+    "/users/{user_id}",
+    response_model=Person,
+    summary="The person record",
+    dependencies=[requires(Scope.profile, person="user_id")],
+)
 def get_person(user_id: UserId, engine: EngineDep) -> Person:
     return engine.person(user_id)
 
 
-@router.put("/users/{user_id}", response_model=Person, summary="Create or replace the person record")
+@router.put(
+    "/users/{user_id}",
+    response_model=Person,
+    summary="Create or replace the person record",
+    dependencies=[requires(Scope.profile, person="user_id")],
+)
 def put_person(user_id: UserId, body: Person, engine: EngineDep) -> Person:
     if body.id != user_id:
         raise ValidationError("body id must match the path", field="id")

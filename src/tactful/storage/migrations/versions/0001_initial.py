@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("positive_signals", sa.Integer, nullable=False),
         sa.Column("active_days", sa.Text, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False, server_default="0"),
     )
     op.create_table(
         "events",

@@ -1,0 +1,153 @@
+"""Serving benchmark on the ml-latest-small import: ingest rate and recommend latency.
+
+Run: python benchmarks/serving.py [--ml DIR] [--runs 3]
+
+Reports, as medians over --runs repetitions:
+- batch ingest rate (events/s) importing every rating in 10k-event atomic batches,
+  next to a peer measured in the same run: a plain executemany of the same rows into an
+  indexed SQLite table (the floor for any ingest that writes the raw log);
+- in-process `Engine.recommend` latency p50/p99 over all 610 people;
+- HTTP latency p50/p99 for GET /v1/users/{id}/recommendations against a real uvicorn
+  process over loopback with a keep-alive client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from tactful import Engine, Settings
+from tactful.importers.movielens import movielens_events, movielens_items
+
+ML = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-latest-small"
+
+
+def ingest_run(ml: Path, data: Path) -> tuple[float, float, int]:
+    items = movielens_items(ml)
+    batches = list(movielens_events(ml))
+    total = sum(len(b) for b in batches)
+    with Engine(Settings(data_dir=data)) as engine:
+        engine.upsert_items(items)
+        started = time.perf_counter()
+        for batch in batches:
+            engine.ingest(batch)
+        tactful_s = time.perf_counter() - started
+    conn = sqlite3.connect(data / "floor.sqlite3", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE ev (id TEXT UNIQUE, u TEXT, i TEXT, t TEXT, v REAL, ts REAL)")
+    conn.execute("CREATE INDEX ev_u ON ev(u)")
+    started = time.perf_counter()
+    for batch in batches:
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO ev VALUES (?,?,?,?,?,?)",
+            [(e.id, e.user_id, e.item_id, e.type, e.value, e.timestamp.timestamp()) for e in batch],  # type: ignore[union-attr]
+        )
+        conn.execute("COMMIT")
+    floor_s = time.perf_counter() - started
+    conn.close()
+    return total / tactful_s, total / floor_s, total
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    arr = np.array(samples) * 1000
+    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
+
+
+def inprocess_latency(data: Path, users: list[str]) -> tuple[float, float]:
+    with Engine(Settings(data_dir=data)) as engine:
+        for u in users:
+            engine.recommend(u)
+        samples = []
+        for u in users * 2:
+            t = time.perf_counter()
+            engine.recommend(u, n=10)
+            samples.append(time.perf_counter() - t)
+    return percentiles(samples)
+
+
+def http_latency(data: Path, users: list[str]) -> tuple[float, float]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tactful.cli.main", "serve", "--port", str(port), "--data-dir", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**__import__("os").environ, "TACTFUL_AUTH__ENABLED": "false"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for _ in range(200):
+                try:
+                    client.get("/v1/health")
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            for u in users:
+                client.get(f"/v1/users/{u}/recommendations")
+            samples = []
+            for u in users * 2:
+                t = time.perf_counter()
+                resp = client.get(f"/v1/users/{u}/recommendations", params={"n": 10})
+                samples.append(time.perf_counter() - t)
+                resp.raise_for_status()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return percentiles(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ml", type=Path, default=ML)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    rates, floors, inproc, http = [], [], [], []
+    users = [str(u) for u in range(1, 611)]
+    for run in range(args.runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            data = Path(tmp)
+            rate, floor, total = ingest_run(args.ml, data)
+            rates.append(rate)
+            floors.append(floor)
+            inproc.append(inprocess_latency(data, users))
+            http.append(http_latency(data, users))
+        print(
+            f"run {run + 1}: ingest {rate:,.0f} ev/s (floor {floor:,.0f}), in-process p50/p99 "
+            f"{inproc[-1][0]:.2f}/{inproc[-1][1]:.2f} ms, HTTP {http[-1][0]:.2f}/{http[-1][1]:.2f} ms",
+            file=sys.stderr,
+        )
+    report = {
+        "events": total,
+        "ingest_events_per_s": round(statistics.median(rates)),
+        "raw_insert_floor_events_per_s": round(statistics.median(floors)),
+        "ingest_vs_floor": round(statistics.median(rates) / statistics.median(floors), 3),
+        "inprocess_ms": {
+            "p50": round(statistics.median(p for p, _ in inproc), 2),
+            "p99": round(statistics.median(q for _, q in inproc), 2),
+        },
+        "http_ms": {
+            "p50": round(statistics.median(p for p, _ in http), 2),
+            "p99": round(statistics.median(q for _, q in http), 2),
+        },
+        "runs": args.runs,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

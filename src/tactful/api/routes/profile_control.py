@@ -1,0 +1,85 @@
+"""Profile control routes (P8, P11): state or remove interests, mute topics, change consent.
+
+Every change takes effect on the next request and returns the updated profile. A user
+token may change only its own person; keys need the ``profile`` scope.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from tactful.api.auth import requires
+from tactful.api.deps import UserId, get_engine
+from tactful.domain.person import Consent
+from tactful.domain.recommendation import ProfileView
+from tactful.engine import Engine
+from tactful.security.keys import Scope
+
+router = APIRouter(tags=["profile control"])
+EngineDep = Annotated[Engine, Depends(get_engine)]
+TagPath = Annotated[
+    str,
+    Path(
+        min_length=3,
+        max_length=129,
+        description="A tag, 'namespace:value' (URL-encode reserved characters).",
+    ),
+]
+GUARD = [requires(Scope.profile, person="user_id")]
+
+
+@router.post(
+    "/users/{user_id}/interests/{tag}",
+    response_model=ProfileView,
+    response_model_exclude_none=True,
+    summary="State an interest: an explicit signal that overrides inference",
+    dependencies=GUARD,
+)
+def state_interest(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
+    return engine.state_interest(user_id, tag)
+
+
+@router.delete(
+    "/users/{user_id}/interests/{tag}",
+    response_model=ProfileView,
+    response_model_exclude_none=True,
+    summary="Remove an interest: deleted, and not learned again until stated",
+    dependencies=GUARD,
+)
+def remove_interest(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
+    return engine.remove_interest(user_id, tag)
+
+
+@router.post(
+    "/users/{user_id}/mutes/{tag}",
+    response_model=ProfileView,
+    response_model_exclude_none=True,
+    summary="Mute a topic: gone from recommendations at once, its interest deleted and not re-learned",
+    dependencies=GUARD,
+)
+def mute(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
+    return engine.mute_topic(user_id, tag)
+
+
+@router.delete(
+    "/users/{user_id}/mutes/{tag}",
+    response_model=ProfileView,
+    response_model_exclude_none=True,
+    summary="Unmute a topic",
+    dependencies=GUARD,
+)
+def unmute(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
+    return engine.unmute_topic(user_id, tag)
+
+
+@router.put(
+    "/users/{user_id}/consent",
+    response_model=ProfileView,
+    response_model_exclude_none=True,
+    summary="Replace consent: personalization on/off, allowed provenances, sensitive opt-ins",
+    dependencies=GUARD,
+)
+def put_consent(user_id: UserId, body: Consent, engine: EngineDep) -> ProfileView:
+    return engine.set_consent(user_id, body)

@@ -1,0 +1,304 @@
+"""The policy layer around the pipeline: one :class:`ListPlan` per request, bookkeeping after serving.
+
+``PolicyLayer.plan`` gates the person's interests, picks blend weights along the engagement
+ramp, assembles the surface's rules and the select stage; ``PolicyLayer.served`` records
+promoted placements (for caps) and personalized slots (for back-off). With
+``settings.policy.enabled`` false the same engine behaves as a plain recommender: every
+learned signal counts and only availability and consumption filter the list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tactful.domain.recommendation import Reason, RecommendedItem
+from tactful.engine.catalog import CatalogIndex
+from tactful.engine.person_state import PersonState
+from tactful.policy.config import DiversityMethod, SurfaceSettings
+from tactful.policy.decision import PolicyRule
+from tactful.policy.hints import (
+    PERSONAL_CODES,
+    BackoffCounter,
+    ImpressionDiscountRule,
+    backing_off,
+    backoff_note,
+    backoff_status,
+    count_served,
+)
+from tactful.policy.interests import GateConfig, gate_interests, item_may_drive, ungated_vector
+from tactful.policy.promotions import PromotionCandidates, eligible_promotions
+from tactful.policy.respect import MutedRule, ProvenanceRule, SensitiveRule, SurfaceFilterRule
+from tactful.policy.selection import SelectConfig, Selection, select
+from tactful.settings import Settings
+from tactful.signals.profile import DAY, Engagement
+from tactful.storage.policy_store import PolicyStore
+
+BASELINE_OFF = frozenset({"disliked", "similar_to_disliked"})
+"""Foundation rules the plain baseline drops (they are respect policies, P2)."""
+
+
+@dataclass
+class ListPlan:
+    """Everything the pipeline needs from the policy layer for one request."""
+
+    state: PersonState
+    surface: str
+    weights: dict[str, float]
+    extra_rules: list[PolicyRule]
+    disabled: frozenset[str]
+    select_cfg: SelectConfig | None
+    interest_tags: set[str]
+    seen: set[int]
+    promos: PromotionCandidates
+    seed: int
+    notes: list[Reason]
+    withheld: list[Reason]
+    counter: BackoffCounter | None
+    selection: Selection | None = field(default=None)
+
+    def rules(self, base: Sequence[PolicyRule]) -> list[PolicyRule]:
+        return [r for r in base if r.name not in self.disabled] + self.extra_rules
+
+    def select(self, final: np.ndarray, n: int) -> Selection:
+        cfg = self.select_cfg or SelectConfig(0.0, DiversityMethod.off, 1.0, 0.2)
+        vector = self.state.context.tag_vector
+        self.selection = select(
+            final,
+            self.state.context.catalog,
+            n,
+            cfg,
+            self.interest_tags,
+            vector,
+            self.seen,
+            self.promos,
+            self.seed,
+        )
+        return self.selection
+
+    def list_notes(self, explain_full: bool) -> list[Reason] | None:
+        notes = list(self.notes) + (self.withheld + self.promos.notes if explain_full else [])
+        return notes or None
+
+
+class PolicyLayer:
+    """Builds list plans and records what was served."""
+
+    def __init__(self, settings: Settings, store: PolicyStore, half_lives: dict[str, float]) -> None:
+        self.settings = settings
+        self.store = store
+        self.half_lives = half_lives
+        policy = settings.policy
+        self.enabled = policy.enabled
+        self.gate = GateConfig(
+            evidence_threshold=settings.profile.evidence_threshold,
+            retarget_window_days=policy.hints.retarget_window_days,
+            stale_below=policy.interests.stale_below,
+            recency_half_life_days=policy.interests.recency_half_life_days,
+            stated_weight=policy.interests.stated_weight,
+        )
+
+    def surface(self, name: str) -> SurfaceSettings:
+        return self.settings.surfaces.get(name) or SurfaceSettings()
+
+    # -- before the pipeline -----------------------------------------------------------------
+    def plan(self, state: PersonState, surface: str) -> ListPlan:
+        if not self.enabled:
+            return self._baseline(state, surface)
+        cfg = self.surface(surface)
+        ctx = state.context
+        person, profile, catalog = state.person, state.profile, ctx.catalog
+        gate = gate_interests(catalog, person, profile, ctx.now, self.half_lives, state.allowed, self.gate)
+        keep = item_may_drive(person, catalog, ctx.item_positions)
+        level = state.engagement
+        notes: list[Reason] = []
+        hints = self.settings.policy.hints
+        counter = backoff_status(self.store.backoff(person.id), profile, hints.backoff_after_ignored)
+        if not person.consent.personalization:
+            notes.append(Reason(code="personalization_off", message="personalization is off at your request"))
+        elif backing_off(counter, hints.backoff_after_ignored):
+            level = Engagement.new
+            notes.append(backoff_note(counter, hints.backoff_after_ignored))
+        elif level is Engagement.new and any(t in gate.used for t in person.stated_interests):
+            level = Engagement.warming  # what a person told us is no guess (P11 over P5)
+        weights, note = self._ramp(level, profile.positive_signals)
+        if note is not None:
+            notes.append(note)
+        personal = level is not Engagement.new
+        new_ctx = dataclasses.replace(
+            ctx,
+            tag_vector=gate.tag_vector if personal else np.minimum(gate.tag_vector, 0.0),
+            item_positions=ctx.item_positions[keep],
+            item_weights=ctx.item_weights[keep],
+            item_times=ctx.item_times[keep],
+        )
+        gated = dataclasses.replace(state, engagement=level, context=new_ctx)
+        interests = {t for t, v in gate.used.items() if v > 0}
+        promos = self._promotions(person.id, catalog, interests, ctx.now, surface, enforce=True)
+        rules: list[PolicyRule] = [
+            ProvenanceRule(),
+            SensitiveRule(),
+            MutedRule(),
+            SurfaceFilterRule(cfg.include_tags, cfg.exclude_tags),
+            ImpressionDiscountRule(
+                hints.impressions_before_cooldown, hints.cooldown_multiplier, hints.cooldown_days
+            ),
+        ]
+        return ListPlan(
+            state=gated,
+            surface=surface,
+            weights=weights,
+            extra_rules=rules,
+            disabled=frozenset(cfg.disabled_rules),
+            select_cfg=SelectConfig(
+                cfg.exploration_share if personal and interests else 0.0,
+                cfg.diversity,
+                cfg.diversity_lambda,
+                cfg.percent_promoted,
+            ),
+            interest_tags=interests,
+            seen=self._seen(state),
+            promos=promos,
+            seed=_seed(person.id, surface, ctx.now),
+            notes=notes,
+            withheld=gate.withheld,
+            counter=counter,
+        )
+
+    def _baseline(self, state: PersonState, surface: str) -> ListPlan:
+        """The plain recommender: all signals count, no respect rules, no limits."""
+        ctx = state.context
+        catalog, profile = ctx.catalog, state.profile
+        positions, weights, times = [], [], []
+        for item_id, item in profile.items.items():
+            pos = catalog.index.get(item_id)
+            value = item.scores.value(ctx.now, self.half_lives) if pos is not None else 0.0
+            if pos is not None and value != 0.0:
+                positions.append(pos)
+                weights.append(value)
+                times.append(item.last_engaged or item.last_impression or 0.0)
+        new_ctx = dataclasses.replace(
+            ctx,
+            tag_vector=ungated_vector(catalog, state.person, profile, ctx.now, self.half_lives),
+            item_positions=np.array(positions, dtype=np.int64),
+            item_weights=np.array(weights),
+            item_times=np.array(times),
+        )
+        level = Engagement.engaged
+        plain = dataclasses.replace(
+            state, engagement=level, allowed=frozenset(self.half_lives), context=new_ctx
+        )
+        cfg = self.surface(surface)
+        promos = self._promotions(state.person.id, catalog, set(), ctx.now, surface, enforce=False)
+        return ListPlan(
+            state=plain,
+            surface=surface,
+            weights=dict(self.settings.scoring.blend[level.value]),
+            extra_rules=[],
+            disabled=BASELINE_OFF,
+            select_cfg=SelectConfig(0.0, DiversityMethod.off, 1.0, cfg.percent_promoted),
+            interest_tags=set(),
+            seen=set(),
+            promos=promos,
+            seed=0,
+            notes=[],
+            withheld=[],
+            counter=None,
+        )
+
+    def _ramp(self, level: Engagement, positive: int) -> tuple[dict[str, float], Reason | None]:
+        """Blend weights along the engagement ramp (P5) and a note saying where the person is."""
+        blend = self.settings.scoring.blend
+        p = self.settings.profile
+        if level is Engagement.new:
+            note = Reason(
+                code="general_content",
+                message="general content (popular, trending) until we learn what you like",
+            )
+            return dict(blend["new"]), note
+        if level is Engagement.engaged:
+            return dict(blend["engaged"]), None
+        span = max(p.engaged_after - p.warming_after, 1)
+        t = (
+            min(max((positive - p.warming_after) / span, 0.0), 1.0)
+            if self.settings.policy.smooth_ramp
+            else 0.0
+        )
+        names = set(blend["warming"]) | set(blend["engaged"])
+        weights = {
+            k: (1 - t) * blend["warming"].get(k, 0.0) + t * blend["engaged"].get(k, 0.0) for k in names
+        }
+        note = Reason(
+            code="warming_up",
+            message=f"personalizing gradually: {positive} of {p.engaged_after} signals so far",
+            evidence=positive,
+            weight=round(t, 3),
+        )
+        return weights, note
+
+    def _promotions(
+        self,
+        user_id: str,
+        catalog: CatalogIndex,
+        interests: set[str],
+        now: float,
+        surface: str,
+        enforce: bool,
+    ) -> PromotionCandidates:
+        active = [p for p in self.store.active_promotions(now) if p.live(now, surface)]
+        if not active:
+            return PromotionCandidates()
+        longest = max(p.window_days for p in active)
+        exposures = (
+            self.store.exposures(user_id, [p.id for p in active], now - longest * DAY) if enforce else {}
+        )
+        return eligible_promotions(active, catalog, interests, exposures, now, surface, enforce)
+
+    @staticmethod
+    def _seen(state: PersonState) -> set[int]:
+        index = state.context.catalog.index
+        return {
+            index[i]
+            for i, s in state.profile.items.items()
+            if i in index and (s.impressions > 0 or s.last_engaged is not None)
+        }
+
+    # -- after serving -----------------------------------------------------------------------
+    def served(self, plan: ListPlan, rec_id: str, items: Sequence[RecommendedItem]) -> None:
+        """Record promoted placements (caps) and personalized slots served (back-off)."""
+        selection = plan.selection
+        catalog = plan.state.context.catalog
+        placements = (
+            [(pid, catalog.item_ids[pos]) for pos, pid in selection.promoted.items()] if selection else []
+        )
+        counter = plan.counter
+        if counter is not None:
+            personal = sum(1 for i in items if any(r.code in PERSONAL_CODES for r in i.reasons))
+            threshold = self.settings.policy.hints.backoff_after_ignored
+            counter = count_served(counter, personal, threshold, plan.state.context.now)
+        if placements or (counter is not None and counter != plan.counter):
+            self.store.record_served(
+                plan.state.person.id, rec_id, placements, counter, plan.state.context.now
+            )
+
+
+def _seed(user_id: str, surface: str, now: float) -> int:
+    """Exploration varies by person, surface and day, and is reproducible."""
+    return zlib.crc32(f"{user_id}|{surface}|{int(now // DAY)}".encode())
+
+
+def interest_status(layer: PolicyLayer, state: PersonState) -> dict[str, str]:
+    """Per tag: 'used' or the code of the reason it is withheld (for the profile view)."""
+    if not layer.enabled:
+        return {tag: "used" for tag in state.profile.interests}
+    ctx = state.context
+    gate = gate_interests(
+        ctx.catalog, state.person, state.profile, ctx.now, layer.half_lives, state.allowed, layer.gate
+    )
+    out = {tag: "used" for tag in gate.used}
+    out.update((r.tag, r.code) for r in gate.withheld if r.tag is not None)
+    return out

@@ -1,0 +1,314 @@
+"""tactful's default recommender: value-weighted EASE (or item-kNN) blended with ALS."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from tactful.errors import ValidationError
+from tactful.models.als import FactorModel, fit_factor_model
+from tactful.models.ann import ItemIndex, build_item_index
+from tactful.models.artifact import ModelArtifact
+from tactful.models.ease import LinearItemModel, fit_linear_item_model, supported_items
+from tactful.models.item_knn import ItemNeighbours, fit_item_neighbours
+from tactful.models.ranking import top_k
+from tactful.models.tuning import mean_gram_diagonal, tune
+from tactful.models.weighting import (
+    SignalWeighting,
+    ValueKind,
+    default_weighting,
+    detect_value_kind,
+)
+
+Scores = npt.NDArray[np.float32]
+CANDIDATES = 500
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    """Hyper-parameters; ``tune`` re-chooses weighting, λ and blend on a validation split.
+
+    ``weighting=None`` means the default for the value kind (see ``default_weighting``).
+    """
+
+    value_kind: ValueKind | Literal["auto"] = "auto"
+    tune: bool = True
+    weighting: SignalWeighting | None = None
+    regularization_ratio: float = 8.0
+    min_support: int = 2
+    max_dense_items: int = 20_000
+    neighbours: int = 100
+    factors: int = 64
+    factor_iterations: int = 15
+    factor_regularization: float = 0.05
+    factor_alpha: float = 2.0
+    factor_weight: float = 0.0
+    popularity_weight: float = 0.0
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["weighting"] = None if self.weighting is None else self.weighting.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecommenderConfig:
+        values = dict(data)
+        if values.get("weighting") is not None:
+            values["weighting"] = SignalWeighting.from_dict(values["weighting"])
+        return cls(**values)
+
+    @property
+    def signal_weighting(self) -> SignalWeighting:
+        """The weighting in force (identity until :meth:`Recommender.fit` resolves it)."""
+        return self.weighting or SignalWeighting("identity")
+
+
+class Recommender:
+    """Scores one person from a sparse weighted history; built by :meth:`fit` or loaded."""
+
+    def __init__(self, artifact: ModelArtifact) -> None:
+        self.artifact = artifact
+        self.config = RecommenderConfig.from_dict(artifact.params["config"])
+        a = artifact.arrays
+        n = artifact.n_items
+        self.items: LinearItemModel | ItemNeighbours
+        if "linear_items" in a:
+            self.items = LinearItemModel(n, a["linear_items"], a["linear_weights"])
+        else:
+            knn = sp.csr_matrix((a["knn_data"], a["knn_indices"], a["knn_indptr"]), shape=(n, n))
+            self.items = ItemNeighbours(knn)
+        self.factors = FactorModel(
+            a["factor_items"],
+            a["factor_gramian"],
+            float(self.config.factor_alpha),
+            float(self.config.factor_regularization),
+        )
+        self.popularity: Scores = a["popularity"]
+        self._popularity_z = _standardise(np.log1p(self.popularity))
+        self._popular = np.argsort(-self.popularity, kind="stable").astype(np.int64)
+        self._ann: ItemIndex | None = None
+        self._index = {str(item): i for i, item in enumerate(artifact.item_ids)}
+
+    @property
+    def item_ids(self) -> npt.NDArray[np.str_]:
+        return self.artifact.item_ids
+
+    def index_of(self, item_ids: list[str]) -> npt.NDArray[np.int64]:
+        """Catalog positions of item ids (-1 for items the model has not seen)."""
+        return np.array([self._index.get(str(i), -1) for i in item_ids], dtype=np.int64)
+
+    @classmethod
+    def fit(
+        cls,
+        matrix: sp.csr_matrix,
+        item_ids: list[str] | npt.NDArray[np.str_],
+        timestamps: sp.csr_matrix | None = None,
+        config: RecommenderConfig | None = None,
+    ) -> Recommender:
+        """Train every component from a users × items matrix of raw event values.
+
+        ``timestamps``, when given, has the same sparsity as ``matrix``; it makes the
+        validation holdout temporal (otherwise a seeded random 20 % per person).
+        """
+        started = time.perf_counter()
+        cfg = config or RecommenderConfig()
+        raw = sp.csr_matrix(matrix, dtype=np.float32)
+        if raw.shape[1] != len(item_ids):
+            raise ValidationError("matrix columns and item ids differ in length", "item_ids")
+        raw.sort_indices()
+        kind = detect_value_kind(raw.data) if cfg.value_kind == "auto" else cfg.value_kind
+        cfg = replace(cfg, value_kind=kind, weighting=cfg.weighting or default_weighting(kind, raw.data))
+        extra: dict[str, Any] = {}
+        if cfg.tune:
+            tuned = tune(
+                raw,
+                timestamps,
+                kind,
+                cfg.min_support,
+                cfg.max_dense_items,
+                cfg.neighbours,
+                lambda w: _fit_factors(w, cfg),
+                cfg.seed,
+            )
+            if tuned is not None:
+                cfg = replace(
+                    cfg,
+                    weighting=tuned.weighting,
+                    regularization_ratio=tuned.regularization_ratio or cfg.regularization_ratio,
+                    factor_weight=tuned.factor_weight,
+                    popularity_weight=tuned.popularity_weight,
+                )
+                extra = {"validation_ndcg@10": round(tuned.ndcg, 5), "trials": tuned.trials}
+        weights = cfg.signal_weighting.matrix(raw)
+        arrays: dict[str, npt.NDArray[Any]] = {}
+        if raw.shape[1] <= cfg.max_dense_items:
+            items = supported_items(weights, cfg.min_support, cfg.max_dense_items)
+            lam = cfg.regularization_ratio * mean_gram_diagonal(weights, items)
+            linear = fit_linear_item_model(weights, lam, cfg.min_support, cfg.max_dense_items)
+            arrays["linear_items"] = linear.item_index
+            arrays["linear_weights"] = linear.weights
+            extra["regularization"] = round(lam, 4)
+        else:
+            knn = fit_item_neighbours(weights, cfg.neighbours).similarity
+            arrays.update(knn_data=knn.data, knn_indices=knn.indices, knn_indptr=knn.indptr)
+        factors = _fit_factors(weights, cfg)
+        arrays["factor_items"] = factors.item_factors
+        arrays["factor_gramian"] = factors.gramian
+        arrays["popularity"] = np.diff(sp.csc_matrix(weights).indptr).astype(np.float32)
+        artifact = ModelArtifact(
+            item_ids=np.asarray(item_ids, dtype=np.str_),
+            arrays=arrays,
+            params={"config": cfg.to_dict()},
+            train_seconds=round(time.perf_counter() - started, 3),
+            extra=extra,
+        )
+        return cls(artifact)
+
+    def _history(
+        self,
+        indices: npt.NDArray[np.integer],
+        values: npt.NDArray[np.floating],
+        timestamps: npt.NDArray[np.floating] | None,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        idx = np.asarray(indices, dtype=np.int64)
+        if len(idx) != len(values):
+            raise ValidationError("indices and values differ in length", field="values")
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.artifact.n_items):
+            raise ValidationError("item index out of range", field="indices")
+        return idx, self.config.signal_weighting.row(np.asarray(values, np.float32), timestamps)
+
+    @property
+    def _blended(self) -> bool:
+        return self.config.factor_weight > 0 or self.config.popularity_weight > 0
+
+    def score(
+        self,
+        indices: npt.NDArray[np.integer],
+        values: npt.NDArray[np.floating],
+        timestamps: npt.NDArray[np.floating] | None = None,
+    ) -> Scores:
+        """Scores over the catalog for one person's history of raw event values."""
+        idx, weights = self._history(indices, values, timestamps)
+        if not np.any(weights > 0):
+            return self._popularity_z.copy()
+        scores = self.items.scores(idx, weights)
+        if not self._blended:
+            return scores
+        blended = _standardise(scores)
+        if self.config.factor_weight > 0:
+            vector = self.factors.fold_in(idx, weights)
+            mean, std = self.factors.score_moments(vector)
+            scale = self.config.factor_weight / (std or 1.0)
+            factor_scores = self.factors.item_factors @ (vector * np.float32(scale))
+            blended += factor_scores
+            blended -= np.float32(mean * scale)
+        if self.config.popularity_weight > 0:
+            blended += self.config.popularity_weight * self._popularity_z
+        return blended
+
+    def recommend(
+        self,
+        indices: npt.NDArray[np.integer],
+        values: npt.NDArray[np.floating],
+        k: int = 10,
+        timestamps: npt.NDArray[np.floating] | None = None,
+        exclude: npt.NDArray[np.integer] | None = None,
+        approximate: bool = False,
+    ) -> tuple[npt.NDArray[np.int64], Scores]:
+        """The ``k`` best items not in the history (nor ``exclude``), with their scores.
+
+        ``approximate`` ranks only candidates: the item model's non-zero scores, the ANN
+        (HNSW) neighbours of the folded-in vector and the most popular items; scores of
+        candidates equal the exact ones. Meant for catalogs of ``ANN_MIN_ITEMS`` or more.
+        """
+        banned = np.asarray(indices, dtype=np.int64)
+        if exclude is not None:
+            banned = np.concatenate([banned, np.asarray(exclude, dtype=np.int64)])
+        if approximate:
+            candidates, cand_scores = self._candidate_scores(indices, values, k, timestamps)
+            keep = ~np.isin(candidates, banned)
+            order = top_k(cand_scores[keep], k)
+            return candidates[keep][order], cand_scores[keep][order]
+        scores = self.score(indices, values, timestamps)
+        best = top_k(scores, k, banned)
+        return best, scores[best]
+
+    def _candidate_scores(
+        self,
+        indices: npt.NDArray[np.integer],
+        values: npt.NDArray[np.floating],
+        k: int,
+        timestamps: npt.NDArray[np.floating] | None,
+    ) -> tuple[npt.NDArray[np.int64], Scores]:
+        idx, weights = self._history(indices, values, timestamps)
+        popular = self._popular[: k + len(idx)]
+        if not np.any(weights > 0):
+            return popular, self._popularity_z[popular]
+        near, near_scores = self.items.contributions(idx, weights)
+        pool = [popular, near]
+        vector = self.factors.fold_in(idx, weights)
+        if self.config.factor_weight > 0:
+            pool.append(self.item_index().search(vector, CANDIDATES + len(idx)))
+        candidates = np.unique(np.concatenate(pool))
+        raw = np.zeros(len(candidates), dtype=np.float32)
+        raw[np.searchsorted(candidates, near)] = near_scores
+        if not self._blended:
+            return candidates, raw
+        n = self.artifact.n_items
+        mean = float(near_scores.sum()) / n
+        std = max(float(np.square(near_scores, dtype=np.float64).sum()) / n - mean**2, 0.0) ** 0.5
+        out = (raw - mean) / (std or 1.0)
+        if self.config.factor_weight > 0:
+            f_mean, f_std = self.factors.score_moments(vector)
+            factor_scores = self.factors.item_factors[candidates] @ vector
+            out += self.config.factor_weight * (factor_scores - f_mean) / (f_std or 1.0)
+        if self.config.popularity_weight > 0:
+            out += self.config.popularity_weight * self._popularity_z[candidates]
+        return candidates, out.astype(np.float32)
+
+    def item_index(self) -> ItemIndex:
+        """The HNSW index over item factors, built on first use."""
+        if self._ann is None:
+            self._ann = build_item_index(self.factors.item_factors, seed=self.config.seed)
+        return self._ann
+
+    def batch_scores(self, matrix: sp.csr_matrix) -> Scores:
+        """Scores for every row of a users × items matrix of raw values (evaluation)."""
+        rows = sp.csr_matrix(matrix, dtype=np.float32)
+        out = np.empty(rows.shape, dtype=np.float32)
+        for r in range(rows.shape[0]):
+            lo, hi = rows.indptr[r], rows.indptr[r + 1]
+            out[r] = self.score(rows.indices[lo:hi], rows.data[lo:hi])
+        return out
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the artifact atomically (see :meth:`ModelArtifact.save`)."""
+        return self.artifact.save(directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Recommender:
+        return cls(ModelArtifact.load(directory))
+
+
+def _fit_factors(weights: sp.csr_matrix, cfg: RecommenderConfig) -> FactorModel:
+    return fit_factor_model(
+        weights,
+        cfg.factors,
+        cfg.factor_regularization,
+        cfg.factor_alpha,
+        cfg.factor_iterations,
+        cfg.seed,
+    )
+
+
+def _standardise(scores: npt.NDArray[np.floating]) -> Scores:
+    s = np.asarray(scores, dtype=np.float32)
+    std = float(s.std())
+    return ((s - s.mean()) / (std if std > 0 else 1.0)).astype(np.float32)

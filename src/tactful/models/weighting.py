@@ -1,0 +1,103 @@
+"""How raw event values (ratings, play counts, signal weights) become model inputs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+ValueKind = Literal["rating", "count", "weight"]
+Transform = Literal["identity", "binary", "log", "offset"]
+
+
+def detect_value_kind(values: npt.NDArray[np.floating]) -> ValueKind:
+    """``rating`` for a half-step scale up to 10 centred high, ``count`` for integers ≥ 1."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0 or v.min() < 0:
+        return "weight"
+    on_half_steps = bool(np.allclose(v * 2, np.round(v * 2)))
+    top = float(v.max())
+    if on_half_steps and v.min() > 0 and 3 <= top <= 10 and np.median(v) >= 0.5 * top:
+        return "rating"
+    if np.allclose(v, np.round(v)) and v.min() >= 1:
+        return "count"
+    return "weight"
+
+
+@dataclass(frozen=True)
+class SignalWeighting:
+    """A value transform plus an optional recency half-life over a person's history.
+
+    ``offset``: ``max(value - offset, 0)`` (ratings below the offset stop counting);
+    ``log``: ``log1p(value)`` (heavy-tailed counts); ``binary``: 1 for every value > 0.
+    ``half_life`` is counted in interactions, newest first, and needs timestamps.
+    """
+
+    transform: Transform = "identity"
+    offset: float = 0.0
+    half_life: float | None = None
+
+    def values(self, raw: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+        v = np.asarray(raw, dtype=np.float32)
+        if self.transform == "binary":
+            return (v > 0).astype(np.float32)
+        if self.transform == "log":
+            return np.log1p(np.maximum(v, 0.0)).astype(np.float32)
+        if self.transform == "offset":
+            return np.maximum(v - np.float32(self.offset), 0.0).astype(np.float32)
+        return v
+
+    def recency(self, timestamps: npt.NDArray[np.floating] | None) -> npt.NDArray[np.float32]:
+        """Multipliers ``0.5 ** (rank_from_newest / half_life)`` ."""
+        if timestamps is None or self.half_life is None:
+            n = 0 if timestamps is None else len(timestamps)
+            return np.ones(n, dtype=np.float32)
+        ts = np.asarray(timestamps, dtype=np.float64)
+        rank = np.empty(len(ts), dtype=np.float64)
+        rank[np.argsort(-ts, kind="stable")] = np.arange(len(ts))
+        return (0.5 ** (rank / self.half_life)).astype(np.float32)
+
+    def row(
+        self, raw: npt.NDArray[np.floating], timestamps: npt.NDArray[np.floating] | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Model weights of one person's history."""
+        weights = self.values(raw)
+        if timestamps is not None and self.half_life is not None:
+            weights = weights * self.recency(timestamps)
+        return weights
+
+    def matrix(self, raw: sp.csr_matrix) -> sp.csr_matrix:
+        """The value transform applied to a users × items matrix (zeros dropped)."""
+        out = sp.csr_matrix(raw, dtype=np.float32, copy=True)
+        out.data = self.values(out.data)
+        out.eliminate_zeros()
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SignalWeighting:
+        return cls(**data)
+
+
+def default_weighting(kind: ValueKind, values: npt.NDArray[np.floating]) -> SignalWeighting:
+    """The untuned choice: low ratings stop counting, counts are log-scaled."""
+    if kind == "rating":
+        return SignalWeighting("offset", round(float(np.max(values)) * 0.6 * 2) / 2)
+    if kind == "count":
+        return SignalWeighting("log")
+    return SignalWeighting("identity")
+
+
+def candidate_weightings(kind: ValueKind, values: npt.NDArray[np.floating]) -> list[SignalWeighting]:
+    """The transforms worth validating for a kind of value."""
+    if kind == "rating":
+        top = float(np.max(values))
+        return [SignalWeighting("offset", round(top * share * 2) / 2) for share in (0.5, 0.6)]
+    if kind == "count":
+        return [SignalWeighting("binary"), SignalWeighting("log")]
+    return [SignalWeighting("identity"), SignalWeighting("binary")]

@@ -1,0 +1,104 @@
+"""The trust half of ``tactful.Engine``: export, erasure, retention, user tokens, audit."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from tactful.clock import Clock
+from tactful.domain.identifiers import ID_PATTERN
+from tactful.errors import ValidationError
+from tactful.privacy.erasure import ErasureReport, erase_person
+from tactful.privacy.export import PersonExport, export_person
+from tactful.privacy.retention import RetentionReport, drop_old_events
+from tactful.security.audit import AuditLog
+from tactful.security.tokens import TokenSigner, load_secret
+from tactful.settings import Settings
+from tactful.signals.rules import SignalRules
+from tactful.storage.sql import SqlStore
+
+if TYPE_CHECKING:
+    from tactful.engine.profile_cache import ProfileCache
+    from tactful.engine.recommendation_log import RecommendationLog
+
+_ID_RE = re.compile(ID_PATTERN)
+_signer_lock = threading.Lock()
+
+
+def _check_id(user_id: str) -> str:
+    if not isinstance(user_id, str) or not _ID_RE.match(user_id):
+        raise ValidationError("not a valid person id", field="user_id")
+    return user_id
+
+
+class TrustOperations:
+    """Mixed into :class:`tactful.Engine`; uses its store, settings, clock and rules."""
+
+    settings: Settings
+    store: SqlStore
+    clock: Clock
+    rules: SignalRules
+    profiles: ProfileCache
+    served: RecommendationLog
+    _signer: TokenSigner | None = None
+    _audit_log: AuditLog | None = None
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log (admin actions, policy overrides, exports, erasures, retention)."""
+        if self._audit_log is None:
+            self._audit_log = AuditLog(self.store, self.clock)
+        return self._audit_log
+
+    @property
+    def signer(self) -> TokenSigner:
+        """Signs user tokens and hashes person ids for the audit log."""
+        if self._signer is None:
+            with _signer_lock:
+                if self._signer is None:
+                    self._signer = TokenSigner(load_secret(self.settings))
+        return self._signer
+
+    def issue_user_token(self, user_id: str, ttl_seconds: int | None = None) -> str:
+        """A signed token that lets one person act on their own data until it expires."""
+        ttl = self.settings.auth.token_ttl_seconds if ttl_seconds is None else ttl_seconds
+        if not 60 <= ttl <= 30 * 86400:
+            raise ValidationError("ttl_seconds must be between 60 and 2,592,000", field="ttl_seconds")
+        return self.signer.issue(_check_id(user_id), self.clock.now(), timedelta(seconds=ttl))
+
+    def export_person(self, user_id: str, actor: str = "python") -> PersonExport:
+        """Everything stored about a person, as one JSON-ready bundle; the export is audited."""
+        _check_id(user_id)
+        self.served.flush()  # lists served a moment ago are part of what we store
+        bundle = export_person(self.store, user_id, self.clock.now())
+        self.audit.record(
+            "person.export",
+            actor,
+            subject=self.signer.subject_hash(user_id),
+            details={"rows": {name: len(rows) for name, rows in bundle.tables.items()}},
+        )
+        return bundle
+
+    def erase_person(self, user_id: str, actor: str = "python") -> ErasureReport:
+        """Remove the person from every table, counter and model artifact; audited by hash."""
+        _check_id(user_id)
+        self.served.flush()  # or a list served a moment ago would be written after the erasure
+        return erase_person(
+            self.store,
+            user_id,
+            rules=self.rules,
+            trend_half_life_days=self.settings.scoring.trending_half_life_days,
+            model_dir=self.settings.model_dir,
+            audit=self.audit,
+            subject=self.signer.subject_hash(user_id),
+            actor=actor,
+            on_commit=lambda: self.profiles.drop(user_id),
+        )
+
+    def drop_events_older_than(
+        self, days: float, actor: str = "python", dry_run: bool = False
+    ) -> RetentionReport:
+        """Retention: delete raw events older than ``days``; profiles and counters stay."""
+        return drop_old_events(self.store, self.clock.now(), days, self.audit, actor, dry_run)

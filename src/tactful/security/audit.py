@@ -1,0 +1,98 @@
+"""The audit log: who did what, when, without the data they touched.
+
+Admin actions, policy overrides, key management, exports, erasures and retention runs are
+recorded. People are referred to by a keyed hash of their id (see
+:meth:`tactful.security.tokens.TokenSigner.subject_hash`), never by the id itself, so an
+erasure leaves no trace of the person in the log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Connection, insert, select
+
+from tactful.clock import Clock, from_epoch, to_epoch
+from tactful.errors import ValidationError
+from tactful.storage import schema as t
+from tactful.storage.sql import SqlStore
+
+MAX_DETAILS_CHARS = 4096
+ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+
+
+class AuditEntry(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str | None = None
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntry]
+    next_before: int | None = None
+
+
+class AuditLog:
+    """Appends and reads audit entries in the store."""
+
+    def __init__(self, store: SqlStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def record(
+        self,
+        action: str,
+        actor: str,
+        subject: str | None = None,
+        details: dict[str, Any] | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        """Append one entry; pass ``conn`` to write it inside the caller's transaction."""
+        if not ACTION_RE.match(action) or len(action) > 64:
+            raise ValidationError(f"bad audit action {action!r}", field="action")
+        text = json.dumps(details or {}, separators=(",", ":"), sort_keys=True, default=str)
+        if len(text) > MAX_DETAILS_CHARS:
+            text = json.dumps({"truncated": True, "size": len(text)})
+        row = {
+            "at": to_epoch(self.clock.now()),
+            "actor": actor[:160],
+            "action": action,
+            "subject": None if subject is None else subject[:160],
+            "details": text,
+        }
+        if conn is not None:
+            conn.execute(insert(t.audit_log).values(**row))
+            return
+        with self.store.transaction() as own:
+            own.execute(insert(t.audit_log).values(**row))
+
+    def entries(self, limit: int = 100, before: int | None = None, action: str | None = None) -> AuditPage:
+        """Newest first; page with ``before`` = the previous page's ``next_before``."""
+        cols = t.audit_log.c
+        query = select(t.audit_log).order_by(cols.seq.desc()).limit(limit + 1)
+        if before is not None:
+            query = query.where(cols.seq < before)
+        if action is not None:
+            query = query.where(cols.action == action)
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        entries = [
+            AuditEntry(
+                seq=r.seq,
+                at=from_epoch(r.at),
+                actor=r.actor,
+                action=r.action,
+                subject=r.subject,
+                details=json.loads(r.details),
+            )
+            for r in rows[:limit]
+        ]
+        more = len(rows) > limit
+        return AuditPage(entries=entries, next_before=entries[-1].seq if more and entries else None)
