@@ -34,8 +34,7 @@ def run(data_dir: Path, rounds: int) -> dict[str, Any]:
     train_s = time.perf_counter() - started
     train = split.train
     people = [(train[u].indices, train[u].data) for u in range(train.shape[0])]
-    weighting = model.config.signal_weighting
-    vectors = [model.factors.fold_in(i, weighting.values(v)) for i, v in people]
+    vectors = [model.user_vector(i, v) for i, v in people]
     factors = model.factors.item_factors
     recommend: list[float] = []
     floor: list[float] = []

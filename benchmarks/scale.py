@@ -115,8 +115,7 @@ def run(scale: float, sampled: int, seed: int = 0) -> dict[str, Any]:
     people = rng.choice(n_users, min(sampled, n_users), replace=False)
     rows = [(plays[u].indices, plays[u].data) for u in people]
     factors = model.factors.item_factors
-    weighting = model.config.signal_weighting
-    vectors = [model.factors.fold_in(i, weighting.values(v)) for i, v in rows]
+    vectors = [model.user_vector(i, v) for i, v in rows]
     timings: dict[str, list[float]] = {"exact": [], "ann": [], "numpy_floor": []}
     with threadpool_limits(limits=1, user_api="blas"):
         _time_requests(model, rows, vectors, timings)

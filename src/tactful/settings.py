@@ -53,8 +53,9 @@ class ProfileSettings(BaseModel):
 class ScoringSettings(BaseModel):
     """Blend weights per engagement level and the trending half-life."""
 
-    trending_half_life_days: float = Field(3.0, gt=0)
+    trending_half_life_days: float = Field(3.0, gt=0, description="Half-life of the trending score.")
     blend: dict[str, dict[str, float]] = Field(
+        description="Scorer weights per engagement level (new people get general content only).",
         default_factory=lambda: {
             "new": {"popularity": 0.7, "trending": 0.3, "content": 0.0, "collaborative": 0.0},
             "warming": {"popularity": 0.35, "trending": 0.15, "content": 0.3, "collaborative": 0.2},
@@ -63,6 +64,28 @@ class ScoringSettings(BaseModel):
     )
     similar_tag_penalty: float = Field(
         0.5, ge=0, le=1, description="Multiplier for items sharing a tag with a disliked item."
+    )
+
+
+class ModelSettings(BaseModel):
+    """Training and serving of the collaborative model (issue: relevance)."""
+
+    reload_check_seconds: float = Field(
+        2.0, gt=0, description="How often a worker looks for a newly published model."
+    )
+    retrain_every_minutes: float = Field(
+        360.0, ge=0, description="`tactful serve` retrains at least this often (0 turns the schedule off)."
+    )
+    serving_blas_threads: int = Field(
+        1,
+        ge=0,
+        description="BLAS threads in `tactful serve` processes (0 = library default); one avoids jitter "
+        "on single-person requests.",
+    )
+    retrain_after_events: int = Field(
+        50_000,
+        ge=0,
+        description="...or as soon as this many new events arrived since the last training (0: off).",
     )
 
 
@@ -78,11 +101,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("./tactful-data"), description="SQLite file and model artifacts.")
     database_url: str | None = Field(None, description="Overrides the database location.")
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    default_n: int = Field(10, ge=1, le=200)
-    max_batch_events: int = Field(10_000, ge=1)
-    max_string_length: int = Field(512, ge=16)
+    host: str = Field("127.0.0.1", description="Address `tactful serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `tactful serve` listens on.")
+    default_n: int = Field(10, ge=1, le=200, description="List length when a request gives no n.")
+    max_batch_events: int = Field(10_000, ge=1, description="Most events one batch may carry.")
     signals: SignalSettings = Field(default_factory=SignalSettings)
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
@@ -95,6 +117,7 @@ class Settings(BaseSettings):
         "mmr|calibration|off with lambda, percent_promoted, include/exclude tags, disabled rules); "
         "unknown surfaces get defaults.",
     )
+    models: ModelSettings = Field(default_factory=ModelSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
 

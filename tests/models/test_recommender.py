@@ -107,3 +107,10 @@ def test_approximate_retrieval_scores_candidates_exactly(plays: sp.csr_matrix) -
     np.testing.assert_allclose(scores, exact[best], rtol=1e-4, atol=1e-4)
     top, _ = model.recommend(history, values, k=10)
     assert len(np.intersect1d(best, top)) >= 9
+
+
+def test_user_vector_is_folded_in_from_the_current_history(model: Recommender) -> None:
+    history, values = np.array([0, 6]), np.array([5.0, 5.0])
+    before = model.user_vector(history, values)
+    after = model.user_vector(np.append(history, 12), np.append(values, 5.0))
+    assert before.shape == (8,) and not np.allclose(before, after)

@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 
+from tactful.cli.config import config
 from tactful.cli.console import console, make_settings
+from tactful.cli.evaluate import evaluate_app
 from tactful.cli.importer import import_app
 from tactful.cli.simulate import simulate
+from tactful.cli.train import train
 from tactful.cli.trust import register as register_trust
 from tactful.cli.trust import without_auth
 
@@ -20,6 +23,9 @@ app = typer.Typer(
 )
 app.add_typer(import_app, name="import")
 app.command()(simulate)
+app.command()(config)
+app.command()(train)
+app.add_typer(evaluate_app, name="evaluate")
 register_trust(app)
 
 

@@ -39,8 +39,5 @@ def build_demo(settings: Settings, people: int = 300, seed: int = 7) -> str:
 
 
 def _train(engine: Engine) -> str:
-    trainer = getattr(engine, "train", None)
-    if trainer is None:
-        return "popularity, trending and tag models ready"
-    console.print("training collaborative models…")
-    return str(trainer())
+    console.print("training the collaborative model…")
+    return str(engine.train())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +11,68 @@ import scipy.sparse as sp
 from tactful.clock import to_epoch
 from tactful.domain.item import Item, TagMeta
 from tactful.storage.protocol import ItemStat
+
+
+@dataclass(frozen=True)
+class CatalogArrays:
+    """Per-catalog structures derived once, so per-request policies are a few vectorized ops."""
+
+    item_tag_csc: sp.csc_matrix  # the binary item×tag matrix by column: items of a tag at once
+    item_tag_norm64: sp.csr_matrix  # ``item_tag_norm`` in float64 (what scipy would upcast to per call)
+    tag_counts: np.ndarray  # distinct tags per item
+    creator_tags: np.ndarray  # bool per tag: a ``creator:`` tag
+    categories: tuple[str, ...]  # every sensitive category in the catalog, sorted
+    category_index: dict[str, int]
+    item_category: np.ndarray  # bool item×category: the item is in that sensitive category
+    always_available: bool  # no item has an availability window
+
+    @classmethod
+    def build(
+        cls,
+        item_tag: sp.csr_matrix,
+        item_tag_norm: sp.csr_matrix,
+        tag_ids: Sequence[str],
+        sensitive: Sequence[frozenset[str]],
+        tag_sensitive: dict[str, str],
+        available_from: np.ndarray,
+        expires_at: np.ndarray,
+    ) -> CatalogArrays:
+        categories = tuple(sorted(set().union(*sensitive, tag_sensitive.values())))
+        category_index = {c: n for n, c in enumerate(categories)}
+        item_category = np.zeros((len(sensitive), len(categories)), dtype=bool)
+        for row, cats in enumerate(sensitive):
+            for c in cats:
+                item_category[row, category_index[c]] = True
+        csc = sp.csc_matrix(item_tag)
+        csc.sort_indices()
+        counts = np.asarray(item_tag.sum(axis=1)).ravel()
+        for array in (counts, item_category):
+            array.flags.writeable = False
+        return cls(
+            item_tag_csc=csc,
+            item_tag_norm64=sp.csr_matrix(item_tag_norm, dtype=np.float64),
+            tag_counts=counts,
+            creator_tags=np.array([t.startswith("creator:") for t in tag_ids], dtype=bool),
+            categories=categories,
+            category_index=category_index,
+            item_category=item_category,
+            always_available=bool(np.all(available_from == -np.inf) and np.all(expires_at == np.inf)),
+        )
+
+
+def items_with_columns(item_tag_csc: sp.csc_matrix, cols: np.ndarray, size: int) -> np.ndarray:
+    """Boolean mask of the ``size`` items carrying at least one of the tag columns ``cols``."""
+    mask = np.zeros(size, dtype=bool)
+    if len(cols) == 0 or size == 0:
+        return mask
+    indptr, indices = item_tag_csc.indptr, item_tag_csc.indices
+    if len(cols) == 1:
+        col = int(cols[0])
+        mask[indices[indptr[col] : indptr[col + 1]]] = True
+        return mask
+    starts, ends = indptr[cols], indptr[np.asarray(cols) + 1]
+    mask[np.concatenate([indices[a:b] for a, b in zip(starts, ends, strict=True)])] = True
+    return mask
 
 
 @dataclass
@@ -34,10 +96,87 @@ class CatalogIndex:
     trend_ts: np.ndarray
     tag_labels: dict[str, str] = field(default_factory=dict)
     stats_epoch: int = 0
+    derived: CatalogArrays = field(init=False, repr=False, compare=False)
+    _memo: dict[tuple[str, frozenset[str]], np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _quality: tuple[tuple[int, float], np.ndarray, np.ndarray] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        self.derived = CatalogArrays.build(
+            self.item_tag,
+            self.item_tag_norm,
+            self.tag_ids,
+            self.sensitive,
+            self.tag_sensitive,
+            self.available_from,
+            self.expires_at,
+        )
 
     @property
     def size(self) -> int:
         return len(self.item_ids)
+
+    def tag_columns(self, tags: Iterable[str]) -> np.ndarray:
+        """Sorted catalog columns of those ``tags`` the catalog knows."""
+        index = self.tag_index
+        return np.array(sorted({index[t] for t in tags if t in index}), dtype=np.int64)
+
+    def items_with_tags(self, cols: np.ndarray) -> np.ndarray:
+        """Boolean mask of items carrying at least one of the tag columns ``cols``."""
+        return items_with_columns(self.derived.item_tag_csc, cols, self.size)
+
+    def sensitive_deny(self, opted: Iterable[str]) -> np.ndarray:
+        """Read-only mask of items in a sensitive category the person has not opted in to (P8).
+
+        Memoized per set of opted-in categories the catalog knows: one array per consent
+        shape, shared by every request.
+        """
+        d = self.derived
+        keep = frozenset(c for c in opted if c in d.category_index)
+        key = ("sensitive", keep)
+        found = self._memo.get(key)
+        if found is not None:
+            return found
+        cols = [d.category_index[c] for c in d.categories if c not in keep]
+        mask = np.asarray(d.item_category[:, cols].any(axis=1)) if cols else np.zeros(self.size, dtype=bool)
+        mask.flags.writeable = False
+        self._memo[key] = mask
+        return mask
+
+    def hidden_tag_mask(self, opted: Iterable[str]) -> np.ndarray:
+        """Read-only mask over tags declared sensitive in a category the person has not opted in to."""
+        keep = frozenset(c for c in opted if c in self.derived.category_index)
+        key = ("hidden_tags", keep)
+        mask = self._memo.get(key)
+        if mask is None:
+            mask = np.zeros(len(self.tag_ids), dtype=bool)
+            for tag, category in self.tag_sensitive.items():
+                if category not in keep:
+                    mask[self.tag_index[tag]] = True
+            mask.flags.writeable = False
+            self._memo[key] = mask
+        return mask
+
+    def exposure_band(self, head_quantile: float) -> tuple[np.ndarray, np.ndarray]:
+        """Exposure quality (``log1p`` of interactions) and the under-exposed band, best first.
+
+        The band holds items with some interactions at or below the ``head_quantile`` of
+        quality, ordered by quality descending, ties by position. Memoized per counter epoch.
+        """
+        key = (self.stats_epoch, head_quantile)
+        memo = self._quality
+        if memo is None or memo[0] != key:
+            quality = np.log1p(np.maximum(self.interactions, 0.0))
+            head = float(np.quantile(quality, head_quantile)) if quality.size else 0.0
+            order = np.argsort(-quality, kind="stable")
+            band = order[(quality[order] <= head) & (quality[order] > 0)]
+            for array in (quality, band):
+                array.flags.writeable = False
+            memo = self._quality = (key, quality, band)
+        return memo[1], memo[2]
 
     @classmethod
     def build(

@@ -1,8 +1,12 @@
-"""A profile laid out as arrays over the catalog, so decay and consent apply in a few numpy ops."""
+"""A profile laid out as arrays over the catalog, so decay, consent and gating apply in a few numpy ops.
+
+Built once per (profile version, catalog version) and cached with the profile: everything
+here is time-independent, so per-request work is a handful of vectorized operations.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -11,28 +15,78 @@ from tactful.engine.catalog import CatalogIndex
 from tactful.signals.profile import DAY, DecayedScores, Profile
 
 PROVENANCES: tuple[str, ...] = tuple(p.value for p in Provenance)
+_COLUMN = {p: n for n, p in enumerate(PROVENANCES)}
 
 
-def _fill(scores: DecayedScores, row: int, score: np.ndarray, ts: np.ndarray) -> None:
-    for prov, (value, since) in scores.parts.items():
-        if prov in PROVENANCES:
-            col = PROVENANCES.index(prov)
-            score[row, col] = value
-            ts[row, col] = since
+def _scores(parts: list[DecayedScores]) -> tuple[np.ndarray, np.ndarray]:
+    """Stored score and the time it was brought to, per row and provenance column."""
+    rows: list[int] = []
+    cols: list[int] = []
+    values: list[float] = []
+    since: list[float] = []
+    column = _COLUMN.get
+    for row, scores in enumerate(parts):
+        for prov, (value, at) in scores.parts.items():
+            col = column(prov)
+            if col is not None:
+                rows.append(row)
+                cols.append(col)
+                values.append(value)
+                since.append(at)
+    score = np.zeros((len(parts), len(PROVENANCES)))
+    ts = np.zeros((len(parts), len(PROVENANCES)))
+    score[rows, cols] = values
+    ts[rows, cols] = since
+    return score, ts
 
 
-def _decayed(
-    score: np.ndarray, ts: np.ndarray, now: float, half_lives: np.ndarray, allowed: np.ndarray
-) -> np.ndarray:
-    if score.size == 0:
-        return np.zeros(score.shape[0])
-    age = np.maximum(now - ts, 0.0) / (half_lives * DAY)
-    return np.asarray((score * np.power(0.5, age) * allowed).sum(axis=1))
+def _parts(score: np.ndarray, ts: np.ndarray, now: float, half_lives: np.ndarray) -> np.ndarray:
+    """Each stored score decayed to ``now``, per provenance column.
+
+    Only stored (non-zero) scores are decayed; each is computed exactly as over the full
+    matrix (``score * 0.5 ** (max(now - ts, 0) / (half_life * DAY))``), and a zero score
+    decays to zero, so the result is the same while most rows carry one provenance.
+    """
+    out = np.zeros(score.shape)
+    nz = np.flatnonzero(score)
+    scale = (half_lives * DAY)[nz % score.shape[1]]
+    age = np.maximum(now - ts.ravel()[nz], 0.0) / scale
+    out.ravel()[nz] = score.ravel()[nz] * np.power(0.5, age)
+    return out
+
+
+def _row_sums(parts: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``(parts * mask).sum(axis=1)`` for a handful of columns, added left to right.
+
+    NumPy reduces a short row in this same order; column by column it is several times
+    faster than a reduction over the short axis.
+    """
+    total = parts[:, 0] * mask[0]
+    for col in range(1, parts.shape[1]):
+        total = total + parts[:, col] * mask[col]
+    return np.asarray(total)
+
+
+def _times(values: list[float | None]) -> np.ndarray:
+    """Epoch times with ``None`` as NaN (every comparison with NaN is false)."""
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def _latest(profile: Profile) -> float | None:
+    """The latest positive signal on any item or tag, catalog or not (for back-off, P7)."""
+    times = [s.last_engaged for s in profile.items.values() if s.last_engaged is not None]
+    times += [i.last_positive for i in profile.interests.values() if i.last_positive is not None]
+    return max(times) if times else None
 
 
 @dataclass(frozen=True)
 class CompiledProfile:
-    """Tag and item scores per provenance, aligned to one catalog version."""
+    """Tag and item scores per provenance, and the per-row facts policies gate on, for one catalog version.
+
+    Tag rows follow ``profile.interests`` order (tags the catalog knows); item rows follow
+    ``profile.items`` order (items the catalog knows). Missing times are NaN, except
+    ``item_last_impression`` (0.0 when never shown, as the impression rule reads it).
+    """
 
     catalog_version: int
     tag_pos: np.ndarray
@@ -43,37 +97,98 @@ class CompiledProfile:
     item_score: np.ndarray
     item_ts: np.ndarray
     item_times: np.ndarray
+    tag_names: tuple[str, ...]
+    tag_evidence: np.ndarray
+    tag_last_positive: np.ndarray
+    item_disliked: np.ndarray
+    item_consumed: np.ndarray
+    item_seen: np.ndarray
+    item_unengaged: np.ndarray
+    item_last_impression: np.ndarray
+    item_positive_bits: np.ndarray  # per item row, bit c set: provenance column c has a positive score
+    last_positive: float | None
+    _memo: dict[tuple[str, float, bytes, bytes], np.ndarray] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, profile: Profile, catalog: CatalogIndex) -> CompiledProfile:
         width = len(PROVENANCES)
-        tags = [(catalog.tag_index[t], i) for t, i in profile.interests.items() if t in catalog.tag_index]
-        tag_score = np.zeros((len(tags), width))
-        tag_ts = np.zeros((len(tags), width))
-        for row, (_, interest) in enumerate(tags):
-            _fill(interest.scores, row, tag_score, tag_ts)
+        tags = [(catalog.tag_index[t], t, i) for t, i in profile.interests.items() if t in catalog.tag_index]
+        tag_score, tag_ts = _scores([i.scores for _, _, i in tags])
         items = [(catalog.index[i], s) for i, s in profile.items.items() if i in catalog.index]
-        item_score = np.zeros((len(items), width))
-        item_ts = np.zeros((len(items), width))
-        for row, (_, state) in enumerate(items):
-            _fill(state.scores, row, item_score, item_ts)
+        states = [s for _, s in items]
+        item_score, item_ts = _scores([s.scores for s in states])
         return cls(
             catalog_version=catalog.version,
-            tag_pos=np.array([p for p, _ in tags], dtype=np.int64),
+            tag_pos=np.array([p for p, _, _ in tags], dtype=np.int64),
             tag_score=tag_score,
             tag_ts=tag_ts,
-            tag_established=np.array([i.established for _, i in tags], dtype=bool),
+            tag_established=np.array([i.established for _, _, i in tags], dtype=bool),
             item_pos=np.array([p for p, _ in items], dtype=np.int64),
             item_score=item_score,
             item_ts=item_ts,
-            item_times=np.array([s.last_engaged or s.last_impression or 0.0 for _, s in items]),
+            item_times=np.array([s.last_engaged or s.last_impression or 0.0 for s in states]),
+            tag_names=tuple(t for _, t, _ in tags),
+            tag_evidence=np.array([len(i.evidence) for _, _, i in tags], dtype=np.int64),
+            tag_last_positive=_times([i.last_positive for _, _, i in tags]),
+            item_disliked=np.array([s.disliked for s in states], dtype=bool),
+            item_consumed=np.array([s.consumed for s in states], dtype=bool),
+            item_seen=np.array([s.impressions > 0 or s.last_engaged is not None for s in states], dtype=bool),
+            item_unengaged=np.array([s.unengaged for s in states], dtype=np.int64),
+            item_last_impression=np.array([s.last_impression or 0.0 for s in states], dtype=np.float64),
+            item_positive_bits=((item_score > 0) * (1 << np.arange(width, dtype=np.int64))).sum(axis=1),
+            last_positive=_latest(profile),
         )
 
     def tag_values(self, now: float, half_lives: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-        return _decayed(self.tag_score, self.tag_ts, now, half_lives, allowed)
+        """Decayed tag scores summed over the ``allowed`` provenance columns (read-only, memoized)."""
+        return self._values("tag", self.tag_score, self.tag_ts, now, half_lives, allowed)
 
     def item_values(self, now: float, half_lives: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-        return _decayed(self.item_score, self.item_ts, now, half_lives, allowed)
+        """Decayed item scores summed over the ``allowed`` provenance columns (read-only, memoized)."""
+        return self._values("item", self.item_score, self.item_ts, now, half_lives, allowed)
+
+    def _values(
+        self,
+        kind: str,
+        score: np.ndarray,
+        ts: np.ndarray,
+        now: float,
+        half_lives: np.ndarray,
+        allowed: np.ndarray,
+    ) -> np.ndarray:
+        """One request asks for the same sums several times (scoring, gating): compute them once.
+
+        Decaying is the costly part, so the sums over ``allowed`` and over every provenance
+        are taken from one decay and both kept, for the latest ``now`` only (a few 1-D arrays
+        per cached profile).
+        """
+        key = (kind, now, half_lives.tobytes(), allowed.tobytes())
+        found = self._memo.get(key)
+        if found is not None:
+            return found
+        if score.size == 0:
+            return np.zeros(score.shape[0])
+        if any(k[1] != now for k in list(self._memo)):
+            self._memo.clear()
+        parts = _parts(score, ts, now, half_lives)
+        values = np.zeros(0)
+        for mask in (np.ones_like(allowed), allowed):
+            values = _row_sums(parts, mask)
+            values.flags.writeable = False
+            self._memo[(kind, now, half_lives.tobytes(), mask.tobytes())] = values
+        return values
+
+    def item_positive(self) -> np.ndarray:
+        """Per item row and provenance column: the stored score is positive."""
+        return np.asarray(self.item_score > 0)
+
+    def positive_only_outside(self, allowed: frozenset[str] | set[str]) -> np.ndarray:
+        """Item rows with a positive score only in provenance columns outside ``allowed``."""
+        bits = self.item_positive_bits
+        mask = sum(1 << n for n, p in enumerate(PROVENANCES) if p in allowed)
+        return np.asarray((bits != 0) & ((bits & mask) == 0))
 
 
 def provenance_arrays(half_lives: dict[str, float], allowed: frozenset[str]) -> tuple[np.ndarray, np.ndarray]:

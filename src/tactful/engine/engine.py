@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from tactful.domain.recommendation import (
 from tactful.engine.catalog import CatalogIndex
 from tactful.engine.compiled_profile import CompiledProfile
 from tactful.engine.ingestor import Ingestor
+from tactful.engine.model_registry import ModelRegistry
 from tactful.engine.person_state import PersonState, person_state
 from tactful.engine.pipeline import Pipeline, top_k
 from tactful.engine.policy_layer import PolicyLayer, interest_status
@@ -29,12 +30,14 @@ from tactful.engine.preferences import ProfileControls
 from tactful.engine.profile_cache import CachedPerson, ProfileCache
 from tactful.engine.promotion_ops import PromotionOperations
 from tactful.engine.recommendation_log import RecommendationLog
+from tactful.engine.training import TrainReport, train_model
 from tactful.errors import NotFound, ValidationError
 from tactful.policy.decision import PolicyRule
 from tactful.policy.exclusions import AvailabilityRule, ConsumedRule, DislikedRule, SimilarToDislikedRule
 from tactful.policy.interests import unlearnable_tags
 from tactful.policy.respect import respect_mask
 from tactful.privacy.facade import TrustOperations
+from tactful.scoring.collaborative import CollaborativeScorer
 from tactful.scoring.content import ContentScorer, tag_similarity
 from tactful.scoring.context import Scorer
 from tactful.scoring.popularity import PopularityScorer
@@ -43,7 +46,7 @@ from tactful.settings import Settings
 from tactful.signals.profile import Engagement, Profile
 from tactful.signals.rules import SignalRules
 from tactful.storage import SqlStore, open_store
-from tactful.storage.policy_store import PolicyStore
+from tactful.storage.policy_store import Freshness, PolicyStore
 
 MAX_N = 200
 
@@ -66,11 +69,13 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
         self.ingestor = Ingestor(self.store, self.settings, self.rules, self.clock)
         self.half_lives = dict(self.settings.signals.half_life_days)
         scoring = self.settings.scoring
+        self.models = ModelRegistry(self.settings.model_dir, self.settings.models.reload_check_seconds)
         self.pipeline = Pipeline(
             scorers=[
                 PopularityScorer(),
                 TrendingScorer(scoring.trending_half_life_days),
                 ContentScorer(),
+                CollaborativeScorer(self.models.get),
                 *extra_scorers,
             ],
             rules=[
@@ -86,7 +91,7 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
         self._catalog: CatalogIndex | None = None
         self.policy_layer = PolicyLayer(self.settings, PolicyStore(self.store), self.half_lives)
         self.profiles = ProfileCache()
-        self.served = RecommendationLog(self.store)
+        self.served = RecommendationLog(self.store, save_backoff=self.policy_layer.store.save_backoff)
         self._lock = threading.Lock()
 
     # -- catalog -----------------------------------------------------------------------------
@@ -124,6 +129,21 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
         self.store.upsert_tag_meta(metas)
         return len(metas)
 
+    # -- models ------------------------------------------------------------------------------
+    def train(self, progress: Callable[[str], None] = lambda _: None) -> TrainReport:
+        """Train the collaborative model from stored profiles and serve it at once."""
+        catalog = self.catalog()
+        report = train_model(
+            self.store,
+            catalog.item_ids,
+            self.half_lives,
+            self.settings.model_dir,
+            to_epoch(self.clock.now()),
+            progress,
+        )
+        self.models.reload(wait=True)
+        return report
+
     # -- events ------------------------------------------------------------------------------
     def ingest(self, events: Sequence[Event]) -> IngestResult:
         """Validate and apply a batch atomically; the next recommendation reflects it (P1)."""
@@ -157,10 +177,11 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
         self.profiles.drop(person.id)
         return person
 
-    def _cached(self, user_id: str) -> tuple[CatalogIndex, CachedPerson]:
+    def _cached(self, user_id: str, fresh: Freshness | None = None) -> tuple[CatalogIndex, CachedPerson]:
         """The catalog and the person's cached state, both checked against the store."""
-        catalog_version, version = self.store.freshness(user_id)
-        catalog = self.catalog(catalog_version)
+        fresh = fresh or self.policy_layer.store.freshness(user_id)
+        version = fresh.person_version
+        catalog = self.catalog(fresh.catalog_version)
         entry = self.profiles.get(user_id, version)
         if entry is None:
             person, profile, version = self.store.load_person_state(user_id)
@@ -170,8 +191,8 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
         self.profiles.put(user_id, entry)
         return catalog, entry
 
-    def _state(self, user_id: str, now: float) -> PersonState:
-        catalog, entry = self._cached(user_id)
+    def _state(self, user_id: str, now: float, fresh: Freshness | None = None) -> PersonState:
+        catalog, entry = self._cached(user_id, fresh)
         p = self.settings.profile
         level = entry.profile.engagement(p.warming_after, p.engaged_after, p.engaged_min_days)
         return person_state(catalog, entry.person, entry.profile, now, self.half_lives, level, entry.compiled)
@@ -183,11 +204,15 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
         n = self._check_n(self.policy_layer.surface(surface).n if n is None else n)
         now_dt = self.clock.now()
         now = to_epoch(now_dt)
-        plan = self.policy_layer.plan(self._state(user_id, now), surface)
+        pending = self.served.pending_backoff(user_id)  # before the store: see RecommendationLog
+        fresh = self.policy_layer.store.freshness(user_id)
+        backoff = fresh.backoff if pending is None else pending
+        state = self._state(user_id, now, fresh)
+        plan = self.policy_layer.plan(state, surface, backoff, fresh.promotions_version)
         result = self.pipeline.run(plan.state, surface, n, explain_full=explain, plan=plan)
         rec_id = "r_" + secrets.token_hex(10)
-        self.served.record(rec_id, user_id, surface, now, [i.item_id for i in result.items])
-        self.policy_layer.served(plan, rec_id, result.items)
+        counter = self.policy_layer.served(plan, rec_id, result.items)
+        self.served.record(rec_id, user_id, surface, now, [i.item_id for i in result.items], counter)
         return Recommendations(
             recommendation_id=rec_id,
             user_id=user_id,
@@ -197,6 +222,7 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
             items=result.items,
             excluded=result.excluded,
             notes=plan.list_notes(explain),
+            model_version=self.models.version,
         )
 
     def popular(self, n: int | None = None, kind: str = "popular") -> list[RecommendedItem]:

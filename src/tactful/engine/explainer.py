@@ -13,7 +13,12 @@ SHARE = 0.15
 
 
 def reasons_for(
-    pos: int, state: PersonState, mix: Blend, decisions: list[Decision], half_lives: dict[str, float]
+    pos: int,
+    state: PersonState,
+    mix: Blend,
+    decisions: list[Decision],
+    half_lives: dict[str, float],
+    liked: int | None = None,
 ) -> list[Reason]:
     """Why item ``pos`` is in the list: its main score components, then policy effects."""
     contributions = sorted(((float(part[pos]), name) for name, part in mix.parts.items()), reverse=True)
@@ -22,7 +27,7 @@ def reasons_for(
     for value, name in contributions:
         if value <= 0 or value < SHARE * positive_total:
             continue
-        reason = _component_reason(name, pos, state, value / positive_total, half_lives)
+        reason = _component_reason(name, pos, state, value / positive_total, half_lives, liked)
         if reason is not None:
             reasons.append(reason)
     for decision in decisions:
@@ -34,7 +39,12 @@ def reasons_for(
 
 
 def _component_reason(
-    name: str, pos: int, state: PersonState, share: float, half_lives: dict[str, float]
+    name: str,
+    pos: int,
+    state: PersonState,
+    share: float,
+    half_lives: dict[str, float],
+    liked: int | None,
 ) -> Reason | None:
     cat = state.context.catalog
     weight = round(share, 3)
@@ -45,7 +55,6 @@ def _component_reason(
     if name == "content":
         return _interest_reason(pos, state, weight, half_lives)
     if name == "collaborative":
-        liked = _closest_liked(pos, state)
         if liked is None:
             return Reason(code="similar_people", message="liked by people with similar taste", weight=weight)
         return Reason(
@@ -84,14 +93,21 @@ def _interest_reason(
     )
 
 
-def _closest_liked(pos: int, state: PersonState) -> int | None:
+def closest_liked(state: PersonState, chosen: np.ndarray) -> dict[int, int]:
+    """For each chosen item, the liked item sharing most tags with it (else the latest liked).
+
+    One sparse product for the whole list, not one per item.
+    """
     ctx = state.context
-    liked = ctx.item_positions[ctx.item_weights > 0]
-    if liked.size == 0:
-        return None
-    row = ctx.catalog.item_tag_norm[pos]
-    overlap = np.asarray((ctx.catalog.item_tag_norm[liked] @ row.T).toarray()).ravel()
-    if overlap.max() <= 0:
-        recent = np.argmax(ctx.item_times[ctx.item_weights > 0])
-        return int(liked[recent])
-    return int(liked[int(np.argmax(overlap))])
+    positive = ctx.item_weights > 0
+    liked = ctx.item_positions[positive]
+    if liked.size == 0 or chosen.size == 0:
+        return {}
+    tags = ctx.catalog.item_tag_norm
+    overlap = (tags[liked] @ tags[chosen].T).toarray()
+    best = overlap.argmax(axis=0)
+    latest = int(liked[int(np.argmax(ctx.item_times[positive]))])
+    return {
+        int(pos): int(liked[best[k]]) if overlap[best[k], k] > 0 else latest
+        for k, pos in enumerate(chosen)
+    }

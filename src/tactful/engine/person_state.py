@@ -24,6 +24,7 @@ class PersonState:
     engagement: Engagement
     allowed: frozenset[str]
     context: ScoringContext
+    compiled: CompiledProfile | None = None
 
 
 def person_state(
@@ -71,4 +72,4 @@ def person_state(
         item_weights=item_values[keep],
         item_times=compiled.item_times[keep],
     )
-    return PersonState(person, profile, engagement, allowed, ctx)
+    return PersonState(person, profile, engagement, allowed, ctx, compiled)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tactful.domain.recommendation import Exclusion, Reason, RecommendedItem
-from tactful.engine.explainer import reasons_for
+from tactful.engine.explainer import closest_liked, reasons_for
 from tactful.engine.person_state import PersonState
 from tactful.policy.decision import Action, PolicyContext, PolicyRule, run_policies
 from tactful.scoring.blend import Blend, blend
@@ -68,7 +68,8 @@ class Pipeline:
         weights = plan.weights if plan is not None else self.blend_weights[state.engagement.value]
         mix = blend(components, weights, cat.size)
         rules = plan.rules(self.rules) if plan is not None else self.rules
-        policy = run_policies(rules, PolicyContext(cat, state.profile, state.person, ctx.now, surface))
+        policy_ctx = PolicyContext(cat, state.profile, state.person, ctx.now, surface, state.compiled)
+        policy = run_policies(rules, policy_ctx)
         base = mix.total - (mix.total.min() if cat.size else 0.0) + 1e-6
         final = np.where(policy.allowed, base * policy.multiplier, -np.inf)
         slot_reasons: dict[int, list[Reason]] = {}
@@ -78,6 +79,7 @@ class Pipeline:
             selection = plan.select(final, n)
             chosen = np.array(selection.positions, dtype=np.int64)
             slot_reasons = selection.reasons
+        liked = closest_liked(state, chosen) if "collaborative" in mix.parts else {}
         items = [
             RecommendedItem(
                 item_id=cat.item_ids[pos],
@@ -85,7 +87,9 @@ class Pipeline:
                 score=round(float(final[pos]), 6),
                 tags=list(cat.items[pos].tags),
                 reasons=slot_reasons.get(int(pos), [])
-                + reasons_for(int(pos), state, mix, policy.decisions(int(pos)), self.half_lives),
+                + reasons_for(
+                    int(pos), state, mix, policy.decisions(int(pos)), self.half_lives, liked.get(int(pos))
+                ),
             )
             for pos in chosen
         ]

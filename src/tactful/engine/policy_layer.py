@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,11 +27,17 @@ from tactful.policy.hints import (
     ImpressionDiscountRule,
     backing_off,
     backoff_note,
-    backoff_status,
     count_served,
+    last_positive,
+    refresh_backoff,
 )
 from tactful.policy.interests import GateConfig, gate_interests, item_may_drive, ungated_vector
-from tactful.policy.promotions import PromotionCandidates, eligible_promotions
+from tactful.policy.promotions import (
+    ActivePromotion,
+    PromotionCandidates,
+    eligible_promotions,
+    promotion_positions,
+)
 from tactful.policy.respect import MutedRule, ProvenanceRule, SensitiveRule, SurfaceFilterRule
 from tactful.policy.selection import SelectConfig, Selection, select
 from tactful.settings import Settings
@@ -53,11 +59,11 @@ class ListPlan:
     disabled: frozenset[str]
     select_cfg: SelectConfig | None
     interest_tags: set[str]
-    seen: set[int]
+    seen: np.ndarray
     promos: PromotionCandidates
     seed: int
     notes: list[Reason]
-    withheld: list[Reason]
+    withheld: Callable[[], list[Reason]]  # why interests are not used; built only for explain=full
     counter: BackoffCounter | None
     selection: Selection | None = field(default=None)
 
@@ -81,7 +87,7 @@ class ListPlan:
         return self.selection
 
     def list_notes(self, explain_full: bool) -> list[Reason] | None:
-        notes = list(self.notes) + (self.withheld + self.promos.notes if explain_full else [])
+        notes = list(self.notes) + (self.withheld() + self.promos.notes if explain_full else [])
         return notes or None
 
 
@@ -101,23 +107,40 @@ class PolicyLayer:
             recency_half_life_days=policy.interests.recency_half_life_days,
             stated_weight=policy.interests.stated_weight,
         )
+        self._active: tuple[int, list[ActivePromotion]] | None = None
+        self._placed: tuple[tuple[int, int, int], dict[str, list[int]]] | None = None
 
     def surface(self, name: str) -> SurfaceSettings:
         return self.settings.surfaces.get(name) or SurfaceSettings()
 
     # -- before the pipeline -----------------------------------------------------------------
-    def plan(self, state: PersonState, surface: str) -> ListPlan:
+    def plan(
+        self,
+        state: PersonState,
+        surface: str,
+        backoff: BackoffCounter | None = None,
+        promotions_version: int | None = None,
+    ) -> ListPlan:
+        """Plan one list. ``backoff`` is the person's stored counter and ``promotions_version``
+        the version promotions are cached by (both from the request's freshness check); when
+        not given they are read from the store.
+        """
         if not self.enabled:
-            return self._baseline(state, surface)
+            return self._baseline(state, surface, promotions_version)
         cfg = self.surface(surface)
         ctx = state.context
         person, profile, catalog = state.person, state.profile, ctx.catalog
-        gate = gate_interests(catalog, person, profile, ctx.now, self.half_lives, state.allowed, self.gate)
+        compiled = state.compiled
+        gate = gate_interests(
+            catalog, person, profile, ctx.now, self.half_lives, state.allowed, self.gate, compiled
+        )
         keep = item_may_drive(person, catalog, ctx.item_positions)
         level = state.engagement
         notes: list[Reason] = []
         hints = self.settings.policy.hints
-        counter = backoff_status(self.store.backoff(person.id), profile, hints.backoff_after_ignored)
+        stored = self.store.backoff(person.id) if backoff is None else backoff
+        latest = last_positive(profile) if compiled is None else compiled.last_positive
+        counter = refresh_backoff(stored, latest)
         if not person.consent.personalization:
             notes.append(Reason(code="personalization_off", message="personalization is off at your request"))
         elif backing_off(counter, hints.backoff_after_ignored):
@@ -138,7 +161,9 @@ class PolicyLayer:
         )
         gated = dataclasses.replace(state, engagement=level, context=new_ctx)
         interests = {t for t, v in gate.used.items() if v > 0}
-        promos = self._promotions(person.id, catalog, interests, ctx.now, surface, enforce=True)
+        promos = self._promotions(
+            person.id, catalog, interests, ctx.now, surface, enforce=True, version=promotions_version
+        )
         rules: list[PolicyRule] = [
             ProvenanceRule(),
             SensitiveRule(),
@@ -165,11 +190,11 @@ class PolicyLayer:
             promos=promos,
             seed=_seed(person.id, surface, ctx.now),
             notes=notes,
-            withheld=gate.withheld,
+            withheld=lambda: gate.withheld,
             counter=counter,
         )
 
-    def _baseline(self, state: PersonState, surface: str) -> ListPlan:
+    def _baseline(self, state: PersonState, surface: str, promotions_version: int | None) -> ListPlan:
         """The plain recommender: all signals count, no respect rules, no limits."""
         ctx = state.context
         catalog, profile = ctx.catalog, state.profile
@@ -193,7 +218,9 @@ class PolicyLayer:
             state, engagement=level, allowed=frozenset(self.half_lives), context=new_ctx
         )
         cfg = self.surface(surface)
-        promos = self._promotions(state.person.id, catalog, set(), ctx.now, surface, enforce=False)
+        promos = self._promotions(
+            state.person.id, catalog, set(), ctx.now, surface, enforce=False, version=promotions_version
+        )
         return ListPlan(
             state=plain,
             surface=surface,
@@ -202,11 +229,11 @@ class PolicyLayer:
             disabled=BASELINE_OFF,
             select_cfg=SelectConfig(0.0, DiversityMethod.off, 1.0, cfg.percent_promoted),
             interest_tags=set(),
-            seen=set(),
+            seen=np.zeros(0, dtype=np.int64),
             promos=promos,
             seed=0,
             notes=[],
-            withheld=[],
+            withheld=list,
             counter=None,
         )
 
@@ -248,28 +275,65 @@ class PolicyLayer:
         now: float,
         surface: str,
         enforce: bool,
+        version: int | None = None,
     ) -> PromotionCandidates:
-        active = [p for p in self.store.active_promotions(now) if p.live(now, surface)]
+        active = [p for p in self._active_promotions(version, now) if p.live(now, surface)]
         if not active:
             return PromotionCandidates()
         longest = max(p.window_days for p in active)
         exposures = (
             self.store.exposures(user_id, [p.id for p in active], now - longest * DAY) if enforce else {}
         )
-        return eligible_promotions(active, catalog, interests, exposures, now, surface, enforce)
+        placed = self._placed_positions(version, catalog, active)
+        return eligible_promotions(active, catalog, interests, exposures, now, surface, enforce, placed)
+
+    def _active_promotions(self, version: int | None, now: float) -> list[ActivePromotion]:
+        """Promotions not ended, cached per promotions version (read after the version, never staler)."""
+        if version is None:
+            return self.store.active_promotions(now)
+        cached = self._active
+        if cached is None or cached[0] != version:
+            cached = self._active = (version, self.store.active_promotions())
+        return [p for p in cached[1] if p.ends_at is None or p.ends_at > now]
+
+    def _placed_positions(
+        self, version: int | None, catalog: CatalogIndex, active: list[ActivePromotion]
+    ) -> dict[str, list[int]]:
+        """Catalog positions per promotion, cached per promotions and catalog version."""
+        if version is None:
+            return {p.id: promotion_positions(p, catalog) for p in active}
+        key = (version, id(catalog), catalog.version)
+        cached = self._placed
+        if cached is None or cached[0] != key:
+            cached = self._placed = (key, {})
+        placed = cached[1]
+        for p in active:
+            if p.id not in placed:
+                placed[p.id] = promotion_positions(p, catalog)
+        return placed
 
     @staticmethod
-    def _seen(state: PersonState) -> set[int]:
+    def _seen(state: PersonState) -> np.ndarray:
+        """Catalog positions of items the person was shown or engaged with."""
+        compiled = state.compiled
+        if compiled is not None and compiled.catalog_version == state.context.catalog.version:
+            return compiled.item_pos[compiled.item_seen]
         index = state.context.catalog.index
-        return {
+        seen = [
             index[i]
             for i, s in state.profile.items.items()
             if i in index and (s.impressions > 0 or s.last_engaged is not None)
-        }
+        ]
+        return np.array(seen, dtype=np.int64)
 
     # -- after serving -----------------------------------------------------------------------
-    def served(self, plan: ListPlan, rec_id: str, items: Sequence[RecommendedItem]) -> None:
-        """Record promoted placements (caps) and personalized slots served (back-off)."""
+    def served(self, plan: ListPlan, rec_id: str, items: Sequence[RecommendedItem]) -> BackoffCounter | None:
+        """Record promoted placements (caps) now; return the back-off counter when it changed.
+
+        Placements are written before the list is returned, so caps stay exact. The new
+        counter goes to the engine's background :class:`RecommendationLog` (see there for
+        why that is safe); callers without one write it with ``store.record_served``.
+        """
         selection = plan.selection
         catalog = plan.state.context.catalog
         placements = (
@@ -280,10 +344,9 @@ class PolicyLayer:
             personal = sum(1 for i in items if any(r.code in PERSONAL_CODES for r in i.reasons))
             threshold = self.settings.policy.hints.backoff_after_ignored
             counter = count_served(counter, personal, threshold, plan.state.context.now)
-        if placements or (counter is not None and counter != plan.counter):
-            self.store.record_served(
-                plan.state.person.id, rec_id, placements, counter, plan.state.context.now
-            )
+        if placements:
+            self.store.record_served(plan.state.person.id, rec_id, placements, None, plan.state.context.now)
+        return counter if counter is not None and counter != plan.counter else None
 
 
 def _seed(user_id: str, surface: str, now: float) -> int:
@@ -297,7 +360,14 @@ def interest_status(layer: PolicyLayer, state: PersonState) -> dict[str, str]:
         return {tag: "used" for tag in state.profile.interests}
     ctx = state.context
     gate = gate_interests(
-        ctx.catalog, state.person, state.profile, ctx.now, layer.half_lives, state.allowed, layer.gate
+        ctx.catalog,
+        state.person,
+        state.profile,
+        ctx.now,
+        layer.half_lives,
+        state.allowed,
+        layer.gate,
+        state.compiled,
     )
     out = {tag: "used" for tag in gate.used}
     out.update((r.tag, r.code) for r in gate.withheld if r.tag is not None)

@@ -49,6 +49,7 @@ class RecommenderConfig:
     factor_regularization: float = 0.05
     factor_alpha: float = 2.0
     factor_weight: float = 0.0
+    factor_binary: bool = False
     popularity_weight: float = 0.0
     seed: int = 0
 
@@ -143,6 +144,7 @@ class Recommender:
                     weighting=tuned.weighting,
                     regularization_ratio=tuned.regularization_ratio or cfg.regularization_ratio,
                     factor_weight=tuned.factor_weight,
+                    factor_binary=tuned.factor_binary,
                     popularity_weight=tuned.popularity_weight,
                 )
                 extra = {"validation_ndcg@10": round(tuned.ndcg, 5), "trials": tuned.trials}
@@ -158,7 +160,7 @@ class Recommender:
         else:
             knn = fit_item_neighbours(weights, cfg.neighbours).similarity
             arrays.update(knn_data=knn.data, knn_indices=knn.indices, knn_indptr=knn.indptr)
-        factors = _fit_factors(weights, cfg)
+        factors = _fit_factors(_binarise(weights) if cfg.factor_binary else weights, cfg)
         arrays["factor_items"] = factors.item_factors
         arrays["factor_gramian"] = factors.gramian
         arrays["popularity"] = np.diff(sp.csc_matrix(weights).indptr).astype(np.float32)
@@ -184,6 +186,19 @@ class Recommender:
             raise ValidationError("item index out of range", field="indices")
         return idx, self.config.signal_weighting.row(np.asarray(values, np.float32), timestamps)
 
+    def _factor_values(self, weights: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        return (weights > 0).astype(np.float32) if self.config.factor_binary else weights
+
+    def user_vector(
+        self,
+        indices: npt.NDArray[np.integer],
+        values: npt.NDArray[np.floating],
+        timestamps: npt.NDArray[np.floating] | None = None,
+    ) -> npt.NDArray[np.float32]:
+        """The person's ALS vector folded in from their current history (no retraining)."""
+        idx, weights = self._history(indices, values, timestamps)
+        return self.factors.fold_in(idx, self._factor_values(weights))
+
     @property
     def _blended(self) -> bool:
         return self.config.factor_weight > 0 or self.config.popularity_weight > 0
@@ -203,7 +218,7 @@ class Recommender:
             return scores
         blended = _standardise(scores)
         if self.config.factor_weight > 0:
-            vector = self.factors.fold_in(idx, weights)
+            vector = self.factors.fold_in(idx, self._factor_values(weights))
             mean, std = self.factors.score_moments(vector)
             scale = self.config.factor_weight / (std or 1.0)
             factor_scores = self.factors.item_factors @ (vector * np.float32(scale))
@@ -253,7 +268,7 @@ class Recommender:
             return popular, self._popularity_z[popular]
         near, near_scores = self.items.contributions(idx, weights)
         pool = [popular, near]
-        vector = self.factors.fold_in(idx, weights)
+        vector = self.factors.fold_in(idx, self._factor_values(weights))
         if self.config.factor_weight > 0:
             pool.append(self.item_index().search(vector, CANDIDATES + len(idx)))
         candidates = np.unique(np.concatenate(pool))
@@ -306,6 +321,13 @@ def _fit_factors(weights: sp.csr_matrix, cfg: RecommenderConfig) -> FactorModel:
         cfg.factor_iterations,
         cfg.seed,
     )
+
+
+def _binarise(weights: sp.csr_matrix) -> sp.csr_matrix:
+    out = sp.csr_matrix(weights, dtype=np.float32, copy=True)
+    out.data = (out.data > 0).astype(np.float32)
+    out.eliminate_zeros()
+    return out
 
 
 def _standardise(scores: npt.NDArray[np.floating]) -> Scores:

@@ -21,7 +21,7 @@ from tactful.models.weighting import SignalWeighting, ValueKind, candidate_weigh
 REGULARIZATION_RATIOS = (2.0, 4.0, 8.0, 16.0, 32.0)
 MAX_VALIDATION_USERS = 2000
 MAX_QUERY_USERS = 1000
-FACTOR_WEIGHTS = (0.0, 0.1, 0.25)
+FACTOR_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 POPULARITY_WEIGHTS = (0.0, 0.1)
 TIE = 0.005
 
@@ -42,6 +42,7 @@ class TunedParams:
     weighting: SignalWeighting
     regularization_ratio: float | None
     factor_weight: float
+    factor_binary: bool
     popularity_weight: float
     ndcg: float
     trials: dict[str, float] = field(default_factory=dict)
@@ -198,7 +199,7 @@ def tune(
     fit_factors: Callable[[sp.csr_matrix], FactorModel],
     seed: int = 0,
 ) -> TunedParams | None:
-    """Grid over value transforms and λ ratios, then ALS / popularity blend weights.
+    """Grid over value transforms and λ ratios, then ALS input and blend weights.
 
     ``None`` when the validation split has too few users to judge.
     """
@@ -220,30 +221,37 @@ def tune(
     item_z = standardise_rows(best_scores)
     del best_scores
     weights = weighting.matrix(split.train)
-    factors = fit_factors(weights)
-    queries = sp.csr_matrix(weights[split.users])
-    factor_z = standardise_rows(
+    popularity = np.log1p(np.diff(sp.csc_matrix(weights).indptr).astype(np.float32))
+    pop_z = standardise_rows(popularity[None, :])
+    for binary in (False, True):
+        inputs = weights.copy()
+        if binary:
+            inputs.data = (inputs.data > 0).astype(np.float32)
+        factor_z = _factor_scores(fit_factors(inputs), sp.csr_matrix(inputs[split.users]))
+        for f_weight in FACTOR_WEIGHTS:
+            for p_weight in POPULARITY_WEIGHTS:
+                if f_weight == 0 and (p_weight == 0 or binary):
+                    continue
+                blended = item_z + f_weight * factor_z + p_weight * pop_z
+                choice = (weighting, ratio, f_weight, p_weight, binary)
+                metrics = validation_metrics(blended, exclude, targets)
+                chosen.offer(f"blend/{f_weight}/{p_weight}/binary={binary}", *metrics, choice)
+    name, ndcg, _, choice = chosen.best
+    f_weight, p_weight, binary = choice[2:] if name.startswith("blend") else (0.0, 0.0, False)
+    trials = {k: v[0] for k, v in chosen.trials.items()}
+    return TunedParams(weighting, ratio, f_weight, binary, p_weight, ndcg, trials)
+
+
+def _factor_scores(factors: FactorModel, rows: sp.csr_matrix) -> npt.NDArray[np.float32]:
+    """Standardised ALS scores of each row after a fold-in (as served)."""
+    return standardise_rows(
         np.vstack(
             [
-                factors.scores(queries.indices[lo:hi], queries.data[lo:hi])
-                for lo, hi in zip(queries.indptr[:-1], queries.indptr[1:], strict=True)
+                factors.scores(rows.indices[lo:hi], rows.data[lo:hi])
+                for lo, hi in zip(rows.indptr[:-1], rows.indptr[1:], strict=True)
             ]
         )
     )
-    popularity = np.log1p(np.diff(sp.csc_matrix(weights).indptr).astype(np.float32))
-    pop_z = standardise_rows(popularity[None, :])
-    for f_weight in FACTOR_WEIGHTS:
-        for p_weight in POPULARITY_WEIGHTS:
-            if f_weight == 0 and p_weight == 0:
-                continue
-            blended = item_z + f_weight * factor_z + p_weight * pop_z
-            choice = (weighting, ratio, f_weight, p_weight)
-            metrics = validation_metrics(blended, exclude, targets)
-            chosen.offer(f"blend/{f_weight}/{p_weight}", *metrics, choice)
-    name, ndcg, _, choice = chosen.best
-    f_weight, p_weight = (choice[2], choice[3]) if name.startswith("blend") else (0.0, 0.0)
-    trials = {k: v[0] for k, v in chosen.trials.items()}
-    return TunedParams(weighting, ratio, f_weight, p_weight, ndcg, trials)
 
 
 def _target_matrix(targets: tuple[npt.NDArray[np.int32], ...], n_items: int) -> sp.csr_matrix:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -12,6 +13,7 @@ import numpy as np
 from tactful.domain.person import Person
 from tactful.domain.recommendation import Reason
 from tactful.engine.catalog import CatalogIndex
+from tactful.engine.compiled_profile import CompiledProfile
 from tactful.signals.profile import Profile
 
 
@@ -33,13 +35,25 @@ class Decision:
 
 @dataclass(frozen=True)
 class PolicyContext:
-    """Everything a rule may look at: plain objects, no I/O."""
+    """Everything a rule may look at: plain objects, no I/O.
+
+    ``compiled`` is the profile as arrays over this catalog (the engine passes the one it
+    caches with the profile); without it, :attr:`arrays` builds it once per context.
+    """
 
     catalog: CatalogIndex
     profile: Profile
     person: Person
     now: float
     surface: str
+    compiled: CompiledProfile | None = None
+
+    @cached_property
+    def arrays(self) -> CompiledProfile:
+        compiled = self.compiled
+        if compiled is None or compiled.catalog_version != self.catalog.version:
+            compiled = CompiledProfile.build(self.profile, self.catalog)
+        return compiled
 
 
 @dataclass
@@ -50,6 +64,12 @@ class RuleOutcome:
     deny: np.ndarray | None
     multiplier: np.ndarray | None
     explain: Callable[[int], Reason]
+
+    def acts_on(self, pos: int) -> bool:
+        """Whether this rule denied or re-weighted item ``pos``."""
+        if self.deny is not None and self.deny[pos]:
+            return True
+        return self.multiplier is not None and bool(self.multiplier[pos] != 1.0)
 
     def decision(self, pos: int) -> Decision:
         if self.deny is not None and self.deny[pos]:
@@ -87,8 +107,8 @@ class PolicyResult:
     outcomes: list[RuleOutcome]
 
     def decisions(self, pos: int) -> list[Decision]:
-        out = [o.decision(pos) for o in self.outcomes]
-        return [d for d in out if d.action is not Action.allow]
+        """The rules that denied or re-weighted item ``pos`` (reasons built only for those)."""
+        return [o.decision(pos) for o in self.outcomes if o.acts_on(pos)]
 
 
 def run_policies(rules: list[PolicyRule], ctx: PolicyContext) -> PolicyResult:

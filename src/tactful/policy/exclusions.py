@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from tactful.domain.recommendation import Reason
 from tactful.policy.decision import PolicyContext, RuleOutcome
 
 
-def _positions(ctx: PolicyContext, ids: set[str]) -> np.ndarray:
-    index = ctx.catalog.index
-    return np.array([index[i] for i in ids if i in index], dtype=np.int64)
+def _disliked(ctx: PolicyContext) -> np.ndarray:
+    """Catalog positions of the items the person disliked or dismissed."""
+    arrays = ctx.arrays
+    return arrays.item_pos[arrays.item_disliked]
 
 
 class DislikedRule:
@@ -19,8 +21,11 @@ class DislikedRule:
     name = "disliked"
 
     def apply(self, ctx: PolicyContext) -> RuleOutcome:
-        deny = np.zeros(ctx.catalog.size, dtype=bool)
-        deny[_positions(ctx, ctx.profile.hard_negatives())] = True
+        disliked = _disliked(ctx)
+        deny = None  # nothing denied
+        if disliked.size:
+            deny = np.zeros(ctx.catalog.size, dtype=bool)
+            deny[disliked] = True
         return RuleOutcome(
             self.name,
             deny,
@@ -39,8 +44,12 @@ class ConsumedRule:
     name = "consumed"
 
     def apply(self, ctx: PolicyContext) -> RuleOutcome:
-        deny = np.zeros(ctx.catalog.size, dtype=bool)
-        deny[_positions(ctx, ctx.profile.consumed())] = True
+        arrays = ctx.arrays
+        consumed = arrays.item_pos[arrays.item_consumed]
+        deny = None  # nothing denied
+        if consumed.size:
+            deny = np.zeros(ctx.catalog.size, dtype=bool)
+            deny[consumed] = True
         return RuleOutcome(
             self.name,
             deny,
@@ -57,7 +66,8 @@ class AvailabilityRule:
     name = "availability"
 
     def apply(self, ctx: PolicyContext) -> RuleOutcome:
-        deny = ~ctx.catalog.available(ctx.now)
+        cat = ctx.catalog
+        deny = None if cat.derived.always_available else ~cat.available(ctx.now)  # None: nothing denied
         return RuleOutcome(
             self.name,
             deny,
@@ -81,13 +91,14 @@ class SimilarToDislikedRule:
     def apply(self, ctx: PolicyContext) -> RuleOutcome:
         cat = ctx.catalog
         size = cat.size
-        disliked = _positions(ctx, ctx.profile.hard_negatives())
+        disliked = _disliked(ctx)
         if disliked.size == 0:
             return RuleOutcome(self.name, None, None, lambda pos: Reason(code="none", message=""))
-        bad_tags = np.asarray(cat.item_tag[disliked].sum(axis=0)).ravel() > 0
-        creator = np.array([t.startswith("creator:") for t in cat.tag_ids], dtype=bool)
+        bad_tags = np.zeros(len(cat.tag_ids), dtype=bool)
+        bad_tags[_row_columns(cat.item_tag, disliked)] = True
+        creator = cat.derived.creator_tags
         shared = np.asarray(cat.item_tag @ bad_tags.astype(np.float32)).ravel()
-        total = np.maximum(np.asarray(cat.item_tag.sum(axis=1)).ravel(), 1.0)
+        total = np.maximum(cat.derived.tag_counts, 1.0)
         fraction = np.minimum(shared / total, 1.0)
         if creator.any():
             same_creator = np.asarray(cat.item_tag @ (bad_tags & creator).astype(np.float32)).ravel() > 0
@@ -106,3 +117,11 @@ class SimilarToDislikedRule:
             )
 
         return RuleOutcome(self.name, None, multiplier if size else None, explain)
+
+
+def _row_columns(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """Column indices of the stored entries in ``rows`` of a CSR matrix (with repeats)."""
+    indptr, indices = matrix.indptr, matrix.indices
+    if rows.size == 1:
+        return np.asarray(indices[indptr[rows[0]] : indptr[rows[0] + 1]])
+    return np.concatenate([indices[indptr[r] : indptr[r + 1]] for r in rows])

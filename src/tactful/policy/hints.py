@@ -31,16 +31,13 @@ class ImpressionDiscountRule:
 
     def apply(self, ctx: PolicyContext) -> RuleOutcome:
         cat = ctx.catalog
-        mult = np.ones(cat.size)
-        counts: dict[int, int] = {}
+        arrays = ctx.arrays
         horizon = ctx.now - self.cooldown_days * DAY
-        for item_id, state in ctx.profile.items.items():
-            if state.unengaged < self.threshold or (state.last_impression or 0.0) < horizon:
-                continue
-            pos = cat.index.get(item_id)
-            if pos is not None:
-                mult[pos] = self.multiplier
-                counts[pos] = state.unengaged
+        last = arrays.item_last_impression  # 0.0 when never shown
+        rows = np.flatnonzero((arrays.item_unengaged >= self.threshold) & (last >= horizon))
+        mult = np.ones(cat.size)
+        mult[arrays.item_pos[rows]] = self.multiplier
+        counts = dict(zip(arrays.item_pos[rows].tolist(), arrays.item_unengaged[rows].tolist(), strict=True))
 
         def explain(pos: int) -> Reason:
             return Reason(
@@ -72,7 +69,11 @@ def last_positive(profile: Profile) -> float | None:
 
 def backoff_status(counter: BackoffCounter, profile: Profile, threshold: int) -> BackoffCounter:
     """The counter brought up to date: any positive signal since it started resets it."""
-    latest = last_positive(profile)
+    return refresh_backoff(counter, last_positive(profile))
+
+
+def refresh_backoff(counter: BackoffCounter, latest: float | None) -> BackoffCounter:
+    """The counter brought up to date given the person's ``latest`` positive signal."""
     if latest is not None and latest > counter.counted_since:
         return BackoffCounter(0, latest, None)
     return counter

@@ -10,14 +10,18 @@ interests override inference (P11). Everything here is a pure function of its in
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from tactful.domain.person import Person
 from tactful.domain.recommendation import Reason
 from tactful.engine.catalog import CatalogIndex
-from tactful.signals.profile import DAY, Profile, TagInterest
+from tactful.engine.compiled_profile import CompiledProfile, provenance_arrays
+from tactful.signals.profile import DAY, Profile
 
 
 @dataclass(frozen=True)
@@ -33,11 +37,16 @@ class GateConfig:
 
 @dataclass(frozen=True)
 class InterestGate:
-    """The gated tag vector, which of the person's items may drive scores, and what was withheld."""
+    """The gated tag vector and the interests used; what was withheld is explained on demand."""
 
     tag_vector: np.ndarray
     used: dict[str, float]
-    withheld: list[Reason] = field(default_factory=list)
+    explain: Callable[[], list[Reason]] = field(default=list, repr=False, compare=False)
+
+    @cached_property
+    def withheld(self) -> list[Reason]:
+        """Why each learned interest is not used, in profile order (built only when read)."""
+        return self.explain()
 
 
 def opted_out_categories(person: Person, categories: frozenset[str]) -> frozenset[str]:
@@ -52,55 +61,83 @@ def hidden_tags(person: Person, catalog: CatalogIndex) -> frozenset[str]:
     return frozenset(person.muted_topics) | frozenset(person.blocked_interests) | sensitive
 
 
+def hidden_tag_mask(person: Person, catalog: CatalogIndex) -> np.ndarray:
+    """:func:`hidden_tags` as a boolean mask over the catalog's tags."""
+    mask = catalog.hidden_tag_mask(person.consent.sensitive_opt_in)
+    cols = catalog.tag_columns([*person.muted_topics, *person.blocked_interests])
+    if cols.size:
+        mask = mask.copy()
+        mask[cols] = True
+    return mask
+
+
 def item_may_drive(person: Person, catalog: CatalogIndex, positions: np.ndarray) -> np.ndarray:
-    """Mask over ``positions``: items whose engagement may drive scores (no hidden tag, no sensitivity)."""
-    hidden = hidden_tags(person, catalog)
-    opted = frozenset(person.consent.sensitive_opt_in)
-    keep = np.ones(len(positions), dtype=bool)
-    for k, pos in enumerate(positions):
-        item = catalog.items[int(pos)]
-        if catalog.sensitive[int(pos)] - opted or any(t in hidden for t in item.tags):
-            keep[k] = False
-    return keep
+    """Mask over ``positions``: items whose engagement may drive scores (no hidden tag, no sensitivity).
+
+    An item carrying a sensitive tag is in that tag's category, so the sensitive deny mask
+    covers hidden sensitive tags; muted and removed tags are looked up by column.
+    """
+    deny = catalog.sensitive_deny(person.consent.sensitive_opt_in)
+    cols = catalog.tag_columns([*person.muted_topics, *person.blocked_interests])
+    if cols.size:
+        deny = deny | catalog.items_with_tags(cols)
+    return ~deny[np.asarray(positions, dtype=np.int64)]
 
 
-def _withhold(
-    tag: str, interest: TagInterest, value: float, full: float, now: float, cfg: GateConfig, label: str
-) -> Reason | None:
-    """Why a positive inferred interest is withheld, or None when it may drive scores."""
-    if value <= 0.0 < full:
+USED, NOT_CONSENTED, NOT_ESTABLISHED, RETARGET_WINDOW, STALE = range(5)
+
+
+def _reason(
+    code: int, tag: str, label: str, value: float, evidence: int, last: float, now: float, cfg: GateConfig
+) -> Reason:
+    """The reason a positive inferred interest is withheld (``last`` is NaN when never positive)."""
+    if code == NOT_CONSENTED:
         return Reason(
             code="not_consented",
             message=f"your interest in {label} rests only on data you have not allowed us to use",
             tag=tag,
         )
-    if not interest.established:
-        have = len(interest.evidence)
+    if code == NOT_ESTABLISHED:
         return Reason(
             code="not_established",
-            message=f"{label}: {have} of {cfg.evidence_threshold} independent signals so far; "
+            message=f"{label}: {evidence} of {cfg.evidence_threshold} independent signals so far; "
             "not used until established",
             tag=tag,
-            evidence=have,
+            evidence=evidence,
         )
-    last = interest.last_positive
-    if last is None or now - last > cfg.retarget_window_days * DAY:
-        days = "ever" if last is None else f"{(now - last) / DAY:.0f} days"
+    if code == RETARGET_WINDOW:
+        days = "ever" if math.isnan(last) else f"{(now - last) / DAY:.0f} days"
         return Reason(
             code="retarget_window",
             message=f"no positive signal on {label} for {days} "
             f"(window {cfg.retarget_window_days:g} days); no longer used",
             tag=tag,
-            evidence=len(interest.evidence),
+            evidence=evidence,
         )
-    if value < cfg.stale_below:
-        return Reason(
-            code="stale",
-            message=f"your interest in {label} has faded (score {value:.2f}); no longer used",
-            tag=tag,
-            weight=round(value, 4),
-        )
-    return None
+    return Reason(
+        code="stale",
+        message=f"your interest in {label} has faded (score {value:.2f}); no longer used",
+        tag=tag,
+        weight=round(value, 4),
+    )
+
+
+def gate_codes(
+    value: np.ndarray,
+    full: np.ndarray,
+    established: np.ndarray,
+    last: np.ndarray,
+    now: float,
+    cfg: GateConfig,
+) -> np.ndarray:
+    """Per interest row, USED or why a positive inferred interest is withheld (first reason wins)."""
+    never = np.isnan(last)
+    outside = never | (now - np.where(never, now, last) > cfg.retarget_window_days * DAY)
+    return np.select(
+        [(value <= 0.0) & (full > 0.0), ~established, outside, value < cfg.stale_below],
+        [NOT_CONSENTED, NOT_ESTABLISHED, RETARGET_WINDOW, STALE],
+        USED,
+    )
 
 
 def gate_interests(
@@ -111,46 +148,59 @@ def gate_interests(
     half_lives: dict[str, float],
     allowed: frozenset[str],
     cfg: GateConfig,
+    compiled: CompiledProfile | None = None,
 ) -> InterestGate:
-    """Decide, tag by tag, what may drive this person's recommendations."""
+    """Decide, tag by tag (vectorized over ``compiled``, the profile as arrays), what may drive scores."""
     vector = np.zeros(len(catalog.tag_ids))
-    used: dict[str, float] = {}
-    withheld: list[Reason] = []
     if not person.consent.personalization:
-        return InterestGate(vector, used, withheld)
-    hidden = hidden_tags(person, catalog)
-    muted = frozenset(person.muted_topics)
-    stated = frozenset(person.stated_interests)
-    for tag, interest in profile.interests.items():
-        pos = catalog.tag_index.get(tag)
-        if pos is None or tag in hidden:
-            if tag in muted:
-                withheld.append(Reason(code="muted", message=f"you muted {tag}", tag=tag))
-            continue
-        value = interest.scores.value(now, half_lives, allowed)
-        if value < 0.0:
-            vector[pos] = value  # a dislike demotes at once, established or not (P2)
-            continue
-        full = interest.scores.value(now, half_lives)
-        if tag in stated or (value == 0.0 and full <= 0.0):
-            continue
-        label = catalog.tag_labels.get(tag, tag)
-        reason = _withhold(tag, interest, value, full, now, cfg, label)
-        if reason is not None:
-            withheld.append(reason)
-            continue
-        last = interest.last_positive if interest.last_positive is not None else now
-        value *= 0.5 ** (max(now - last, 0.0) / (cfg.recency_half_life_days * DAY))
-        vector[pos] = value
-        used[tag] = value
+        return InterestGate(vector, {})
+    if compiled is None or compiled.catalog_version != catalog.version:
+        compiled = CompiledProfile.build(profile, catalog)
+    hl, consented = provenance_arrays(half_lives, allowed)
+    value = compiled.tag_values(now, hl, consented)
+    full = compiled.tag_values(now, hl, np.ones_like(consented))
+    pos = compiled.tag_pos
+    visible = ~hidden_tag_mask(person, catalog)[pos]
+    negative = visible & (value < 0.0)
+    vector[pos[negative]] = value[negative]  # a dislike demotes at once, established or not (P2)
+    stated_cols = catalog.tag_columns(person.stated_interests)
+    stated = np.zeros(len(catalog.tag_ids), dtype=bool)
+    stated[stated_cols] = True
+    gated = visible & (value >= 0.0) & ~stated[pos] & ~((value == 0.0) & (full <= 0.0))
+    last = compiled.tag_last_positive
+    code = np.where(gated, gate_codes(value, full, compiled.tag_established, last, now, cfg), -1)
+    use = code == USED
+    age = np.maximum(now - np.where(use, last, now), 0.0)
+    weight = value * np.power(0.5, age / (cfg.recency_half_life_days * DAY))
+    vector[pos[use]] = weight[use]
+    used = dict(zip([compiled.tag_names[r] for r in np.flatnonzero(use)], weight[use].tolist(), strict=True))
     if "explicit" in allowed:
-        for tag in stated:
-            pos = catalog.tag_index.get(tag)
-            if pos is None or tag in hidden:
+        hidden = hidden_tag_mask(person, catalog)
+        for tag in dict.fromkeys(person.stated_interests):
+            col = catalog.tag_index.get(tag)
+            if col is None or hidden[col]:
                 continue
-            vector[pos] = max(vector[pos], 0.0) + cfg.stated_weight
-            used[tag] = float(vector[pos])
-    return InterestGate(vector, used, withheld)
+            vector[col] = max(vector[col], 0.0) + cfg.stated_weight
+            used[tag] = float(vector[col])
+    muted = frozenset(person.muted_topics)
+
+    def explain() -> list[Reason]:
+        rows = {name: r for r, name in enumerate(compiled.tag_names)}
+        out: list[Reason] = []
+        for tag in profile.interests:
+            r = rows.get(tag)
+            if r is None or not visible[r]:
+                if tag in muted:
+                    out.append(Reason(code="muted", message=f"you muted {tag}", tag=tag))
+                continue
+            if code[r] > USED:
+                label = catalog.tag_labels.get(tag, tag)
+                evidence = int(compiled.tag_evidence[r])
+                why = _reason(int(code[r]), tag, label, float(value[r]), evidence, float(last[r]), now, cfg)
+                out.append(why)
+        return out
+
+    return InterestGate(vector, used, explain)
 
 
 def ungated_vector(

@@ -8,6 +8,7 @@ it genuinely fits the person is an organic slot and does not count.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Self
@@ -124,12 +125,15 @@ def eligible_promotions(
     now: float,
     surface: str,
     enforce: bool = True,
+    positions: Mapping[str, Sequence[int]] | None = None,
 ) -> PromotionCandidates:
     """Which promotions may place items for this person now.
 
     ``interests`` are the person's established (or stated) interests that may drive
     personalization; ``exposures`` the times of their past promoted placements per
     promotion. With ``enforce`` false (the plain baseline) targeting and caps are ignored.
+    ``positions`` may carry :func:`promotion_positions` per promotion id, computed once per
+    catalog and promotion version.
     """
     out = PromotionCandidates()
     for promo in promotions:
@@ -158,16 +162,20 @@ def eligible_promotions(
         out.remaining[promo.id] = left
         out.names[promo.id] = promo.name or promo.id
         out.targets[promo.id] = target
-        for item_id in promo.items:
-            pos = catalog.index.get(item_id)
-            if pos is not None:
-                out.positions.setdefault(pos, promo.id)
-        for tag in promo.tags:
-            col = catalog.tag_index.get(tag)
-            if col is None:
-                continue
-            for pos in catalog.item_tag[:, col].nonzero()[0]:
-                out.positions.setdefault(int(pos), promo.id)
+        placed = promotion_positions(promo, catalog) if positions is None else positions[promo.id]
+        for pos in placed:
+            out.positions.setdefault(pos, promo.id)
+    return out
+
+
+def promotion_positions(promo: ActivePromotion, catalog: CatalogIndex) -> list[int]:
+    """Catalog positions a promotion covers: its items, then every item of each of its tags."""
+    out = [catalog.index[i] for i in promo.items if i in catalog.index]
+    csc = catalog.derived.item_tag_csc
+    for tag in promo.tags:
+        col = catalog.tag_index.get(tag)
+        if col is not None:
+            out.extend(csc.indices[csc.indptr[col] : csc.indptr[col + 1]].tolist())
     return out
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from tactful.domain.person import Person
 from tactful.domain.recommendation import Reason
 from tactful.engine.catalog import CatalogIndex
+from tactful.engine.compiled_profile import PROVENANCES
 from tactful.policy.decision import PolicyContext, RuleOutcome
 from tactful.signals.profile import Profile
 
@@ -18,10 +19,7 @@ from tactful.signals.profile import Profile
 def _tag_mask(ctx: PolicyContext, tags: set[str]) -> np.ndarray:
     """Items carrying at least one of ``tags``."""
     cat = ctx.catalog
-    cols = [cat.tag_index[t] for t in tags if t in cat.tag_index]
-    if not cols or cat.size == 0:
-        return np.zeros(cat.size, dtype=bool)
-    return np.asarray(cat.item_tag[:, cols].sum(axis=1)).ravel() > 0
+    return cat.items_with_tags(cat.tag_columns(tags))
 
 
 class MutedRule:
@@ -31,7 +29,7 @@ class MutedRule:
 
     def apply(self, ctx: PolicyContext) -> RuleOutcome:
         muted = set(ctx.person.muted_topics)
-        deny = _tag_mask(ctx, muted)
+        deny = _tag_mask(ctx, muted) if muted else None  # None: nothing denied
         cat = ctx.catalog
 
         def explain(pos: int) -> Reason:
@@ -53,7 +51,7 @@ class SensitiveRule:
     def apply(self, ctx: PolicyContext) -> RuleOutcome:
         opted = frozenset(ctx.person.consent.sensitive_opt_in)
         cat = ctx.catalog
-        deny = np.fromiter((bool(s - opted) for s in cat.sensitive), dtype=bool, count=cat.size)
+        deny = cat.sensitive_deny(opted) if cat.derived.categories else None  # None: nothing denied
 
         def explain(pos: int) -> Reason:
             categories = sorted(cat.sensitive[pos] - opted)
@@ -80,19 +78,22 @@ class ProvenanceRule:
         consent = ctx.person.consent
         allowed = {p.value for p in consent.provenances} if consent.personalization else set()
         cat = ctx.catalog
-        deny = np.zeros(cat.size, dtype=bool)
-        sources: dict[int, list[str]] = {}
-        for item_id, state in ctx.profile.items.items():
-            pos = cat.index.get(item_id)
-            if pos is None:
-                continue
-            positive = {prov for prov, (score, _) in state.scores.parts.items() if score > 0}
-            if positive and not positive & allowed:
-                deny[pos] = True
-                sources[pos] = sorted(positive)
+        arrays = ctx.arrays
+        rows = np.flatnonzero(arrays.positive_only_outside(allowed))
+        deny = None  # nothing denied
+        if rows.size:
+            deny = np.zeros(cat.size, dtype=bool)
+            deny[arrays.item_pos[rows]] = True
+
+        def sources(pos: int) -> list[str]:
+            row = rows[np.flatnonzero(arrays.item_pos[rows] == pos)]
+            if row.size == 0:
+                return []
+            bits = int(arrays.item_positive_bits[row[0]])
+            return sorted(p for n, p in enumerate(PROVENANCES) if bits >> n & 1)
 
         def explain(pos: int) -> Reason:
-            provs = sources.get(pos, [])
+            provs = sources(pos)
             why = "personalization is off" if not consent.personalization else "you have not allowed"
             return Reason(
                 code="not_consented",

@@ -9,6 +9,7 @@ promotion's remaining per-person cap.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,34 +63,66 @@ def _pick_promoted(final: np.ndarray, promos: PromotionCandidates, limit: int) -
     return picked
 
 
+def best_first(values: np.ndarray, m: int) -> np.ndarray:
+    """Indices of the ``m`` largest ``values``, largest first, ties by index.
+
+    The same as ``np.argsort(-values, kind="stable")[:m]``, but a partition (linear in
+    the catalog) instead of a full sort.
+    """
+    if m >= values.size:
+        return np.argsort(-values, kind="stable")
+    if m <= 0:
+        return np.zeros(0, dtype=np.int64)
+    neg = -values
+    kth = np.partition(neg, m - 1)[m - 1]
+    better = np.flatnonzero(neg < kth)
+    ties = np.flatnonzero(neg == kth)[: m - better.size]
+    cand = np.concatenate([better, ties])
+    return cand[np.lexsort((cand, neg[cand]))]
+
+
+def first_allowed(order: np.ndarray, ok: np.ndarray, m: int) -> np.ndarray:
+    """The first ``m`` entries of ``order`` whose ``ok`` flag is set (scanning only as far as needed)."""
+    found: list[np.ndarray] = []
+    got, start, chunk = 0, 0, max(4 * m, 64)
+    while got < m and start < order.size:
+        part = order[start : start + chunk]
+        part = part[ok[part]]
+        found.append(part)
+        got += part.size
+        start += chunk
+        chunk *= 4
+    return np.concatenate(found)[:m] if found else np.zeros(0, dtype=np.int64)
+
+
 def _explore(
     final: np.ndarray,
     catalog: CatalogIndex,
     taken: set[int],
     interest_cols: np.ndarray,
-    seen: set[int],
+    seen: Collection[int] | np.ndarray,
     k: int,
-    rng: np.random.Generator,
+    seed: int,
 ) -> list[int]:
     if k <= 0:
         return []
     ok = np.isfinite(final)
     ok[list(taken)] = False
-    if seen:
-        ok[list(seen)] = False
+    seen_pos = np.fromiter(seen, dtype=np.int64) if isinstance(seen, (set, frozenset)) else seen
+    if len(seen_pos):
+        ok[np.asarray(seen_pos, dtype=np.int64)] = False
     if interest_cols.size:
-        touches = np.asarray(catalog.item_tag[:, interest_cols].sum(axis=1)).ravel() > 0
-        ok &= ~touches
-    pool = np.flatnonzero(ok)
-    if pool.size == 0:
-        return []
-    quality = np.log1p(np.maximum(catalog.interactions, 0.0))
-    head = float(np.quantile(quality, HEAD_QUANTILE)) if quality.size else 0.0
-    band = pool[(quality[pool] <= head) & (quality[pool] > 0)]
-    if band.size < k:
-        band = pool
-    best = band[np.argsort(-quality[band], kind="stable")[: max(4 * k, 12)]]
+        ok &= ~catalog.items_with_tags(interest_cols)
+    quality, band = catalog.exposure_band(HEAD_QUANTILE)
+    want = max(4 * k, 12)
+    best = first_allowed(band, ok, want)
+    if best.size < min(k, want):  # fewer than k under-exposed items left: the best of all allowed
+        pool = np.flatnonzero(ok)
+        if pool.size == 0:
+            return []
+        best = pool[best_first(quality[pool], want)]
     weights = quality[best] + 0.1
+    rng = np.random.default_rng(seed)
     chosen = rng.choice(best, size=min(k, best.size), replace=False, p=weights / weights.sum())
     return [int(c) for c in chosen]
 
@@ -101,34 +134,31 @@ def select(
     cfg: SelectConfig,
     interest_tags: set[str],
     target: np.ndarray,
-    seen: set[int],
+    seen: Collection[int] | np.ndarray,
     promos: PromotionCandidates,
     seed: int,
 ) -> Selection:
     """Fill ``n`` slots from the allowed (finite) scores."""
-    available = int(np.isfinite(final).sum())
-    n = min(n, available)
+    allowed = np.isfinite(final)
+    n = min(n, int(np.count_nonzero(allowed)))
     if n <= 0:
         return Selection([])
     promoted = _pick_promoted(final, promos, int(math.floor(n * cfg.percent_promoted)))
     k_explore = exploration_slots(n, cfg.exploration_share)
     k_main = n - len(promoted) - k_explore
-    rest = np.where(np.isfinite(final), final, -np.inf)
-    rest[list(promoted)] = -np.inf
-    finite = np.flatnonzero(np.isfinite(rest))
-    shortlist = finite[np.argsort(-rest[finite], kind="stable")[: max(SHORTLIST, 4 * n)]]
+    if promoted:
+        allowed[list(promoted)] = False
+    finite = np.flatnonzero(allowed)  # the allowed, unpromoted items: their scores are ``final``
+    shortlist = finite[best_first(final[finite], max(SHORTLIST, 4 * n))]
+    scores = final[shortlist]
     if cfg.diversity is DiversityMethod.mmr:
-        main = mmr(shortlist, rest[shortlist], catalog.item_tag_norm, k_main, cfg.diversity_lambda)
+        main = mmr(shortlist, scores, catalog.item_tag_norm, k_main, cfg.diversity_lambda)
     elif cfg.diversity is DiversityMethod.calibration:
-        main = calibrate(shortlist, rest[shortlist], catalog.item_tag, target, k_main, cfg.diversity_lambda)
+        main = calibrate(shortlist, scores, catalog.item_tag, target, k_main, cfg.diversity_lambda)
     else:
         main = [int(p) for p in shortlist[:k_main]]
-    cols = np.array(
-        sorted(catalog.tag_index[t] for t in interest_tags if t in catalog.tag_index), dtype=np.int64
-    )
-    explored = _explore(
-        final, catalog, set(main) | set(promoted), cols, seen, k_explore, np.random.default_rng(seed)
-    )
+    cols = catalog.tag_columns(interest_tags) if k_explore > 0 else np.zeros(0, dtype=np.int64)
+    explored = _explore(final, catalog, set(main) | set(promoted), cols, seen, k_explore, seed)
     short = n - len(main) - len(promoted) - len(explored)
     if short > 0:
         spare = [int(p) for p in shortlist if int(p) not in set(main) | set(promoted) | set(explored)]

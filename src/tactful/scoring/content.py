@@ -14,7 +14,8 @@ class ContentScorer:
     def score(self, ctx: ScoringContext) -> np.ndarray | None:
         if not np.any(ctx.tag_vector):
             return None
-        return normalized(np.asarray(ctx.catalog.item_tag_norm @ ctx.tag_vector).ravel())
+        # the float64 copy: what scipy would upcast ``item_tag_norm`` to on every call
+        return normalized(np.asarray(ctx.catalog.derived.item_tag_norm64 @ ctx.tag_vector).ravel())
 
 
 def tag_similarity(item_tag_norm: sp.csr_matrix, pos: int) -> np.ndarray:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from tactful.clock import from_epoch
+from tactful.errors import StorageError
 from tactful.policy.hints import BackoffCounter
 from tactful.policy.promotions import ActivePromotion, Promotion
 from tactful.storage import codec
@@ -16,6 +18,22 @@ from tactful.storage import schema as t
 from tactful.storage.sql import SqlStore
 
 LIST_FIELDS = ("items", "tags", "target_tags", "surfaces")
+PROMOTIONS_VERSION = "promotions_version"
+"""``meta`` key bumped in every transaction that changes a promotion (workers cache promotions by it)."""
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """What a request checks before trusting this worker's caches, read in one round trip.
+
+    The catalog version, the person's version (None: no such person yet), the promotions
+    version and the person's stored back-off counter.
+    """
+
+    catalog_version: int
+    person_version: int | None
+    promotions_version: int
+    backoff: BackoffCounter
 
 
 def promotion_status(row: Any, now: float) -> str:
@@ -48,12 +66,51 @@ class PolicyStore:
 
     def __init__(self, store: SqlStore) -> None:
         self.store = store
+        mark = "?" if store.is_sqlite else "%s"
+        self._freshness_sql = (
+            "SELECT (SELECT value FROM meta WHERE key = 'catalog_version'), "
+            f"(SELECT version FROM persons WHERE id = {mark}), "
+            f"(SELECT value FROM meta WHERE key = '{PROMOTIONS_VERSION}'), "
+            "pp.ignored_slots, pp.counted_since, pp.backoff_since "
+            f"FROM (SELECT 1 AS one) AS one LEFT JOIN person_policy AS pp ON pp.user_id = {mark}"
+        )
+
+    def freshness(self, user_id: str) -> Freshness:
+        """Catalog, person and promotions versions and the back-off counter, in one query.
+
+        Every request runs this, so it goes straight to a pooled DBAPI connection: the
+        statement is fixed text, and SQLAlchemy's per-statement work would cost several
+        times the query itself.
+        """
+        engine = self.store.engine
+        conn = engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(self._freshness_sql, (user_id, user_id))
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise StorageError(f"database unavailable: {exc}") from exc
+        finally:
+            conn.close()
+        if row is None:  # cannot happen: the query selects from a one-row table
+            raise StorageError("the freshness query returned no row")
+        backoff = BackoffCounter() if row[3] is None else BackoffCounter(row[3], row[4], row[5])
+        return Freshness(int(row[0] or 0), row[1], int(row[2] or 0), backoff)
+
+    def _bump_promotions(self, conn: Connection) -> None:
+        current = conn.execute(select(t.meta.c.value).where(t.meta.c.key == PROMOTIONS_VERSION)).scalar()
+        row = {"key": PROMOTIONS_VERSION, "value": str(int(current or 0) + 1)}
+        self.store.upsert(conn, t.meta, [row], ["key"])
 
     # -- promotions ------------------------------------------------------------------------
     def insert_promotion(self, values: dict[str, Any], now: float) -> Promotion:
         row = {k: codec.dumps(v) if k in LIST_FIELDS else v for k, v in values.items()}
         with self.store.transaction() as conn:
             conn.execute(insert(t.promotions).values(**row))
+            self._bump_promotions(conn)
         found = self.get_promotion(values["id"], now)
         assert found is not None
         return found
@@ -64,6 +121,7 @@ class PolicyStore:
             done = conn.execute(update(t.promotions).where(t.promotions.c.id == promotion_id).values(**row))
             if done.rowcount == 0:
                 return None
+            self._bump_promotions(conn)
         return self.get_promotion(promotion_id, now)
 
     def get_promotion(self, promotion_id: str, now: float) -> Promotion | None:
@@ -77,8 +135,11 @@ class PolicyStore:
             out = [_promotion(r, now) for r in rows]
         return out if include_ended else [p for p in out if p.status != "ended"]
 
-    def active_promotions(self, now: float) -> list[ActivePromotion]:
-        """Promotions not ended (scheduled ones included; ``live`` checks the time)."""
+    def active_promotions(self, now: float | None = None) -> list[ActivePromotion]:
+        """Promotions not ended (scheduled ones included; ``live`` checks the time).
+
+        With ``now`` None, also those whose ``ends_at`` passed (for caching across requests).
+        """
         cols = t.promotions.c
         query = select(t.promotions).where(cols.ended_at.is_(None))
         with self.store.engine.connect() as conn:
@@ -97,7 +158,7 @@ class PolicyStore:
                 ends_at=r.ends_at,
             )
             for r in rows
-            if r.ends_at is None or r.ends_at > now
+            if now is None or r.ends_at is None or r.ends_at > now
         ]
 
     # -- per-person ------------------------------------------------------------------------
@@ -123,7 +184,7 @@ class PolicyStore:
         counter: BackoffCounter | None,
         now: float,
     ) -> None:
-        """Promoted placements and the updated back-off counter, in one transaction."""
+        """Promoted placements and (optionally) the updated back-off counter, in one transaction."""
         with self.store.transaction() as conn:
             if placements:
                 conn.execute(
@@ -140,14 +201,28 @@ class PolicyStore:
                     ],
                 )
             if counter is not None:
-                row = {
-                    "user_id": user_id,
-                    "ignored_slots": counter.ignored_slots,
-                    "counted_since": counter.counted_since,
-                    "backoff_since": counter.backoff_since,
-                    "updated_at": now,
-                }
-                self.store.upsert(conn, t.person_policy, [row], ["user_id"])
+                self._upsert_backoff(conn, [(user_id, counter, now)])
+
+    def save_backoff(self, counters: Sequence[tuple[str, BackoffCounter, float]]) -> None:
+        """Back-off counters ``(user_id, counter, updated_at)``, in one transaction."""
+        if counters:
+            with self.store.transaction() as conn:
+                self._upsert_backoff(conn, counters)
+
+    def _upsert_backoff(
+        self, conn: Connection, counters: Sequence[tuple[str, BackoffCounter, float]]
+    ) -> None:
+        rows = [
+            {
+                "user_id": user_id,
+                "ignored_slots": c.ignored_slots,
+                "counted_since": c.counted_since,
+                "backoff_since": c.backoff_since,
+                "updated_at": at,
+            }
+            for user_id, c, at in counters
+        ]
+        self.store.upsert(conn, t.person_policy, rows, ["user_id"])
 
     def backoff(self, user_id: str) -> BackoffCounter:
         with self.store.engine.connect() as conn:

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from tactful.domain.event import Event
 from tactful.domain.item import Item, TagMeta
-from tactful.domain.person import Person
+from tactful.domain.person import Consent, Person
 from tactful.signals.profile import Profile
 
 
@@ -32,6 +32,16 @@ class ServedList:
     surface: str
     at: float
     item_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStateRow:
+    """One person's stored state for one item, as training reads it."""
+
+    user_id: str
+    item_id: str
+    scores: dict[str, list[float]]
+    last_engaged: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +124,12 @@ class Store(Protocol):
     def save_recommendations(self, served: Sequence[ServedList]) -> None: ...
 
     def iter_events(self, batch_size: int = 50_000) -> Iterator[list[StoredEvent]]: ...
+
+    def iter_item_states(self, batch_size: int = 50_000) -> Iterator[list[ItemStateRow]]: ...
+
+    def consents(self) -> dict[str, Consent]: ...
+
+    def last_event_seq(self) -> int: ...
 
     def count(self, table: str) -> int: ...
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -22,12 +22,12 @@ from sqlalchemy.pool import NullPool
 from tactful.clock import to_epoch
 from tactful.domain.event import Event
 from tactful.domain.item import Item, TagMeta
-from tactful.domain.person import Person
+from tactful.domain.person import Consent, Person
 from tactful.errors import StorageError
 from tactful.signals.profile import Profile
 from tactful.storage import codec
 from tactful.storage import schema as t
-from tactful.storage.protocol import ItemStat, ServedList, StoredEvent
+from tactful.storage.protocol import ItemStat, ItemStateRow, ServedList, StoredEvent
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = threading.Lock()
@@ -267,8 +267,44 @@ class SqlStore:
             for s in served
         ]
         if rows:
+            # one driver-level executemany: this runs in the serving process's background
+            # thread, and SQLAlchemy's per-row work would hold the GIL several times longer
+            mark = "?" if self.is_sqlite else "%s"
+            cols = list(rows[0])
+            sql = (
+                f'INSERT INTO "{t.recommendations.name}" ({", ".join(cols)}) '
+                f"VALUES ({', '.join([mark] * len(cols))})"
+            )
             with self._write() as conn:
-                conn.execute(insert(t.recommendations), rows)
+                conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+
+    def iter_item_states(self, batch_size: int = 50_000) -> Iterator[list[ItemStateRow]]:
+        """Every person's per-item state (decayed scores by provenance), in key order."""
+        c = t.person_items.c
+        last = ("", "")
+        while True:
+            query = (
+                select(c.user_id, c.item_id, c.scores, c.last_engaged)
+                .where(tuple_(c.user_id, c.item_id) > tuple_(*last))
+                .order_by(c.user_id, c.item_id)
+                .limit(batch_size)
+            )
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            last = (rows[-1].user_id, rows[-1].item_id)
+            yield [ItemStateRow(r.user_id, r.item_id, json.loads(r.scores), r.last_engaged) for r in rows]
+
+    def consents(self) -> dict[str, Consent]:
+        """Every stored person's consent."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.persons.c.id, t.persons.c.consent)).all()
+        return {r.id: Consent.model_validate_json(r.consent) for r in rows}
+
+    def last_event_seq(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(t.events.c.seq))).scalar() or 0)
 
     def iter_events(self, batch_size: int = 50_000) -> Iterator[list[StoredEvent]]:
         last = 0

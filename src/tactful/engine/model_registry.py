@@ -1,0 +1,65 @@
+"""The model a worker serves, hot-reloaded when a new version is published.
+
+Requests always read ``registry.current`` (a plain reference); a new artifact is loaded in a
+background thread and swapped in only once it is complete, so a reload never fails or
+blocks a request. Workers notice a new version by polling the ``CURRENT`` pointer file.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from tactful.engine.training import current_version
+from tactful.models.recommender import Recommender
+
+log = logging.getLogger("tactful.models")
+
+
+class ModelRegistry:
+    """Holds the served :class:`Recommender` and swaps it when ``CURRENT`` changes."""
+
+    def __init__(self, model_dir: Path, check_every: float = 2.0) -> None:
+        self.model_dir = model_dir
+        self.check_every = check_every
+        self.current: Recommender | None = None
+        self.version: str | None = None
+        self._checked = 0.0
+        self._loading: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.reload(wait=True)
+
+    def get(self) -> Recommender | None:
+        """The served model; at most every ``check_every`` s, look for a newer one."""
+        now = time.monotonic()
+        if now - self._checked >= self.check_every:
+            self._checked = now
+            self.reload(wait=False)
+        return self.current
+
+    def reload(self, wait: bool = True) -> bool:
+        """Load the published version if it differs from the served one."""
+        wanted = current_version(self.model_dir)
+        if wanted is None or wanted == self.version:
+            return False
+        with self._lock:
+            if self._loading is not None and self._loading.is_alive():
+                thread = self._loading
+            else:
+                thread = threading.Thread(target=self._load, args=(wanted,), daemon=True)
+                self._loading = thread
+                thread.start()
+        if wait:
+            thread.join()
+        return True
+
+    def _load(self, version: str) -> None:
+        try:
+            model = Recommender.load(self.model_dir / version)
+        except Exception:
+            log.exception("could not load model %s; keeping %s", version, self.version)
+            return
+        self.current, self.version = model, version
+        log.info("serving model %s", version)

@@ -1,0 +1,143 @@
+"""Training the collaborative model from stored profiles, and publishing it for the servers.
+
+The training input is each person's per-item state (decayed signal weights by provenance,
+positive part, consented provenances only), not the raw event log: retention can drop old
+events without hurting the model, erasure removes a person from the next model, and the
+units are the same ones serving folds in at request time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from tactful.engine.compiled_profile import PROVENANCES
+from tactful.errors import ValidationError
+from tactful.models.artifact import new_version_id
+from tactful.models.recommender import Recommender
+from tactful.signals.profile import DAY
+from tactful.storage.protocol import Store
+
+CURRENT = "CURRENT"
+KEEP_VERSIONS = 3
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    matrix: sp.csr_matrix
+    timestamps: sp.csr_matrix
+    item_ids: list[str]
+    people: int
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    version: str
+    path: Path
+    people: int
+    items: int
+    interactions: int
+    train_seconds: float
+    validation: dict[str, float]
+
+    def __str__(self) -> str:
+        return (
+            f"model {self.version}: {self.people} people × {self.items} items, "
+            f"{self.interactions} interactions, trained in {self.train_seconds:.1f}s"
+        )
+
+
+def training_data(
+    store: Store, item_ids: list[str], half_lives: dict[str, float], now: float
+) -> TrainingData:
+    """Positive decayed item weights per person over the catalog, with last-engaged times."""
+    index = {item: n for n, item in enumerate(item_ids)}
+    consents = store.consents()
+    allowed = {
+        uid: frozenset(p.value for p in c.provenances) if c.personalization else frozenset()
+        for uid, c in consents.items()
+    }
+    default = frozenset({"explicit", "observed"})
+    people: dict[str, int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    times: list[float] = []
+    for batch in store.iter_item_states():
+        for state in batch:
+            col = index.get(state.item_id)
+            if col is None:
+                continue
+            keep = allowed.get(state.user_id, default)
+            value = 0.0
+            for prov, (score, since) in state.scores.items():
+                if prov in keep and prov in PROVENANCES:
+                    age = max(now - since, 0.0) / (half_lives.get(prov, 30.0) * DAY)
+                    value += score * 0.5**age
+            if value <= 0.0:
+                continue
+            rows.append(people.setdefault(state.user_id, len(people)))
+            cols.append(col)
+            vals.append(value)
+            times.append(state.last_engaged or now)
+    shape = (len(people), len(item_ids))
+    matrix = sp.csr_matrix((np.array(vals, np.float32), (rows, cols)), shape=shape)
+    stamps = sp.csr_matrix((np.array(times, np.float64), (rows, cols)), shape=shape)
+    return TrainingData(matrix, stamps, item_ids, len(people))
+
+
+def train_model(
+    store: Store,
+    item_ids: list[str],
+    half_lives: dict[str, float],
+    model_dir: Path,
+    now: float,
+    progress: Callable[[str], None] = lambda _: None,
+) -> TrainReport:
+    """Fit the default recommender and publish it as the current model."""
+    progress("reading profiles")
+    data = training_data(store, item_ids, half_lives, now)
+    if data.matrix.nnz == 0:
+        raise ValidationError("nothing to train on: no positive signals stored yet", field="events")
+    progress(f"fitting on {data.matrix.nnz} interactions")
+    started = time.perf_counter()
+    model = Recommender.fit(data.matrix, item_ids, data.timestamps)
+    elapsed = time.perf_counter() - started
+    progress("saving artifact")
+    version = new_version_id()
+    path = model.save(model_dir / version)
+    publish(model_dir, version)
+    prune(model_dir, keep=KEEP_VERSIONS)
+    validation = {k: float(v) for k, v in model.artifact.extra.items() if isinstance(v, int | float)}
+    return TrainReport(version, path, data.people, len(item_ids), int(data.matrix.nnz), elapsed, validation)
+
+
+def publish(model_dir: Path, version: str) -> None:
+    """Point CURRENT at ``version`` atomically (write a temp file, then rename)."""
+    tmp = model_dir / f".{CURRENT}.{os.getpid()}"
+    tmp.write_text(version)
+    os.replace(tmp, model_dir / CURRENT)
+
+
+def current_version(model_dir: Path) -> str | None:
+    try:
+        return (model_dir / CURRENT).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def prune(model_dir: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` versions (never the current one)."""
+    import shutil
+
+    current = current_version(model_dir)
+    versions = sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for old in versions[:-keep]:
+        if old.name != current:
+            shutil.rmtree(old, ignore_errors=True)
