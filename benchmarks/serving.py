@@ -6,7 +6,8 @@ Reports, as medians over --runs repetitions:
 - batch ingest rate (events/s) importing every rating in 10k-event atomic batches,
   next to a peer measured in the same run: a plain executemany of the same rows into an
   indexed SQLite table (the floor for any ingest that writes the raw log);
-- in-process `Engine.recommend` latency p50/p99 over all 610 people;
+- in-process `Engine.recommend` latency p50/p99 over all 610 people, with the trained
+  collaborative model and every policy on (one BLAS thread, as `tactful serve` runs);
 - HTTP latency p50/p99 for GET /v1/users/{id}/recommendations against a real uvicorn
   process over loopback with a keep-alive client.
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from tactful import Engine, Settings
 from tactful.importers.movielens import movielens_events, movielens_items
@@ -43,6 +45,7 @@ def ingest_run(ml: Path, data: Path) -> tuple[float, float, int]:
         for batch in batches:
             engine.ingest(batch)
         tactful_s = time.perf_counter() - started
+        engine.train()  # latency below includes the collaborative model
     conn = sqlite3.connect(data / "floor.sqlite3", isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -116,6 +119,7 @@ def main() -> None:
     parser.add_argument("--ml", type=Path, default=ML)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    threadpool_limits(1)
     rates, floors, inproc, http = [], [], [], []
     users = [str(u) for u in range(1, 611)]
     for run in range(args.runs):

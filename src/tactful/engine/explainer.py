@@ -10,6 +10,7 @@ from tactful.policy.decision import Action, Decision
 from tactful.scoring.blend import Blend
 
 SHARE = 0.15
+MAX_LIKED = 64
 
 
 def reasons_for(
@@ -99,10 +100,13 @@ def closest_liked(state: PersonState, chosen: np.ndarray) -> dict[int, int]:
     One sparse product for the whole list, not one per item.
     """
     ctx = state.context
-    positive = ctx.item_weights > 0
-    liked = ctx.item_positions[positive]
-    if liked.size == 0 or chosen.size == 0:
+    positive = np.flatnonzero(ctx.item_weights > 0)
+    if positive.size == 0 or chosen.size == 0:
         return {}
+    if positive.size > MAX_LIKED:  # the strongest likes explain best, and keep this cheap
+        strongest = np.argpartition(-ctx.item_weights[positive], MAX_LIKED - 1)[:MAX_LIKED]
+        positive = np.sort(positive[strongest])
+    liked = ctx.item_positions[positive]
     tags = ctx.catalog.item_tag_norm
     overlap = (tags[liked] @ tags[chosen].T).toarray()
     best = overlap.argmax(axis=0)

@@ -1,0 +1,217 @@
+"""The serving fast path computes exactly what the straightforward versions compute.
+
+Vectorized gating, similarity without scipy's per-call overhead, partial sorts, cached
+promotions and back-off counters written in the background: each is checked here against a
+plain reference or against what a second worker sees.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import numpy as np
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tactful import Engine, Event, Item, ManualClock, Settings
+from tactful.domain.item import TagMeta
+from tactful.domain.person import Consent, Person
+from tactful.domain.recommendation import Reason
+from tactful.engine.catalog import CatalogIndex
+from tactful.policy.diversity import pairwise_similarity
+from tactful.policy.interests import GateConfig, gate_interests, hidden_tags
+from tactful.policy.selection import best_first
+from tactful.signals.profile import DAY, DecayedScores, Profile, TagInterest
+from tests.conftest import media_items
+
+NOW = 1_800_000_000.0
+HALF = {"explicit": 180.0, "observed": 45.0, "inferred": 21.0, "imported": 21.0}
+PROVS = ["explicit", "observed", "inferred", "imported"]
+
+
+def test_pairwise_similarity_is_the_sparse_product_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    cat = CatalogIndex.build(media_items())
+    ascending = sp.random(300, 60, density=0.15, format="csr", random_state=4, dtype=np.float32)
+    ascending.sort_indices()
+    mixed = sp.csr_matrix(ascending)
+    mixed.indices[: mixed.indptr[1]] = mixed.indices[: mixed.indptr[1]][::-1]  # one row out of order
+    mixed.has_sorted_indices = False
+    for matrix in (cat.item_tag_norm, cat.item_tag, ascending, mixed):
+        for _ in range(50):
+            rows = rng.choice(matrix.shape[0], size=min(matrix.shape[0], 40), replace=False)
+            sub = matrix[rows]
+            want = (sub @ sub.T).toarray()
+            got = pairwise_similarity(matrix, rows)
+            off = ~np.eye(rows.size, dtype=bool)
+            assert got.dtype == want.dtype and np.array_equal(got[off], want[off])
+
+
+@given(st.lists(st.integers(0, 5), min_size=0, max_size=60), st.integers(0, 70))
+def test_best_first_is_a_stable_descending_sort(values: list[int], m: int) -> None:
+    array = np.array(values, dtype=float)
+    assert best_first(array, m).tolist() == np.argsort(-array, kind="stable")[:m].tolist()
+
+
+# -- the interest gate against the per-tag loop it replaced --------------------------------------
+
+
+def _reference_gate(
+    catalog: CatalogIndex, person: Person, profile: Profile, allowed: frozenset[str], cfg: GateConfig
+) -> tuple[np.ndarray, dict[str, float], list[Reason]]:
+    vector = np.zeros(len(catalog.tag_ids))
+    used: dict[str, float] = {}
+    withheld: list[Reason] = []
+    if not person.consent.personalization:
+        return vector, used, withheld
+    hidden = hidden_tags(person, catalog)
+    stated = frozenset(person.stated_interests)
+    for tag, interest in profile.interests.items():
+        pos = catalog.tag_index.get(tag)
+        if pos is None or tag in hidden:
+            if tag in person.muted_topics:
+                withheld.append(Reason(code="muted", message=f"you muted {tag}", tag=tag))
+            continue
+        value = interest.scores.value(NOW, HALF, allowed)
+        if value < 0.0:
+            vector[pos] = value
+            continue
+        full = interest.scores.value(NOW, HALF)
+        if tag in stated or (value == 0.0 and full <= 0.0):
+            continue
+        last = interest.last_positive
+        if value <= 0.0 < full:
+            code = "not_consented"
+        elif not interest.established:
+            code = "not_established"
+        elif last is None or NOW - last > cfg.retarget_window_days * DAY:
+            code = "retarget_window"
+        elif value < cfg.stale_below:
+            code = "stale"
+        else:
+            value *= 0.5 ** (max(NOW - last, 0.0) / (cfg.recency_half_life_days * DAY))
+            vector[pos] = value
+            used[tag] = value
+            continue
+        withheld.append(Reason(code=code, message="", tag=tag))
+    if "explicit" in allowed:
+        for tag in stated:
+            pos = catalog.tag_index.get(tag)
+            if pos is not None and tag not in hidden:
+                vector[pos] = max(vector[pos], 0.0) + cfg.stated_weight
+                used[tag] = float(vector[pos])
+    return vector, used, withheld
+
+
+def _gate_catalog() -> CatalogIndex:
+    items = [*media_items(), Item(id="pill", title="Pills", tags=["topic:health"], sensitive=["health"])]
+    return CatalogIndex.build(items, [TagMeta(tag="topic:health", sensitive_category="health")])
+
+
+GATE_TAGS = ["genre:jazz", "genre:rock", "genre:folk", "creator:jazz-artist-0", "topic:health", "topic:gone"]
+# at most two provenances per interest: a sum of two terms does not depend on their order
+scores = st.dictionaries(
+    st.sampled_from(PROVS),
+    st.tuples(st.integers(-24, 24).map(lambda k: k / 8), st.integers(0, 60).map(lambda d: NOW - d * DAY)),
+    max_size=2,
+)
+interests = st.builds(
+    lambda parts, evidence, last, established: TagInterest(
+        scores=DecayedScores({p: [v, at] for p, (v, at) in parts.items()}),
+        evidence=[f"d:{k}" for k in range(evidence)],
+        last_positive=None if last is None else NOW - last * DAY,
+        established=established,
+    ),
+    scores,
+    st.integers(0, 5),
+    st.one_of(st.none(), st.integers(0, 60)),
+    st.booleans(),
+)
+subsets = st.lists(st.sampled_from(GATE_TAGS), max_size=3, unique=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(GATE_TAGS), interests, max_size=6),
+    subsets,
+    subsets,
+    subsets,
+    st.booleans(),
+    st.lists(st.sampled_from(PROVS), unique=True).map(frozenset),
+    st.booleans(),
+)
+def test_vectorized_gate_decides_like_the_per_tag_loop(
+    learned: dict[str, TagInterest],
+    muted: list[str],
+    blocked: list[str],
+    stated: list[str],
+    opted_in: bool,
+    allowed: frozenset[str],
+    personalization: bool,
+) -> None:
+    catalog = _gate_catalog()
+    profile = Profile("u", interests=dict(learned))
+    consent = Consent(sensitive_opt_in=["health"] if opted_in else [], personalization=personalization)
+    person = Person(
+        id="u", muted_topics=muted, blocked_interests=blocked, stated_interests=stated, consent=consent
+    )
+    cfg = GateConfig()
+    gate = gate_interests(catalog, person, profile, NOW, HALF, allowed, cfg)
+    vector, used, withheld = _reference_gate(catalog, person, profile, allowed, cfg)
+    assert np.allclose(gate.tag_vector, vector, rtol=1e-12, atol=0.0)
+    assert gate.used.keys() == used.keys()
+    assert all(math.isclose(gate.used[t], used[t], rel_tol=1e-12) for t in used)
+    assert [(r.code, r.tag) for r in gate.withheld] == [(r.code, r.tag) for r in withheld]
+
+
+# -- state shared between workers -----------------------------------------------------------------
+
+
+def _likes(user: str, clock: ManualClock) -> list[Event]:
+    return [
+        Event(user_id=user, item_id=f"jazz-{k}", type="like", timestamp=clock.now() - timedelta(days=k))
+        for k in range(4)
+    ]
+
+
+def test_backoff_counts_are_seen_by_the_next_request_before_they_are_written(
+    settings: Settings, clock: ManualClock
+) -> None:
+    settings.policy.hints.backoff_after_ignored = 12
+    with Engine(settings, clock=clock) as engine:
+        engine.served.interval = 3600.0  # no background flush during the test
+        engine.upsert_items(media_items())
+        engine.ingest(_likes("ann", clock))
+        notes: list[str] = []
+        for _ in range(6):
+            notes = [n.code for n in engine.recommend("ann", n=8).notes or []]
+            if "backing_off" in notes:
+                break
+        assert "backing_off" in notes  # counted across requests without any write
+        pending = engine.served.pending_backoff("ann")
+        assert pending is not None and pending.ignored_slots >= 12
+        assert engine.policy_layer.store.backoff("ann").ignored_slots == 0
+        engine.served.flush()
+        assert engine.served.pending_backoff("ann") is None
+        assert engine.policy_layer.store.backoff("ann") == pending
+
+
+def test_promotion_changes_reach_a_worker_that_cached_promotions(
+    settings: Settings, clock: ManualClock
+) -> None:
+    with Engine(settings, clock=clock) as first, Engine(settings, clock=clock) as second:
+        first.upsert_items(media_items())
+
+        def promoted(engine: Engine) -> list[str]:
+            recs = engine.recommend("bob", n=10)
+            return [i.item_id for i in recs.items if any(r.code == "promoted" for r in i.reasons)]
+
+        assert promoted(first) == []
+        second.create_promotion({"id": "folk", "tags": ["genre:folk"], "cap": 50, "window_days": 7})
+        assert promoted(first) and all(i.startswith("folk-") for i in promoted(first))
+        second.update_promotion("folk", {"tags": ["genre:rock"]})
+        assert promoted(first) and all(i.startswith("rock-") for i in promoted(first))
+        second.end_promotion("folk")
+        assert promoted(first) == []
