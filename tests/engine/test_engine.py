@@ -175,3 +175,13 @@ def test_catalog_changes_are_seen_by_another_engine(settings, clock) -> None:
         assert set(b.catalog().index) == {"one", "two"}
         b.ingest([Event(user_id="p", item_id="one", type="dislike")])
         assert "one" not in ids(a.recommend("p", n=5))
+
+
+def test_erased_person_is_never_served_from_another_workers_cache(settings, clock) -> None:
+    with Engine(settings, clock=clock) as a, Engine(settings, clock=clock) as b:
+        a.upsert_items([Item(id="one", tags=["genre:x"]), Item(id="two", tags=["genre:y"])])
+        b.ingest([Event(user_id="p", item_id="one", type="like")])
+        assert {i.tag for i in a.profile("p").interests} == {"genre:x"}  # a caches p
+        b.erase_person("p")
+        b.ingest([Event(user_id="p", item_id="two", type="like")])  # same version count again
+        assert {i.tag for i in a.profile("p").interests} == {"genre:y"}

@@ -104,6 +104,9 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
             return current
         with self._lock:
             if self._catalog is None or self._catalog.version != version:
+                # Erasure bumps the catalog version too: dropping cached profiles here means no
+                # worker can serve an erased person's state, even if the id returns later.
+                self.profiles.clear()
                 self._catalog = CatalogIndex.build(
                     self.store.load_catalog(),
                     self.store.load_tag_meta(),
