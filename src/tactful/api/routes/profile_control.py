@@ -6,7 +6,7 @@ token may change only its own person; keys need the ``profile`` scope.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 
@@ -28,14 +28,17 @@ TagPath = Annotated[
     ),
 ]
 GUARD = [requires(Scope.profile, person="user_id")]
+PROFILE_ROUTE: dict[str, Any] = {
+    "response_model": ProfileView,
+    "response_model_exclude_none": True,
+    "dependencies": GUARD,
+}
 
 
 @router.post(
     "/users/{user_id}/interests/{tag}",
-    response_model=ProfileView,
-    response_model_exclude_none=True,
+    **PROFILE_ROUTE,
     summary="State an interest: an explicit signal that overrides inference",
-    dependencies=GUARD,
 )
 def state_interest(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
     return engine.state_interest(user_id, tag)
@@ -43,10 +46,8 @@ def state_interest(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileV
 
 @router.delete(
     "/users/{user_id}/interests/{tag}",
-    response_model=ProfileView,
-    response_model_exclude_none=True,
+    **PROFILE_ROUTE,
     summary="Remove an interest: deleted, and not learned again until stated",
-    dependencies=GUARD,
 )
 def remove_interest(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
     return engine.remove_interest(user_id, tag)
@@ -54,10 +55,8 @@ def remove_interest(user_id: UserId, tag: TagPath, engine: EngineDep) -> Profile
 
 @router.post(
     "/users/{user_id}/mutes/{tag}",
-    response_model=ProfileView,
-    response_model_exclude_none=True,
+    **PROFILE_ROUTE,
     summary="Mute a topic: gone from recommendations at once, its interest deleted and not re-learned",
-    dependencies=GUARD,
 )
 def mute(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
     return engine.mute_topic(user_id, tag)
@@ -65,10 +64,8 @@ def mute(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
 
 @router.delete(
     "/users/{user_id}/mutes/{tag}",
-    response_model=ProfileView,
-    response_model_exclude_none=True,
+    **PROFILE_ROUTE,
     summary="Unmute a topic",
-    dependencies=GUARD,
 )
 def unmute(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
     return engine.unmute_topic(user_id, tag)
@@ -76,10 +73,8 @@ def unmute(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
 
 @router.put(
     "/users/{user_id}/consent",
-    response_model=ProfileView,
-    response_model_exclude_none=True,
+    **PROFILE_ROUTE,
     summary="Replace consent: personalization on/off, allowed provenances, sensitive opt-ins",
-    dependencies=GUARD,
 )
 def put_consent(user_id: UserId, body: Consent, engine: EngineDep) -> ProfileView:
     return engine.set_consent(user_id, body)
