@@ -54,11 +54,6 @@ class SqlStore:
         else:
             self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
         self._insert = sqlite_insert if self.is_sqlite else pg_insert
-        mark = "?" if self.is_sqlite else "%s"
-        self._freshness_sql = (
-            "SELECT (SELECT value FROM meta WHERE key = 'catalog_version'), "
-            f"(SELECT version FROM persons WHERE id = {mark})"
-        )
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -233,12 +228,6 @@ class SqlStore:
     def load_profile(self, user_id: str) -> Profile:
         with self.engine.connect() as conn:
             return _load_profiles(conn, [user_id])[user_id]
-
-    def freshness(self, user_id: str) -> tuple[int, int | None]:
-        """The catalog version and the person's version, in one round trip."""
-        with self.engine.connect() as conn:
-            row = conn.exec_driver_sql(self._freshness_sql, (user_id,)).one()
-        return int(row[0] or 0), row[1]
 
     def load_person_state(self, user_id: str) -> tuple[Person | None, Profile, int | None]:
         """The person record, their profile and its version, read together."""
