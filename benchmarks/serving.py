@@ -7,7 +7,10 @@ Reports, as medians over --runs repetitions:
   next to a peer measured in the same run: a plain executemany of the same rows into an
   indexed SQLite table (the floor for any ingest that writes the raw log);
 - in-process `Engine.recommend` latency p50/p99 over all 610 people, with the trained
-  collaborative model and every policy on (one BLAS thread, as `tactful serve` runs);
+  collaborative model and every policy on (one BLAS thread, as `tactful serve` runs):
+  repeat requests (each person's model sums kept between requests), the same with the
+  fold cache off (every history folded from scratch), and the first request after each
+  person's new like (the like is applied to the kept layout and sums on the way in);
 - HTTP latency p50/p99 for GET /v1/users/{id}/recommendations against a real uvicorn
   process over loopback with a keep-alive client.
 """
@@ -29,7 +32,7 @@ import httpx
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from tactful import Engine, Settings
+from tactful import Engine, Event, Settings
 from tactful.importers.movielens import movielens_events, movielens_items
 
 ML = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-latest-small"
@@ -69,12 +72,33 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
 
 
-def inprocess_latency(data: Path, users: list[str]) -> tuple[float, float]:
-    with Engine(Settings(data_dir=data)) as engine:
+def inprocess_latency(data: Path, users: list[str], fold_cache: bool = True) -> tuple[float, float]:
+    """Every person twice after a warm-up pass; ``fold_cache=False`` folds every history afresh."""
+    settings = Settings(data_dir=data)
+    if not fold_cache:
+        settings.models.fold_cache_size = 0
+    with Engine(settings) as engine:
         for u in users:
             engine.recommend(u)
         samples = []
         for u in users * 2:
+            t = time.perf_counter()
+            engine.recommend(u, n=10)
+            samples.append(time.perf_counter() - t)
+    return percentiles(samples)
+
+
+def after_signal_latency(data: Path, users: list[str], seed: int) -> tuple[float, float]:
+    """The first request after each person's new like: the signal is applied on the way in."""
+    rng = np.random.default_rng(seed)
+    with Engine(Settings(data_dir=data)) as engine:
+        catalog = engine.catalog()
+        for u in users:
+            engine.recommend(u)
+        samples = []
+        for n, u in enumerate(users):
+            item = catalog.item_ids[int(rng.integers(catalog.size))]
+            engine.ingest([Event(id=f"bench-{seed}-{n}", user_id=u, item_id=item, type="like")])
             t = time.perf_counter()
             engine.recommend(u, n=10)
             samples.append(time.perf_counter() - t)
@@ -120,7 +144,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     threadpool_limits(1)
-    rates, floors, inproc, http = [], [], [], []
+    rates, floors, inproc, cold, signal, http = [], [], [], [], [], []
     users = [str(u) for u in range(1, 611)]
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
@@ -129,10 +153,17 @@ def main() -> None:
             rates.append(rate)
             floors.append(floor)
             inproc.append(inprocess_latency(data, users))
+            cold.append(inprocess_latency(data, users, fold_cache=False))
             http.append(http_latency(data, users))
+            signal.append(after_signal_latency(data, users, seed=run))  # last: it adds events
+
+        def pair(values: tuple[float, float]) -> str:
+            return f"{values[0]:.2f}/{values[1]:.2f}"
+
         print(
             f"run {run + 1}: ingest {rate:,.0f} ev/s (floor {floor:,.0f}), in-process p50/p99 "
-            f"{inproc[-1][0]:.2f}/{inproc[-1][1]:.2f} ms, HTTP {http[-1][0]:.2f}/{http[-1][1]:.2f} ms",
+            f"{pair(inproc[-1])} ms (folding afresh {pair(cold[-1])}, after a new like {pair(signal[-1])}), "
+            f"HTTP {pair(http[-1])} ms",
             file=sys.stderr,
         )
     report = {
@@ -143,6 +174,14 @@ def main() -> None:
         "inprocess_ms": {
             "p50": round(statistics.median(p for p, _ in inproc), 2),
             "p99": round(statistics.median(q for _, q in inproc), 2),
+        },
+        "inprocess_folding_afresh_ms": {
+            "p50": round(statistics.median(p for p, _ in cold), 2),
+            "p99": round(statistics.median(q for _, q in cold), 2),
+        },
+        "inprocess_after_new_like_ms": {
+            "p50": round(statistics.median(p for p, _ in signal), 2),
+            "p99": round(statistics.median(q for _, q in signal), 2),
         },
         "http_ms": {
             "p50": round(statistics.median(p for p, _ in http), 2),

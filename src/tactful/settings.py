@@ -82,6 +82,19 @@ class ModelSettings(BaseModel):
         description="BLAS threads in `tactful serve` processes (0 = library default); one avoids jitter "
         "on single-person requests.",
     )
+    fold_cache_size: int = Field(
+        1024,
+        ge=0,
+        description="People with long histories whose folded model sums a worker keeps, so their next "
+        "request applies only the signals that changed (0: fold every history from scratch).",
+    )
+    fold_tolerance: float = Field(
+        1e-3,
+        ge=0,
+        le=0.1,
+        description="Relative change in an item's decayed weight below which a kept fold reuses its "
+        "sums (0: any change is applied).",
+    )
     retrain_after_events: int = Field(
         50_000,
         ge=0,

@@ -16,14 +16,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tactful import Engine, Event, Item, ManualClock, Settings
+from tactful.domain.event import Provenance
 from tactful.domain.item import TagMeta
 from tactful.domain.person import Consent, Person
 from tactful.domain.recommendation import Reason
 from tactful.engine.catalog import CatalogIndex
-from tactful.policy.diversity import pairwise_similarity
+from tactful.engine.compiled_profile import CompiledProfile
 from tactful.policy.interests import GateConfig, gate_interests, hidden_tags
 from tactful.policy.selection import best_first
-from tactful.signals.profile import DAY, DecayedScores, Profile, TagInterest
+from tactful.scoring.content import tag_overlap
+from tactful.signals.profile import DAY, DecayedScores, Profile, ProfileRules, TagInterest, apply_signal
+from tactful.signals.rules import Signal
 from tests.conftest import media_items
 
 NOW = 1_800_000_000.0
@@ -31,7 +34,7 @@ HALF = {"explicit": 180.0, "observed": 45.0, "inferred": 21.0, "imported": 21.0}
 PROVS = ["explicit", "observed", "inferred", "imported"]
 
 
-def test_pairwise_similarity_is_the_sparse_product_bit_for_bit() -> None:
+def test_tag_overlap_is_the_sparse_product() -> None:
     rng = np.random.default_rng(3)
     cat = CatalogIndex.build(media_items())
     ascending = sp.random(300, 60, density=0.15, format="csr", random_state=4, dtype=np.float32)
@@ -42,11 +45,15 @@ def test_pairwise_similarity_is_the_sparse_product_bit_for_bit() -> None:
     for matrix in (cat.item_tag_norm, cat.item_tag, ascending, mixed):
         for _ in range(50):
             rows = rng.choice(matrix.shape[0], size=min(matrix.shape[0], 40), replace=False)
+            other = rng.choice(matrix.shape[0], size=min(matrix.shape[0], 7), replace=False)
             sub = matrix[rows]
             want = (sub @ sub.T).toarray()
-            got = pairwise_similarity(matrix, rows)
+            got = tag_overlap(matrix, rows)
             off = ~np.eye(rows.size, dtype=bool)
-            assert got.dtype == want.dtype and np.array_equal(got[off], want[off])
+            assert got.dtype == np.float32 and np.allclose(got[off], want[off], rtol=1e-6, atol=1e-7)
+            cross = tag_overlap(matrix, rows, other)
+            assert cross.shape == (rows.size, other.size)
+            assert np.allclose(cross, (sub @ matrix[other].T).toarray(), rtol=1e-6, atol=1e-7)
 
 
 @given(st.lists(st.integers(0, 5), min_size=0, max_size=60), st.integers(0, 70))
@@ -215,3 +222,50 @@ def test_promotion_changes_reach_a_worker_that_cached_promotions(
         assert promoted(first) and all(i.startswith("rock-") for i in promoted(first))
         second.end_promotion("folk")
         assert promoted(first) == []
+
+
+# -- a cached profile layout moved forward by one batch, against a fresh layout ----------------
+
+signal_steps = st.lists(
+    st.tuples(
+        st.integers(0, 29),  # item (24 in the catalog, 6 it does not know)
+        st.sampled_from([1.0, 0.5, -1.0, -0.3, 0.0]),
+        st.sampled_from(PROVS),
+        st.booleans(),  # impression
+        st.integers(0, 40),  # days later
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(before=signal_steps, batch=signal_steps)
+@settings(max_examples=80, deadline=None)
+def test_an_updated_layout_equals_a_fresh_one(before: list[tuple], batch: list[tuple]) -> None:
+    cat = CatalogIndex.build(media_items(), version=3)
+    ids = [*cat.item_ids, *(f"gone-{k}" for k in range(6))]
+    rules = ProfileRules(half_lives=HALF)
+    profile = Profile(user_id="p")
+
+    def apply(steps: list[tuple]) -> None:
+        for item, weight, prov, impression, days in steps:
+            item_id = ids[item]
+            tags = cat.items[cat.index[item_id]].tags if item_id in cat.index else ["genre:lost"]
+            signal = Signal(weight, Provenance(prov), impression=impression, consumed=weight == 0.5)
+            apply_signal(profile, signal, item_id, tags, NOW + days * DAY, rules)
+
+    apply(before)
+    profile.dirty_items.clear()
+    profile.dirty_tags.clear()
+    layout = CompiledProfile.build(profile, cat)
+    apply(batch)
+    moved = layout.updated(profile, cat, set(profile.dirty_items), set(profile.dirty_tags))
+    fresh = CompiledProfile.build(profile, cat)
+    for name in fresh.__dataclass_fields__:
+        if name == "_memo":
+            continue
+        got, want = getattr(moved, name), getattr(fresh, name)
+        if isinstance(want, np.ndarray):
+            assert got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True), name
+        else:
+            assert got == want, name

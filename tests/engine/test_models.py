@@ -135,3 +135,33 @@ def test_training_with_nothing_stored_is_a_clear_error(engine: Engine) -> None:
 
     with pytest.raises(ValidationError, match="nothing to train on"):
         engine.train()
+
+
+def _long_history_user(engine: Engine) -> str:
+    users = [f"listener-{k:04d}" for k in range(120)]
+    return max(
+        users,
+        key=lambda u: int((engine._state(u, engine.clock.now().timestamp()).context.item_weights > 0).sum()),
+    )
+
+
+def test_kept_folds_serve_what_folding_afresh_serves(trained: Engine) -> None:
+    user = _long_history_user(trained)
+    collaborative_scores(trained, user)
+    assert user in trained.collaborative._folds  # a long history is kept between requests
+    target = trained.recommend(user, n=30).items[-1].item_id
+    trained.ingest([Event(user_id=user, item_id=target, type="like")])
+    cached = trained.profiles.peek(user)
+    assert cached is not None and cached.compiled is not None  # the layout was moved forward, not dropped
+    kept = collaborative_scores(trained, user)
+    assert trained.collaborative._folds[user].updates >= 1  # the like was applied on its own
+    trained.collaborative.clear()
+    assert np.allclose(kept, collaborative_scores(trained, user), atol=1e-5)
+
+
+def test_erasure_leaves_no_kept_fold(trained: Engine) -> None:
+    user = _long_history_user(trained)
+    collaborative_scores(trained, user)
+    assert user in trained.collaborative._folds
+    trained.erase_person(user)
+    assert user not in trained.collaborative._folds

@@ -6,13 +6,15 @@ here is time-independent, so per-request work is a handful of vectorized operati
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tactful.domain.event import Provenance
 from tactful.engine.catalog import CatalogIndex
-from tactful.signals.profile import DAY, DecayedScores, Profile
+from tactful.signals.profile import DAY, DecayedScores, ItemState, Profile, TagInterest
 
 PROVENANCES: tuple[str, ...] = tuple(p.value for p in Provenance)
 _COLUMN = {p: n for n, p in enumerate(PROVENANCES)}
@@ -79,6 +81,82 @@ def _latest(profile: Profile) -> float | None:
     return max(times) if times else None
 
 
+ITEM_FIELDS = (
+    "item_score",
+    "item_ts",
+    "item_times",
+    "item_disliked",
+    "item_consumed",
+    "item_seen",
+    "item_unengaged",
+    "item_last_impression",
+    "item_positive_bits",
+)
+TAG_FIELDS = ("tag_score", "tag_ts", "tag_established", "tag_evidence", "tag_last_positive")
+
+
+def _item_rows(states: list[ItemState]) -> dict[str, np.ndarray]:
+    """The per-item arrays (``ITEM_FIELDS``) for these item states, in order."""
+    score, ts = _scores([s.scores for s in states])
+    return {
+        "item_score": score,
+        "item_ts": ts,
+        "item_times": np.array([s.last_engaged or s.last_impression or 0.0 for s in states]),
+        "item_disliked": np.array([s.disliked for s in states], dtype=bool),
+        "item_consumed": np.array([s.consumed for s in states], dtype=bool),
+        "item_seen": np.array([s.impressions > 0 or s.last_engaged is not None for s in states], dtype=bool),
+        "item_unengaged": np.array([s.unengaged for s in states], dtype=np.int64),
+        "item_last_impression": np.array([s.last_impression or 0.0 for s in states], dtype=np.float64),
+        "item_positive_bits": ((score > 0) * (1 << np.arange(len(PROVENANCES), dtype=np.int64))).sum(axis=1),
+    }
+
+
+def _tag_rows(interests: list[TagInterest]) -> dict[str, np.ndarray]:
+    """The per-tag arrays (``TAG_FIELDS``) for these interests, in order."""
+    score, ts = _scores([i.scores for i in interests])
+    return {
+        "tag_score": score,
+        "tag_ts": ts,
+        "tag_established": np.array([i.established for i in interests], dtype=bool),
+        "tag_evidence": np.array([len(i.evidence) for i in interests], dtype=np.int64),
+        "tag_last_positive": _times([i.last_positive for i in interests]),
+    }
+
+
+def _merge_rows(
+    arrays: dict[str, np.ndarray],
+    pos: np.ndarray,
+    touched: list[str],
+    index: dict[str, int],
+    order: Iterable[str],
+    rows_for: Callable[[list[str]], dict[str, np.ndarray]],
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+    """Re-lay the rows of ``touched`` ids already in ``pos``; append the others in ``order``.
+
+    ``order`` is the profile's own (insertion) order, which is the order a full build uses.
+    Returns the arrays, the positions and the appended ids.
+    """
+    if not touched:
+        return arrays, pos, []
+    row_of = {p: r for r, p in enumerate(pos.tolist())}
+    existing = [(row_of[index[k]], k) for k in touched if index[k] in row_of]
+    fresh = {k for k in touched if index[k] not in row_of}
+    appended = [k for k in order if k in fresh] if fresh else []
+    out = dict(arrays)
+    if existing:
+        rows = rows_for([k for _, k in existing])
+        at = [r for r, _ in existing]
+        for name, array in out.items():
+            copy = array.copy()
+            copy[at] = rows[name]
+            out[name] = copy
+    if appended:
+        rows = rows_for(appended)
+        out = {name: np.concatenate([array, rows[name]]) for name, array in out.items()}
+        pos = np.concatenate([pos, np.array([index[k] for k in appended], dtype=np.int64)])
+    return out, pos, appended
+
+
 @dataclass(frozen=True)
 class CompiledProfile:
     """Tag and item scores per provenance, and the per-row facts policies gate on, for one catalog version.
@@ -113,32 +191,60 @@ class CompiledProfile:
 
     @classmethod
     def build(cls, profile: Profile, catalog: CatalogIndex) -> CompiledProfile:
-        width = len(PROVENANCES)
         tags = [(catalog.tag_index[t], t, i) for t, i in profile.interests.items() if t in catalog.tag_index]
-        tag_score, tag_ts = _scores([i.scores for _, _, i in tags])
         items = [(catalog.index[i], s) for i, s in profile.items.items() if i in catalog.index]
-        states = [s for _, s in items]
-        item_score, item_ts = _scores([s.scores for s in states])
         return cls(
             catalog_version=catalog.version,
             tag_pos=np.array([p for p, _, _ in tags], dtype=np.int64),
-            tag_score=tag_score,
-            tag_ts=tag_ts,
-            tag_established=np.array([i.established for _, _, i in tags], dtype=bool),
-            item_pos=np.array([p for p, _ in items], dtype=np.int64),
-            item_score=item_score,
-            item_ts=item_ts,
-            item_times=np.array([s.last_engaged or s.last_impression or 0.0 for s in states]),
             tag_names=tuple(t for _, t, _ in tags),
-            tag_evidence=np.array([len(i.evidence) for _, _, i in tags], dtype=np.int64),
-            tag_last_positive=_times([i.last_positive for _, _, i in tags]),
-            item_disliked=np.array([s.disliked for s in states], dtype=bool),
-            item_consumed=np.array([s.consumed for s in states], dtype=bool),
-            item_seen=np.array([s.impressions > 0 or s.last_engaged is not None for s in states], dtype=bool),
-            item_unengaged=np.array([s.unengaged for s in states], dtype=np.int64),
-            item_last_impression=np.array([s.last_impression or 0.0 for s in states], dtype=np.float64),
-            item_positive_bits=((item_score > 0) * (1 << np.arange(width, dtype=np.int64))).sum(axis=1),
+            item_pos=np.array([p for p, _ in items], dtype=np.int64),
             last_positive=_latest(profile),
+            **_tag_rows([i for _, _, i in tags]),  # type: ignore[arg-type]
+            **_item_rows([s for _, s in items]),  # type: ignore[arg-type]
+        )
+
+    def updated(
+        self, profile: Profile, catalog: CatalogIndex, items: Collection[str], tags: Collection[str]
+    ) -> CompiledProfile:
+        """This profile after signals touched ``items`` and ``tags`` of ``profile``.
+
+        Equal to ``build(profile, catalog)`` when ``self`` was built from ``profile`` as it was
+        before those signals, at the cost of the touched rows: a person with a long history
+        who just liked something is not re-laid-out whole. Anything else (another catalog
+        version, a removed interest) builds afresh.
+        """
+        if catalog.version != self.catalog_version or any(t not in profile.interests for t in tags):
+            return CompiledProfile.build(profile, catalog)
+        if any(i not in profile.items for i in items):
+            return CompiledProfile.build(profile, catalog)
+        item_fields, item_pos, _ = _merge_rows(
+            {name: getattr(self, name) for name in ITEM_FIELDS},
+            self.item_pos,
+            [i for i in items if i in catalog.index],
+            catalog.index,
+            profile.items,
+            lambda ids: _item_rows([profile.items[i] for i in ids]),
+        )
+        tag_fields, tag_pos, new_tags = _merge_rows(
+            {name: getattr(self, name) for name in TAG_FIELDS},
+            self.tag_pos,
+            [t for t in tags if t in catalog.tag_index],
+            catalog.tag_index,
+            profile.interests,
+            lambda ids: _tag_rows([profile.interests[t] for t in ids]),
+        )
+        times = [profile.items[i].last_engaged for i in items]
+        times += [profile.interests[t].last_positive for t in tags]
+        latest = max([t for t in (*times, self.last_positive) if t is not None], default=None)
+        return dataclasses.replace(
+            self,
+            item_pos=item_pos,
+            tag_pos=tag_pos,
+            tag_names=self.tag_names + tuple(new_tags),
+            last_positive=latest,
+            _memo={},
+            **item_fields,  # type: ignore[arg-type]
+            **tag_fields,  # type: ignore[arg-type]
         )
 
     def tag_values(self, now: float, half_lives: np.ndarray, allowed: np.ndarray) -> np.ndarray:

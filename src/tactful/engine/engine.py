@@ -70,12 +70,15 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
         self.half_lives = dict(self.settings.signals.half_life_days)
         scoring = self.settings.scoring
         self.models = ModelRegistry(self.settings.model_dir, self.settings.models.reload_check_seconds)
+        self.collaborative = CollaborativeScorer(
+            self.models.get, self.settings.models.fold_cache_size, self.settings.models.fold_tolerance
+        )
         self.pipeline = Pipeline(
             scorers=[
                 PopularityScorer(),
                 TrendingScorer(scoring.trending_half_life_days),
                 ContentScorer(),
-                CollaborativeScorer(self.models.get),
+                self.collaborative,
                 *extra_scorers,
             ],
             rules=[
@@ -107,6 +110,7 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
                 # Erasure bumps the catalog version too: dropping cached profiles here means no
                 # worker can serve an erased person's state, even if the id returns later.
                 self.profiles.clear()
+                self.collaborative.clear()
                 self._catalog = CatalogIndex.build(
                     self.store.load_catalog(),
                     self.store.load_tag_meta(),
@@ -157,8 +161,31 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
             catalog.apply_stats(outcome.stats)
         for user_id, profile in outcome.profiles.items():
             version = outcome.versions.get(user_id)
-            self.profiles.put(user_id, CachedPerson(version, outcome.persons[user_id], profile))
+            compiled = self._compiled_after(user_id, version, profile, catalog, outcome.touched.get(user_id))
+            self.profiles.put(user_id, CachedPerson(version, outcome.persons[user_id], profile, compiled))
         return outcome.result
+
+    def _compiled_after(
+        self,
+        user_id: str,
+        version: int | None,
+        profile: Profile,
+        catalog: CatalogIndex | None,
+        touched: tuple[frozenset[str], frozenset[str]] | None,
+    ) -> CompiledProfile | None:
+        """The cached layout moved forward by this batch's rows, when it is exactly one write behind.
+
+        Any other write in between (another worker, a preference change) means the cached
+        layout may miss changes, so the next request builds it afresh instead.
+        """
+        before = self.profiles.peek(user_id)
+        if before is None or before.compiled is None or catalog is None or touched is None:
+            return None
+        if version is None or before.version is None or version != before.version + 1:
+            return None
+        if before.compiled.catalog_version != catalog.version:
+            return None
+        return before.compiled.updated(profile, catalog, *touched)
 
     def _policy_learning(self) -> None:
         """What ingest must not learn: muted, removed and non-opted-in sensitive tags (P8, P11)."""

@@ -8,6 +8,7 @@ from tactful.domain.recommendation import Reason
 from tactful.engine.person_state import PersonState
 from tactful.policy.decision import Action, Decision
 from tactful.scoring.blend import Blend
+from tactful.scoring.content import tag_overlap
 
 SHARE = 0.15
 MAX_LIKED = 64
@@ -97,7 +98,7 @@ def _interest_reason(
 def closest_liked(state: PersonState, chosen: np.ndarray) -> dict[int, int]:
     """For each chosen item, the liked item sharing most tags with it (else the latest liked).
 
-    One sparse product for the whole list, not one per item.
+    One small product for the whole list, not one per item.
     """
     ctx = state.context
     positive = np.flatnonzero(ctx.item_weights > 0)
@@ -107,8 +108,7 @@ def closest_liked(state: PersonState, chosen: np.ndarray) -> dict[int, int]:
         strongest = np.argpartition(-ctx.item_weights[positive], MAX_LIKED - 1)[:MAX_LIKED]
         positive = np.sort(positive[strongest])
     liked = ctx.item_positions[positive]
-    tags = ctx.catalog.item_tag_norm
-    overlap = (tags[liked] @ tags[chosen].T).toarray()
+    overlap = tag_overlap(ctx.catalog.item_tag_norm, liked, chosen)
     best = overlap.argmax(axis=0)
     latest = int(liked[int(np.argmax(ctx.item_times[positive]))])
     return {

@@ -26,6 +26,8 @@ class IngestOutcome:
     profiles: dict[str, Profile] = field(default_factory=dict)
     persons: dict[str, Person] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
+    touched: dict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+    """Per person, the items and tags this batch changed (so cached layouts update in place)."""
 
 
 class Ingestor:
@@ -131,6 +133,7 @@ class Ingestor:
                     else:
                         stat.trend += decay(1.0, at, stat.trend_ts, half_life)
             uow.write_events(fresh)
+            touched = {u: (frozenset(p.dirty_items), frozenset(p.dirty_tags)) for u, p in profiles.items()}
             uow.save_profiles(list(profiles.values()))
             changed = list(stats.values())
             uow.save_item_stats(changed)
@@ -141,6 +144,7 @@ class Ingestor:
             profiles,
             persons,
             versions,
+            touched,
         )
 
 

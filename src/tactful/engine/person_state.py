@@ -71,5 +71,6 @@ def person_state(
         item_positions=compiled.item_pos[keep],
         item_weights=item_values[keep],
         item_times=compiled.item_times[keep],
+        person_id=person.id,
     )
     return PersonState(person, profile, engagement, allowed, ctx, compiled)

@@ -40,6 +40,11 @@ class ProfileCache:
             self._entries.move_to_end(user_id)
             return entry
 
+    def peek(self, user_id: str) -> CachedPerson | None:
+        """The entry whatever its version (to update it in place), without touching recency."""
+        with self._lock:
+            return self._entries.get(user_id)
+
     def put(self, user_id: str, entry: CachedPerson) -> None:
         with self._lock:
             current = self._entries.get(user_id)

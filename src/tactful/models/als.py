@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
 
@@ -46,16 +47,37 @@ class FactorModel:
         Confidence of an observed item is ``alpha × value``; unobserved items weigh 1,
         exactly as ``implicit`` trains, so a fresh like moves the vector at once.
         """
+        if len(indices) == 0:
+            return np.zeros(self.item_factors.shape[1], dtype=np.float32)
+        return self.solve(*self.normal_terms(indices, values))
+
+    def normal_terms(
+        self, indices: npt.NDArray[np.integer], values: npt.NDArray[np.floating]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """A history's part of the fold-in equations: ``Σ (|c|−1) y yᵀ`` and ``Σ c⁺ y``.
+
+        Both are sums over the history's items, so a change to a few items changes them by
+        those items' terms alone (a negative ``values`` step takes an item's terms back out).
+        """
         idx = np.asarray(indices, dtype=np.int64)
         conf = self.alpha * np.asarray(values, dtype=np.float64)
-        if len(idx) == 0:
-            return np.zeros(self.item_factors.shape[1], dtype=np.float32)
         y = self.item_factors[idx].astype(np.float64)
-        positive = conf > 0
         magnitude = np.abs(conf)
-        a = self.gramian + (y.T * (magnitude - 1.0)) @ y
-        b = (np.where(positive, magnitude, 0.0)) @ y
-        return np.linalg.solve(a, b).astype(np.float32)
+        return (y.T * (magnitude - 1.0)) @ y, np.where(conf > 0, magnitude, 0.0) @ y
+
+    def solve(
+        self, gram_terms: npt.NDArray[np.float64], rhs: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float32]:
+        """The user vector from a history's :meth:`normal_terms`.
+
+        ``YᵀY + λI + Σ (|c|−1) y yᵀ`` is positive definite (λ > 0, |c| ≥ 0), so a Cholesky solve
+        (LAPACK ``posv``) applies; it falls back to a general solve should rounding break that.
+        """
+        system = self.gramian + gram_terms
+        _, solution, info = lapack.dposv(system, rhs)
+        if info != 0:
+            solution = np.linalg.solve(system, rhs)
+        return np.asarray(solution, dtype=np.float32)
 
     def scores(
         self, indices: npt.NDArray[np.integer], values: npt.NDArray[np.floating]

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from tactful.errors import ValidationError
 
 MAX_DENSE_ITEMS = 20_000
+ROW_BLOCK = 128  # rows gathered per step: a block of a few MB stays in cache for its product
 
 
 @dataclass(frozen=True)
@@ -27,20 +28,20 @@ class LinearItemModel:
     ) -> npt.NDArray[np.float32]:
         """Scores over the whole catalog for one weighted history (unmodelled items: 0)."""
         out = np.zeros(self.n_items, dtype=np.float32)
-        local = self._local()[np.asarray(indices)]
-        weights = np.asarray(values, np.float32)
-        mask = (local >= 0) & (weights != 0)
-        if mask.any():
-            out[self.item_index] = weights[mask] @ self.weights[local[mask]]
+        items, scores = self.contributions(indices, values)
+        out[items] = scores
         return out
 
     def contributions(
         self, indices: npt.NDArray[np.integer], values: npt.NDArray[np.floating]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Non-zero scores as ``(items, scores)``."""
-        scores = self.scores(indices, values)
-        items = np.flatnonzero(scores)
-        return items, scores[items]
+        """Scores of the modelled items as ``(items, scores)``; every other item scores 0."""
+        local = self._local()[np.asarray(indices)]
+        weights = np.asarray(values, np.float32)
+        mask = (local >= 0) & (weights != 0)
+        if not mask.any():
+            return self._items(), np.zeros(len(self.item_index), dtype=np.float32)
+        return self._items(), _weighted_row_sum(self.weights, local[mask], weights[mask])
 
     def batch_scores(self, matrix: sp.csr_matrix) -> npt.NDArray[np.float32]:
         """Scores for every row of a users × items weight matrix."""
@@ -48,6 +49,13 @@ class LinearItemModel:
         sub = sp.csr_matrix(matrix[:, self.item_index], dtype=np.float32)
         out[:, self.item_index] = sub @ self.weights
         return out
+
+    def _items(self) -> npt.NDArray[np.int64]:
+        items = getattr(self, "_items64", None)
+        if items is None:
+            items = self.item_index.astype(np.int64)
+            object.__setattr__(self, "_items64", items)
+        return items
 
     def _local(self) -> npt.NDArray[np.int64]:
         lookup = getattr(self, "_lookup", None)
@@ -131,3 +139,21 @@ def _dual_weights(x: sp.csr_matrix, regularization: float) -> npt.NDArray[np.flo
     weights = y32.T @ y32
     weights /= residual.astype(np.float32)
     return weights
+
+
+def _weighted_row_sum(
+    matrix: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], weights: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """``weights @ matrix[rows]`` in blocks of rows, in ascending row order.
+
+    Gathering every row at once copies ``len(rows) × n`` floats out of cache before the
+    product; a block at a time keeps the copy cache-resident, which for long histories is
+    the difference between reading the rows once and reading them three times.
+    """
+    order = np.argsort(rows, kind="stable")
+    rows, weights = rows[order], weights[order]
+    total = weights[:ROW_BLOCK] @ matrix[rows[:ROW_BLOCK]]
+    for start in range(ROW_BLOCK, len(rows), ROW_BLOCK):
+        stop = start + ROW_BLOCK
+        total += weights[start:stop] @ matrix[rows[start:stop]]
+    return np.asarray(total, dtype=np.float32)

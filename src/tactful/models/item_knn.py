@@ -33,7 +33,7 @@ class ItemNeighbours:
     def contributions(
         self, indices: npt.NDArray[np.integer], values: npt.NDArray[np.floating]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """The same sums, only for items near the history: ``(items, scores)``."""
+        """The same sums as ``(items, scores)``, only for items near the history (others score 0)."""
         cols, contrib = self._gather(indices, values)
         items, inverse = np.unique(cols, return_inverse=True)
         return items, np.bincount(inverse, weights=contrib, minlength=len(items)).astype(np.float32)

@@ -16,6 +16,7 @@ from tactful.models.als import FactorModel, fit_factor_model
 from tactful.models.ann import ItemIndex, build_item_index
 from tactful.models.artifact import ModelArtifact
 from tactful.models.ease import LinearItemModel, fit_linear_item_model, supported_items
+from tactful.models.history_fold import HistoryFold, fold_history
 from tactful.models.item_knn import ItemNeighbours, fit_item_neighbours
 from tactful.models.ranking import top_k
 from tactful.models.tuning import mean_gram_diagonal, tune
@@ -186,7 +187,8 @@ class Recommender:
             raise ValidationError("item index out of range", field="indices")
         return idx, self.config.signal_weighting.row(np.asarray(values, np.float32), timestamps)
 
-    def _factor_values(self, weights: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def factor_values(self, weights: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """What the factor fold-in reads for model weights (their sign only, when so trained)."""
         return (weights > 0).astype(np.float32) if self.config.factor_binary else weights
 
     def user_vector(
@@ -197,7 +199,7 @@ class Recommender:
     ) -> npt.NDArray[np.float32]:
         """The person's ALS vector folded in from their current history (no retraining)."""
         idx, weights = self._history(indices, values, timestamps)
-        return self.factors.fold_in(idx, self._factor_values(weights))
+        return self.factors.fold_in(idx, self.factor_values(weights))
 
     @property
     def _blended(self) -> bool:
@@ -210,22 +212,46 @@ class Recommender:
         timestamps: npt.NDArray[np.floating] | None = None,
     ) -> Scores:
         """Scores over the catalog for one person's history of raw event values."""
+        return self.score_fold(self.fold(indices, values, timestamps))
+
+    def fold(
+        self,
+        indices: npt.NDArray[np.integer],
+        values: npt.NDArray[np.floating],
+        timestamps: npt.NDArray[np.floating] | None = None,
+        previous: HistoryFold | None = None,
+        tolerance: float = 0.0,
+    ) -> HistoryFold:
+        """The history as this model's sums; ``previous`` lets only what changed be applied."""
         idx, weights = self._history(indices, values, timestamps)
-        if not np.any(weights > 0):
+        return fold_history(self, idx, weights, previous, tolerance)
+
+    def score_fold(self, fold: HistoryFold) -> Scores:
+        """Scores over the catalog for a folded history (see :meth:`fold`)."""
+        n = self.artifact.n_items
+        if not fold.has_positive:
             return self._popularity_z.copy()
-        scores = self.items.scores(idx, weights)
         if not self._blended:
-            return scores
-        blended = _standardise(scores)
-        if self.config.factor_weight > 0:
-            vector = self.factors.fold_in(idx, self._factor_values(weights))
-            mean, std = self.factors.score_moments(vector)
-            scale = self.config.factor_weight / (std or 1.0)
-            factor_scores = self.factors.item_factors @ (vector * np.float32(scale))
-            blended += factor_scores
-            blended -= np.float32(mean * scale)
+            raw = np.zeros(n, dtype=np.float32)
+            raw[fold.support] = fold.part
+            return raw
+        # standardised item-model scores + weighted standardised factor scores (+ popularity),
+        # assembled without materialising and re-scanning the item-model vector
+        mean, std = _moments(fold.part, n)
+        scale = 1.0 / (std or 1.0)
+        shift = -mean * scale
+        if self.config.factor_weight > 0 and fold.gram is not None and fold.rhs is not None:
+            vector = self.factors.solve(fold.gram, fold.rhs)
+            f_mean, f_std = self.factors.score_moments(vector)
+            f_scale = self.config.factor_weight / (f_std or 1.0)
+            blended = self.factors.item_factors @ (vector * np.float32(f_scale))
+            shift -= f_mean * f_scale
+        else:
+            blended = np.zeros(n, dtype=np.float32)
+        blended[fold.support] += fold.part * np.float32(scale)
         if self.config.popularity_weight > 0:
-            blended += self.config.popularity_weight * self._popularity_z
+            blended += np.float32(self.config.popularity_weight) * self._popularity_z
+        blended += np.float32(shift)
         return blended
 
     def recommend(
@@ -267,8 +293,10 @@ class Recommender:
         if not np.any(weights > 0):
             return popular, self._popularity_z[popular]
         near, near_scores = self.items.contributions(idx, weights)
+        nonzero = near_scores != 0
+        near, near_scores = near[nonzero], near_scores[nonzero]
         pool = [popular, near]
-        vector = self.factors.fold_in(idx, self._factor_values(weights))
+        vector = self.factors.fold_in(idx, self.factor_values(weights))
         if self.config.factor_weight > 0:
             pool.append(self.item_index().search(vector, CANDIDATES + len(idx)))
         candidates = np.unique(np.concatenate(pool))
@@ -276,9 +304,7 @@ class Recommender:
         raw[np.searchsorted(candidates, near)] = near_scores
         if not self._blended:
             return candidates, raw
-        n = self.artifact.n_items
-        mean = float(near_scores.sum()) / n
-        std = max(float(np.square(near_scores, dtype=np.float64).sum()) / n - mean**2, 0.0) ** 0.5
+        mean, std = _moments(near_scores, self.artifact.n_items)
         out = (raw - mean) / (std or 1.0)
         if self.config.factor_weight > 0:
             f_mean, f_std = self.factors.score_moments(vector)
@@ -334,3 +360,10 @@ def _standardise(scores: npt.NDArray[np.floating]) -> Scores:
     s = np.asarray(scores, dtype=np.float32)
     std = float(s.std())
     return ((s - s.mean()) / (std if std > 0 else 1.0)).astype(np.float32)
+
+
+def _moments(part: npt.NDArray[np.floating], n: int) -> tuple[float, float]:
+    """Mean and standard deviation over ``n`` scores of which ``part`` holds every non-zero one."""
+    values = np.asarray(part, dtype=np.float64)
+    mean = float(values.sum()) / n
+    return mean, max(float(values @ values) / n - mean**2, 0.0) ** 0.5

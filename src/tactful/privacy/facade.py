@@ -22,6 +22,7 @@ from tactful.storage.sql import SqlStore
 if TYPE_CHECKING:
     from tactful.engine.profile_cache import ProfileCache
     from tactful.engine.recommendation_log import RecommendationLog
+    from tactful.scoring.collaborative import CollaborativeScorer
 
 _ID_RE = re.compile(ID_PATTERN)
 _signer_lock = threading.Lock()
@@ -41,6 +42,7 @@ class TrustOperations:
     clock: Clock
     rules: SignalRules
     profiles: ProfileCache
+    collaborative: CollaborativeScorer
     served: RecommendationLog
     _signer: TokenSigner | None = None
     _audit_log: AuditLog | None = None
@@ -94,8 +96,13 @@ class TrustOperations:
             audit=self.audit,
             subject=self.signer.subject_hash(user_id),
             actor=actor,
-            on_commit=lambda: self.profiles.drop(user_id),
+            on_commit=lambda: self._forget_cached(user_id),
         )
+
+    def _forget_cached(self, user_id: str) -> None:
+        """Nothing derived from an erased person stays in this worker's memory."""
+        self.profiles.drop(user_id)
+        self.collaborative.forget(user_id)
 
     def drop_events_older_than(
         self, days: float, actor: str = "python", dry_run: bool = False

@@ -25,6 +25,7 @@ class ScoringContext:
     item_positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     item_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
     item_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    person_id: str = ""  # lets a scorer keep per-person state between requests ("" = anonymous)
 
 
 class Scorer(Protocol):
