@@ -10,7 +10,10 @@ Reports, as medians over --runs repetitions:
   collaborative model and every policy on (one BLAS thread, as `tactful serve` runs):
   repeat requests (each person's model sums kept between requests), the same with the
   fold cache off (every history folded from scratch), and the first request after each
-  person's new like (the like is applied to the kept layout and sums on the way in);
+  person's new like (the like is applied to the kept layout and sums on the way in).
+  Each is measured in a fresh interpreter, as a serving worker runs; the repeat-request
+  figure is also taken in the process that just imported and trained, which is slower
+  (its heap still holds the import's garbage), and reported beside it;
 - HTTP latency p50/p99 for GET /v1/users/{id}/recommendations against a real uvicorn
   process over loopback with a keep-alive client.
 """
@@ -88,6 +91,18 @@ def inprocess_latency(data: Path, users: list[str], fold_cache: bool = True) -> 
     return percentiles(samples)
 
 
+def measured_apart(kind: str, data: Path, seed: int = 0) -> tuple[float, float]:
+    """Run one in-process measurement in a fresh interpreter (see ``--measure``)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--measure", kind, "--data", str(data), "--seed", str(seed)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    p50, p99 = json.loads(out.stdout)
+    return float(p50), float(p99)
+
+
 def after_signal_latency(data: Path, users: list[str], seed: int) -> tuple[float, float]:
     """The first request after each person's new like: the signal is applied on the way in."""
     rng = np.random.default_rng(seed)
@@ -138,32 +153,46 @@ def http_latency(data: Path, users: list[str]) -> tuple[float, float]:
     return percentiles(samples)
 
 
+MEASURES = {
+    "steady": lambda data, users, seed: inprocess_latency(data, users),
+    "afresh": lambda data, users, seed: inprocess_latency(data, users, fold_cache=False),
+    "after-like": after_signal_latency,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ml", type=Path, default=ML)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     threadpool_limits(1)
-    rates, floors, inproc, cold, signal, http = [], [], [], [], [], []
     users = [str(u) for u in range(1, 611)]
+    if args.measure:  # the child side of ``measured_apart``
+        print(json.dumps(MEASURES[args.measure](args.data, users, args.seed)))
+        return
+    rates, floors, same, inproc, cold, signal, http = [], [], [], [], [], [], []
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp)
             rate, floor, total = ingest_run(args.ml, data)
             rates.append(rate)
             floors.append(floor)
-            inproc.append(inprocess_latency(data, users))
-            cold.append(inprocess_latency(data, users, fold_cache=False))
+            same.append(inprocess_latency(data, users))
+            inproc.append(measured_apart("steady", data))
+            cold.append(measured_apart("afresh", data))
             http.append(http_latency(data, users))
-            signal.append(after_signal_latency(data, users, seed=run))  # last: it adds events
+            signal.append(measured_apart("after-like", data, seed=run))  # last: it adds events
 
         def pair(values: tuple[float, float]) -> str:
             return f"{values[0]:.2f}/{values[1]:.2f}"
 
         print(
             f"run {run + 1}: ingest {rate:,.0f} ev/s (floor {floor:,.0f}), in-process p50/p99 "
-            f"{pair(inproc[-1])} ms (folding afresh {pair(cold[-1])}, after a new like {pair(signal[-1])}), "
-            f"HTTP {pair(http[-1])} ms",
+            f"{pair(inproc[-1])} ms (in the importing process {pair(same[-1])}, folding afresh "
+            f"{pair(cold[-1])}, after a new like {pair(signal[-1])}), HTTP {pair(http[-1])} ms",
             file=sys.stderr,
         )
     report = {
@@ -174,6 +203,10 @@ def main() -> None:
         "inprocess_ms": {
             "p50": round(statistics.median(p for p, _ in inproc), 2),
             "p99": round(statistics.median(q for _, q in inproc), 2),
+        },
+        "inprocess_in_importing_process_ms": {
+            "p50": round(statistics.median(p for p, _ in same), 2),
+            "p99": round(statistics.median(q for _, q in same), 2),
         },
         "inprocess_folding_afresh_ms": {
             "p50": round(statistics.median(p for p, _ in cold), 2),

@@ -60,7 +60,7 @@ class ScoringSettings(BaseModel):
             "new": {"popularity": 0.7, "trending": 0.3, "content": 0.0, "collaborative": 0.0},
             "warming": {"popularity": 0.35, "trending": 0.15, "content": 0.3, "collaborative": 0.2},
             "engaged": {"popularity": 0.1, "trending": 0.05, "content": 0.25, "collaborative": 0.6},
-        }
+        },
     )
     similar_tag_penalty: float = Field(
         0.5, ge=0, le=1, description="Multiplier for items sharing a tag with a disliked item."

@@ -20,13 +20,17 @@ from tactful.domain.event import Provenance
 from tactful.domain.item import TagMeta
 from tactful.domain.person import Consent, Person
 from tactful.domain.recommendation import Reason
-from tactful.engine.catalog import CatalogIndex
+from tactful.engine.catalog import CHANGE_LOG, CatalogIndex
 from tactful.engine.compiled_profile import CompiledProfile
 from tactful.policy.interests import GateConfig, gate_interests, hidden_tags
 from tactful.policy.selection import best_first
 from tactful.scoring.content import tag_overlap
+from tactful.scoring.context import ScoringContext
+from tactful.scoring.popularity import PopularityScorer
+from tactful.scoring.trending import TrendingScorer
 from tactful.signals.profile import DAY, DecayedScores, Profile, ProfileRules, TagInterest, apply_signal
 from tactful.signals.rules import Signal
+from tactful.storage.protocol import ItemStat
 from tests.conftest import media_items
 
 NOW = 1_800_000_000.0
@@ -269,3 +273,45 @@ def test_an_updated_layout_equals_a_fresh_one(before: list[tuple], batch: list[t
             assert got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True), name
         else:
             assert got == want, name
+
+
+# -- memoized popularity and trending, patched by counter updates, against a fresh computation --
+
+counter_batches = st.lists(
+    st.lists(st.tuples(st.integers(0, 23), st.floats(0.0, 50.0), st.floats(0.0, 20.0)), max_size=4),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(batches=counter_batches)
+@settings(max_examples=60, deadline=None)
+def test_patched_popularity_and_trending_equal_fresh_scores(
+    batches: list[list[tuple[int, float, float]]],
+) -> None:
+    cat = CatalogIndex.build(media_items())
+    rng = np.random.default_rng(0)
+    cat.interactions[:] = rng.integers(0, 30, cat.size)
+    cat.trend[:] = rng.random(cat.size) * 10
+    cat.trend_ts[:] = NOW - rng.random(cat.size) * DAY
+    ctx = ScoringContext(catalog=cat, now=NOW, tag_vector=np.zeros(len(cat.tag_ids)))
+    kept = [PopularityScorer(), TrendingScorer()]
+    for scorer in kept:
+        scorer.score(ctx)
+    for batch in batches:
+        cat.apply_stats([ItemStat(cat.item_ids[p], n, trend, NOW - DAY) for p, n, trend in batch])
+        for scorer, fresh in zip(kept, [PopularityScorer(), TrendingScorer()], strict=True):
+            assert np.array_equal(scorer.score(ctx), fresh.score(ctx))
+
+
+def test_counter_changes_are_told_apart_from_a_lost_history() -> None:
+    cat = CatalogIndex.build(media_items())
+    start = cat.stats_epoch
+    cat.apply_stats([ItemStat(cat.item_ids[3], 5.0, 1.0, NOW)])
+    cat.apply_stats([ItemStat(cat.item_ids[7], 2.0, 1.0, NOW)])
+    changed = cat.changed_since(start)
+    assert changed is not None and sorted(changed.tolist()) == [3, 7]
+    assert cat.changed_since(cat.stats_epoch) is not None and cat.changed_since(cat.stats_epoch).size == 0
+    for _ in range(CHANGE_LOG):
+        cat.apply_stats([ItemStat(cat.item_ids[1], 1.0, 1.0, NOW)])
+    assert cat.changed_since(start) is None  # forgotten: memoized scores are recomputed whole

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -11,6 +12,8 @@ import scipy.sparse as sp
 from tactful.clock import to_epoch
 from tactful.domain.item import Item, TagMeta
 from tactful.storage.protocol import ItemStat
+
+CHANGE_LOG = 256  # counter updates remembered, so memoized scores can patch rather than redo
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,9 @@ class CatalogIndex:
     )
     _quality: tuple[tuple[int, float], np.ndarray, np.ndarray] | None = field(
         default=None, init=False, repr=False, compare=False
+    )
+    _changes: deque[tuple[int, np.ndarray]] = field(
+        default_factory=lambda: deque(maxlen=CHANGE_LOG), init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
@@ -244,13 +250,25 @@ class CatalogIndex:
 
     def apply_stats(self, stats: Sequence[ItemStat]) -> None:
         """Refresh counters in place after this worker committed an ingest."""
+        changed: list[int] = []
         for stat in stats:
             pos = self.index.get(stat.item_id)
             if pos is not None:
                 self.interactions[pos] = stat.interactions
                 self.trend[pos] = stat.trend
                 self.trend_ts[pos] = stat.trend_ts
+                changed.append(pos)
         self.stats_epoch += 1
+        self._changes.append((self.stats_epoch, np.array(changed, dtype=np.int64)))
+
+    def changed_since(self, epoch: int) -> np.ndarray | None:
+        """Positions whose counters changed after counter epoch ``epoch`` (None: too long ago to tell)."""
+        log = list(self._changes)
+        if epoch >= self.stats_epoch:
+            return np.zeros(0, dtype=np.int64)
+        if not log or log[0][0] > epoch + 1:
+            return None
+        return np.concatenate([positions for at, positions in log if at > epoch])
 
 
 def _times(items: Sequence[Item], attr: str, default: float) -> np.ndarray:

@@ -112,6 +112,5 @@ def closest_liked(state: PersonState, chosen: np.ndarray) -> dict[int, int]:
     best = overlap.argmax(axis=0)
     latest = int(liked[int(np.argmax(ctx.item_times[positive]))])
     return {
-        int(pos): int(liked[best[k]]) if overlap[best[k], k] > 0 else latest
-        for k, pos in enumerate(chosen)
+        int(pos): int(liked[best[k]]) if overlap[best[k], k] > 0 else latest for k, pos in enumerate(chosen)
     }

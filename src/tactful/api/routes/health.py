@@ -15,9 +15,7 @@ from tactful.engine import Engine
 router = APIRouter(tags=["health"])
 
 
-@router.get(
-    "/health", response_model=Health, summary="Liveness and schema version", dependencies=[public()]
-)
+@router.get("/health", response_model=Health, summary="Liveness and schema version", dependencies=[public()])
 def health(engine: Annotated[Engine, Depends(get_engine)]) -> Health:
     return Health(
         status="ok",
