@@ -11,9 +11,10 @@ Reports, as medians over --runs repetitions:
   repeat requests (each person's model sums kept between requests), the same with the
   fold cache off (every history folded from scratch), and the first request after each
   person's new like (the like is applied to the kept layout and sums on the way in).
-  Each is measured in a fresh interpreter, as a serving worker runs; the repeat-request
-  figure is also taken in the process that just imported and trained, which is slower
-  (its heap still holds the import's garbage), and reported beside it;
+  Each is measured in a fresh interpreter, as a serving worker runs. The repeat-request
+  figure is also taken in the process that just imported 100k events and trained, and
+  reported beside it: that process serves measurably slower, and neither a full garbage
+  collection nor returning freed memory to the OS closes the gap;
 - HTTP latency p50/p99 for GET /v1/users/{id}/recommendations against a real uvicorn
   process over loopback with a keep-alive client.
 """

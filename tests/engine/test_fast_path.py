@@ -22,6 +22,7 @@ from tactful.domain.person import Consent, Person
 from tactful.domain.recommendation import Reason
 from tactful.engine.catalog import CHANGE_LOG, CatalogIndex
 from tactful.engine.compiled_profile import CompiledProfile
+from tactful.engine.exposure import ExposureRanking
 from tactful.policy.interests import GateConfig, gate_interests, hidden_tags
 from tactful.policy.selection import best_first
 from tactful.scoring.content import tag_overlap
@@ -315,3 +316,29 @@ def test_counter_changes_are_told_apart_from_a_lost_history() -> None:
     for _ in range(CHANGE_LOG):
         cat.apply_stats([ItemStat(cat.item_ids[1], 1.0, 1.0, NOW)])
     assert cat.changed_since(start) is None  # forgotten: memoized scores are recomputed whole
+
+
+@given(
+    start=st.lists(st.integers(0, 6), min_size=1, max_size=40),
+    updates=st.lists(st.lists(st.tuples(st.integers(0, 39), st.integers(0, 8)), max_size=5), max_size=6),
+    quantile=st.sampled_from([0.0, 0.5, 0.9, 1.0]),
+)
+@settings(max_examples=80, deadline=None)
+def test_a_patched_exposure_ranking_equals_a_fresh_one(
+    start: list[int], updates: list[list[tuple[int, int]]], quantile: float
+) -> None:
+    counts = np.array(start, dtype=float)
+    kept = ExposureRanking.of(0, counts)
+    for epoch, batch in enumerate(updates, start=1):
+        moved = [p % counts.size for p, _ in batch]
+        for (_, value), pos in zip(batch, moved, strict=True):
+            counts[pos] = value
+        kept = kept.patched(epoch, np.array(moved, dtype=np.int64), counts)
+        fresh = ExposureRanking.of(epoch, counts)
+        for name in ("quality", "order", "key"):
+            assert np.array_equal(getattr(kept, name), getattr(fresh, name)), name
+        band = fresh.band(quantile)
+        quality = np.log1p(counts)
+        head = float(np.quantile(quality, quantile))
+        want = [p for p in np.argsort(-quality, kind="stable") if 0 < quality[p] <= head]
+        assert np.isclose(fresh.head(quantile), head) and band.tolist() == want

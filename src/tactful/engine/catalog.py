@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from tactful.clock import to_epoch
 from tactful.domain.item import Item, TagMeta
+from tactful.engine.exposure import ExposureRanking
 from tactful.storage.protocol import ItemStat
 
 CHANGE_LOG = 256  # counter updates remembered, so memoized scores can patch rather than redo
@@ -103,9 +104,7 @@ class CatalogIndex:
     _memo: dict[tuple[str, frozenset[str]], np.ndarray] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _quality: tuple[tuple[int, float], np.ndarray, np.ndarray] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
+    _ranking: ExposureRanking | None = field(default=None, init=False, repr=False, compare=False)
     _changes: deque[tuple[int, np.ndarray]] = field(
         default_factory=lambda: deque(maxlen=CHANGE_LOG), init=False, repr=False, compare=False
     )
@@ -170,19 +169,20 @@ class CatalogIndex:
         """Exposure quality (``log1p`` of interactions) and the under-exposed band, best first.
 
         The band holds items with some interactions at or below the ``head_quantile`` of
-        quality, ordered by quality descending, ties by position. Memoized per counter epoch.
+        quality, ordered by quality descending, ties by position. The ranking behind it is
+        kept per counter epoch and patched by the counters that changed since.
         """
-        key = (self.stats_epoch, head_quantile)
-        memo = self._quality
-        if memo is None or memo[0] != key:
-            quality = np.log1p(np.maximum(self.interactions, 0.0))
-            head = float(np.quantile(quality, head_quantile)) if quality.size else 0.0
-            order = np.argsort(-quality, kind="stable")
-            band = order[(quality[order] <= head) & (quality[order] > 0)]
-            for array in (quality, band):
-                array.flags.writeable = False
-            memo = self._quality = (key, quality, band)
-        return memo[1], memo[2]
+        ranking = self._ranking
+        if ranking is None:
+            ranking = ExposureRanking.of(self.stats_epoch, self.interactions)
+        elif ranking.epoch != self.stats_epoch:
+            changed = self.changed_since(ranking.epoch)
+            if changed is None:
+                ranking = ExposureRanking.of(self.stats_epoch, self.interactions)
+            else:
+                ranking = ranking.patched(self.stats_epoch, changed, self.interactions)
+        self._ranking = ranking
+        return ranking.quality, ranking.band(head_quantile)
 
     @classmethod
     def build(
@@ -268,7 +268,12 @@ class CatalogIndex:
             return np.zeros(0, dtype=np.int64)
         if not log or log[0][0] > epoch + 1:
             return None
-        return np.concatenate([positions for at, positions in log if at > epoch])
+        parts = []
+        for at, positions in reversed(log):  # newest first, back to the epoch asked about
+            if at <= epoch:
+                break
+            parts.append(positions)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _times(items: Sequence[Item], attr: str, default: float) -> np.ndarray:
