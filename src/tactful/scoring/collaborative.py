@@ -22,9 +22,10 @@ class CollaborativeScorer:
     item weights), so a like posted a moment ago changes the scores without retraining.
     Items the model has never seen score at the model's minimum.
 
-    For people with long histories the scorer keeps their last :class:`HistoryFold` (at most
-    ``fold_cache_size`` people, least recently used first out) and applies only the items
-    whose weight changed since, or moved more than ``fold_tolerance`` (relative). The cache is
+    For people with long histories the scorer keeps their last :class:`HistoryFold` and the
+    scores it gave (at most ``fold_cache_size`` people, least recently used first out) and
+    applies only the items whose weight changed since, or moved more than ``fold_tolerance``
+    (relative); when nothing moved, the kept scores are returned as they are. The cache is
     emptied whenever the model or the catalog version changes (erasure bumps the latter), and
     :meth:`forget` drops one person.
     """
@@ -34,7 +35,7 @@ class CollaborativeScorer:
     def __init__(
         self,
         model: Callable[[], Recommender | None],
-        fold_cache_size: int = 1024,
+        fold_cache_size: int = 512,
         fold_tolerance: float = 1e-3,
     ) -> None:
         self.model = model
@@ -44,7 +45,7 @@ class CollaborativeScorer:
         self._to_model = np.zeros(0, dtype=np.int64)
         self._known = np.zeros(0, dtype=bool)
         self._identity = False
-        self._folds: OrderedDict[str, HistoryFold] = OrderedDict()
+        self._folds: OrderedDict[str, tuple[HistoryFold, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _mapping(self, ctx: ScoringContext, model: Recommender) -> None:
@@ -69,17 +70,18 @@ class CollaborativeScorer:
         with self._lock:
             self._folds.clear()
 
-    def _previous(self, person_id: str, size: int) -> HistoryFold | None:
+    def _previous(self, person_id: str, size: int) -> tuple[HistoryFold, np.ndarray] | None:
         if not person_id or size < MIN_CACHED_HISTORY or self.fold_cache_size <= 0:
             return None
         with self._lock:
             return self._folds.get(person_id)
 
-    def _keep(self, person_id: str, fold: HistoryFold) -> None:
+    def _keep(self, person_id: str, fold: HistoryFold, scores: np.ndarray) -> None:
         if not person_id or fold.items.size < MIN_CACHED_HISTORY or self.fold_cache_size <= 0:
             return
+        scores.flags.writeable = False  # shared with the next request that finds the fold unchanged
         with self._lock:
-            self._folds[person_id] = fold
+            self._folds[person_id] = (fold, scores)
             self._folds.move_to_end(person_id)
             while len(self._folds) > self.fold_cache_size:
                 self._folds.popitem(last=False)
@@ -98,15 +100,23 @@ class CollaborativeScorer:
         if not seen.any():
             return None
         history = model_idx[seen]
+        kept = self._previous(ctx.person_id, history.size)
         fold = model.fold(
             history,
             ctx.item_weights[positive][seen],
             ctx.item_times[positive][seen],
-            previous=self._previous(ctx.person_id, history.size),
+            previous=kept[0] if kept else None,
             tolerance=self.fold_tolerance,
         )
-        self._keep(ctx.person_id, fold)
-        raw = model.score_fold(fold)
+        if kept is not None and fold is kept[0]:  # nothing moved: the scores stand as well
+            return kept[1]
+        out = self._catalog_scores(ctx, model.score_fold(fold))
+        if out is not None:
+            self._keep(ctx.person_id, fold, out)
+        return out
+
+    def _catalog_scores(self, ctx: ScoringContext, raw: np.ndarray) -> np.ndarray | None:
+        """Model scores in catalog order, shifted to start at 0 and scaled to peak at 1."""
         if not self._identity:  # re-map to catalog order; unseen items score the model's minimum
             mapped = np.full(ctx.catalog.size, raw.min() if raw.size else 0.0, dtype=raw.dtype)
             mapped[self._known] = raw[self._to_model[self._known]]
@@ -114,7 +124,7 @@ class CollaborativeScorer:
         if raw.size == 0:
             return None
         low, high = float(raw.min()), float(raw.max())
-        out = np.subtract(raw, low, dtype=np.float64)  # shifted to start at 0, then scaled to peak at 1
+        out = np.subtract(raw, low, dtype=np.float64)
         if high > low:
             out *= 1.0 / (high - low)
         return out
