@@ -139,10 +139,9 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
     # -- models ------------------------------------------------------------------------------
     def train(self, progress: Callable[[str], None] = lambda _: None) -> TrainReport:
         """Train the collaborative model from stored profiles and serve it at once."""
-        catalog = self.catalog()
         report = train_model(
             self.store,
-            catalog.item_ids,
+            self.store.item_ids(),  # the catalog's order, without building the catalog index
             self.half_lives,
             self.settings.model_dir,
             to_epoch(self.clock.now()),

@@ -194,6 +194,10 @@ class SqlStore:
         with self.engine.connect() as conn:
             return [codec.row_item(r) for r in conn.execute(select(t.items).order_by(t.items.c.id))]
 
+    def item_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(t.items.c.id).order_by(t.items.c.id)).scalars())
+
     def upsert_tag_meta(self, metas: Sequence[TagMeta]) -> None:
         rows = [{"tag": m.tag, "label": m.label, "sensitive_category": m.sensitive_category} for m in metas]
         with self._write() as conn:
@@ -283,7 +287,11 @@ class SqlStore:
             if not rows:
                 return
             last = (rows[-1].user_id, rows[-1].item_id)
-            yield [ItemStateRow(r.user_id, r.item_id, json.loads(r.scores), r.last_engaged) for r in rows]
+            scores = codec.loads_many([r.scores for r in rows])
+            yield [
+                ItemStateRow(r.user_id, r.item_id, parts, r.last_engaged)
+                for r, parts in zip(rows, scores, strict=True)
+            ]
 
     def consents(self) -> dict[str, Consent]:
         """Every stored person's consent."""
