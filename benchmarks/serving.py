@@ -15,6 +15,8 @@ Reports, as medians over --runs repetitions:
   figure is also taken in the process that just imported 100k events and trained, and
   reported beside it: that process serves measurably slower, and neither a full garbage
   collection nor returning freed memory to the OS closes the gap;
+- the floor those latencies are compared with, in the same run: one ``np.argpartition``
+  top-10 over a catalog-sized score vector;
 - HTTP latency p50/p99 for GET /v1/users/{id}/recommendations against a real uvicorn
   process over loopback with a keep-alive client.
 """
@@ -90,6 +92,17 @@ def inprocess_latency(data: Path, users: list[str], fold_cache: bool = True) -> 
             engine.recommend(u, n=10)
             samples.append(time.perf_counter() - t)
     return percentiles(samples)
+
+
+def topk_floor(size: int, repeats: int = 2000) -> float:
+    """p50 ms of one ``np.argpartition`` top-10 over a catalog-sized score vector: the floor."""
+    scores = np.random.default_rng(0).random(size)
+    samples = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        np.argpartition(-scores, 9)[:10]
+        samples.append(time.perf_counter() - t)
+    return float(np.percentile(np.array(samples) * 1000, 50))
 
 
 def measured_apart(kind: str, data: Path, seed: int = 0) -> tuple[float, float]:
@@ -174,13 +187,14 @@ def main() -> None:
     if args.measure:  # the child side of ``measured_apart``
         print(json.dumps(MEASURES[args.measure](args.data, users, args.seed)))
         return
-    rates, floors, same, inproc, cold, signal, http = [], [], [], [], [], [], []
+    rates, floors, same, inproc, cold, signal, http, topk = [], [], [], [], [], [], [], []
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp)
             rate, floor, total = ingest_run(args.ml, data)
             rates.append(rate)
             floors.append(floor)
+            topk.append(topk_floor(len(movielens_items(args.ml))))
             same.append(inprocess_latency(data, users))
             inproc.append(measured_apart("steady", data))
             cold.append(measured_apart("afresh", data))
@@ -205,6 +219,8 @@ def main() -> None:
             "p50": round(statistics.median(p for p, _ in inproc), 2),
             "p99": round(statistics.median(q for _, q in inproc), 2),
         },
+        "numpy_topk_floor_p50_ms": round(statistics.median(topk), 3),
+        "inprocess_p50_vs_floor": round(statistics.median(p for p, _ in inproc) / statistics.median(topk), 1),
         "inprocess_in_importing_process_ms": {
             "p50": round(statistics.median(p for p, _ in same), 2),
             "p99": round(statistics.median(q for _, q in same), 2),
