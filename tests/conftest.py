@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tactful import Engine, Item, ManualClock, Settings
-from tactful.security.config import AuthSettings
+from tactful.config.security import AuthSettings
 from tactful.storage import SqlStore, open_store, schema
 
 ML_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-latest-small"

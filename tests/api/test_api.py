@@ -6,14 +6,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tactful import Engine
-from tactful.api.app import create_app
 from tactful.storage import SqlStore
+from tactful.web.site import create_site
 from tests.conftest import media_items
 
 
 @pytest.fixture
 def client(engine: Engine) -> TestClient:
-    return TestClient(create_app(engine), raise_server_exceptions=False)
+    return TestClient(create_site(engine), raise_server_exceptions=False)
 
 
 @pytest.fixture

@@ -29,9 +29,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tactful import Engine, Event, ManualClock, Settings
-from tactful.api.app import create_app
-from tactful.security.config import AuthSettings, RateLimitSettings
+from tactful.config.security import AuthSettings, RateLimitSettings
 from tactful.security.keys import KeyRing
+from tactful.web.site import create_site
 from tests.conftest import media_items
 
 MAX_EXAMPLES = 20
@@ -56,7 +56,7 @@ def _hardened_engine(tmp: Path, clock: ManualClock) -> tuple[Engine, str]:
 @pytest.fixture
 def served(tmp_path: Path, clock: ManualClock) -> Iterator[tuple[FastAPI, str]]:
     engine, secret = _hardened_engine(tmp_path / "fuzz", clock)
-    yield create_app(engine), secret
+    yield create_site(engine), secret
     engine.close()
 
 
@@ -221,7 +221,7 @@ def test_bad_credentials_are_4xx_not_5xx(served: tuple[FastAPI, str]) -> None:
 def test_nul_in_free_text_is_4xx_on_postgresql(pg_store, settings: Settings) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL text cannot hold NUL: it must be refused at the boundary, not crash the insert."""
     with Engine(settings, store=pg_store) as engine:
-        client = TestClient(create_app(engine), raise_server_exceptions=False)
+        client = TestClient(create_site(engine), raise_server_exceptions=False)
         for route, body in (
             ("/v1/items", {"items": [{"id": "n", "title": "a\x00b"}]}),
             ("/v1/tags", {"tags": [{"tag": "genre:n", "label": "a\x00b"}]}),

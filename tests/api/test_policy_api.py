@@ -6,13 +6,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tactful import Engine
-from tactful.api.app import create_app
+from tactful.web.site import create_site
 from tests.conftest import media_items
 
 
 @pytest.fixture
 def api(engine: Engine) -> TestClient:
-    client = TestClient(create_app(engine), raise_server_exceptions=False)
+    client = TestClient(create_site(engine), raise_server_exceptions=False)
     items = [i.model_dump(mode="json") for i in media_items()]
     items.append({"id": "baby-0", "tags": ["topic:pregnancy"], "sensitive": ["pregnancy"]})
     assert client.post("/v1/items", json={"items": items}).status_code == 200

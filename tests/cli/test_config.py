@@ -26,7 +26,7 @@ def test_config_prints_effective_settings(monkeypatch) -> None:
 
 
 def test_toml_file_is_read(tmp_path, monkeypatch) -> None:
-    from tactful.settings import Settings
+    from tactful.config.settings import Settings
 
     toml = tmp_path / "tactful.toml"
     toml.write_text('data_dir = "/tmp/x"\n[profile]\nevidence_threshold = 4\n')

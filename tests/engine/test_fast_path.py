@@ -20,9 +20,9 @@ from tactful.domain.event import Provenance
 from tactful.domain.item import TagMeta
 from tactful.domain.person import Consent, Person
 from tactful.domain.recommendation import Reason
-from tactful.engine.catalog import CHANGE_LOG, CatalogIndex
-from tactful.engine.compiled_profile import CompiledProfile
-from tactful.engine.exposure import ExposureRanking
+from tactful.index.catalog import CHANGE_LOG, CatalogIndex
+from tactful.index.compiled_profile import CompiledProfile
+from tactful.index.exposure import ExposureRanking
 from tactful.policy.interests import GateConfig, gate_interests, hidden_tags
 from tactful.policy.selection import best_first
 from tactful.scoring.content import tag_overlap

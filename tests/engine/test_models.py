@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from tactful import Engine, Event, ManualClock, Settings
 from tactful.cli.main import app
 from tactful.demo.library import build_library, simulate_listeners
-from tactful.engine.retrainer import Retrainer
-from tactful.engine.training import current_version
+from tactful.services.retrainer import Retrainer
+from tactful.services.training import current_version
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tactful import Consent, Engine, Event, Item, ManualClock, Settings, TagMeta
+from tactful.config.security import AuthSettings
 from tactful.domain.recommendation import Recommendations
-from tactful.security.config import AuthSettings
 from tactful.signals.profile import DAY
 from tests.conftest import media_items
 

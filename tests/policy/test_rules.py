@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tactful.config.policy import DiversityMethod, SurfaceSettings
 from tactful.domain.item import Item, TagMeta
 from tactful.domain.person import Consent, Person
-from tactful.engine.catalog import CatalogIndex
-from tactful.policy.config import DiversityMethod, SurfaceSettings
+from tactful.index.catalog import CatalogIndex
 from tactful.policy.decision import Action, PolicyContext
 from tactful.policy.diversity import calibrate, mmr
 from tactful.policy.hints import (

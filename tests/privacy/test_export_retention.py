@@ -7,10 +7,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tactful import Engine, Event, ManualClock, Person, Settings
-from tactful.api.app import create_app
 from tactful.cli.main import app as cli
 from tactful.privacy.export import PersonExport
 from tactful.storage import schema as t
+from tactful.web.site import create_site
 from tests.conftest import media_items
 from tests.security.conftest import bearer
 
@@ -85,7 +85,7 @@ def test_cli_keys_retention_token_and_audit(tmp_path, clock: ManualClock) -> Non
     with Engine(settings) as engine:
         engine.upsert_items(media_items())
         engine.ingest([Event(user_id="ann", item_id="jazz-1", type="like")])
-        client = TestClient(create_app(engine))
+        client = TestClient(create_site(engine))
         assert client.get("/v1/audit", headers=bearer(secret)).status_code == 200
         token = _cli(settings, "token", "--user", "ann").strip()
         assert client.get("/v1/users/ann/export", headers=bearer(token)).json()["user_id"] == "ann"
@@ -104,7 +104,7 @@ def test_privacy_routes_with_user_tokens(tmp_path, clock: ManualClock) -> None:
     settings = Settings(data_dir=tmp_path / "api")
     with Engine(settings, clock=clock) as engine:
         _history(engine, clock)
-        client = TestClient(create_app(engine))
+        client = TestClient(create_site(engine))
         from tactful.security.keys import KeyRing
 
         ring = KeyRing(engine.store, clock)

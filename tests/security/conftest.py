@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tactful import Engine, ManualClock, Settings
-from tactful.api.app import create_app
-from tactful.security.config import AuthSettings, RateLimitSettings
+from tactful.config.security import AuthSettings, RateLimitSettings
 from tactful.security.keys import KeyRing, Scope
+from tactful.web.site import create_site
 from tests.conftest import media_items
 
 
@@ -43,7 +43,7 @@ def keys(secure_engine: Engine) -> dict[str, str]:
 
 @pytest.fixture
 def secure_client(secure_engine: Engine) -> TestClient:
-    return TestClient(create_app(secure_engine), raise_server_exceptions=False)
+    return TestClient(create_site(secure_engine), raise_server_exceptions=False)
 
 
 def bearer(secret: str) -> dict[str, str]:

@@ -7,10 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tactful import Engine, ManualClock, Settings
-from tactful.api.app import create_app
-from tactful.security.config import AuthSettings, HttpSettings, RateLimitSettings
+from tactful.config.security import AuthSettings, HttpSettings, RateLimitSettings
 from tactful.security.keys import KeyRing
 from tactful.security.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from tactful.web.site import create_site
 from tests.security.conftest import bearer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -71,7 +71,7 @@ def _limited_app(tmp_path: Path, clock: ManualClock, redis_url: str | None = Non
     settings = Settings(data_dir=tmp_path / "rl", auth=AuthSettings(rate_limit=limits))
     engine = Engine(settings, clock=clock)
     secret = KeyRing(engine.store, clock).create("svc", ["serve"]).secret
-    return TestClient(create_app(engine)), secret
+    return TestClient(create_site(engine)), secret
 
 
 def test_429_with_retry_after_per_key(tmp_path: Path, clock: ManualClock) -> None:
@@ -100,7 +100,7 @@ def test_key_with_its_own_rate(tmp_path: Path, clock: ManualClock) -> None:
 def test_redis_backed_limit_across_two_apps(tmp_path: Path, clock: ManualClock) -> None:
     _redis_or_skip()
     client, secret = _limited_app(tmp_path, clock, REDIS_URL)
-    second = TestClient(create_app(client.app.state.engine))  # type: ignore[attr-defined]
+    second = TestClient(create_site(client.app.state.engine))  # type: ignore[attr-defined]
     codes = [
         c.get("/v1/popular", headers=bearer(secret)).status_code for c in (client, second, client, second)
     ]
@@ -156,6 +156,6 @@ def test_cors_only_for_configured_origins(client_factory) -> None:  # type: igno
 def client_factory(engine: Engine):  # type: ignore[no-untyped-def]
     def make(http: HttpSettings) -> TestClient:
         engine.settings = engine.settings.model_copy(update={"http": http})
-        return TestClient(create_app(engine))
+        return TestClient(create_site(engine))
 
     return make

@@ -12,9 +12,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 
 from tactful import Engine
-from tactful.api.app import create_app
 from tactful.api.auth import ScopeGuard, route_table
 from tactful.security.keys import Scope
+from tactful.web.site import create_site
 from tests.security.conftest import bearer
 
 SAMPLE = {"user_id": "ann", "item_id": "jazz-1"}
@@ -47,7 +47,7 @@ def test_every_route_declares_a_scope(secure_client: TestClient) -> None:
 
 
 def test_a_route_without_a_scope_is_denied_even_with_auth_off(engine: Engine) -> None:
-    app = create_app(engine)
+    app = create_site(engine)
     app.add_api_route("/v1/forgotten", lambda: {"ok": True}, methods=["GET"])
     router = APIRouter()
     router.add_api_route("/also-forgotten", lambda: {"ok": True}, methods=["POST"])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 import tactful
@@ -17,8 +17,11 @@ from tactful.security.http import install_http_hardening
 MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
-def create_app(engine: Engine, with_pages: bool = True) -> FastAPI:
-    """Build the API around an engine (the engine is injected, not created here)."""
+def create_app(engine: Engine, routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """Build the API around an engine (the engine is injected, not created here).
+
+    ``routers`` are mounted beside ``/v1`` (the web layer passes its pages here).
+    """
     app = FastAPI(
         title="tactful",
         version=tactful.__version__,
@@ -48,9 +51,7 @@ def create_app(engine: Engine, with_pages: bool = True) -> FastAPI:
 
     for module in (health, catalog, events, users, profile_control, promotions, privacy, admin):
         app.include_router(module.router, prefix="/v1")
-    if with_pages:
-        from tactful.web.pages import router as pages_router
-
-        app.include_router(pages_router)
+    for router in routers:
+        app.include_router(router)
     install_http_hardening(app, engine.settings.http)
     return app

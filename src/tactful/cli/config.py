@@ -9,7 +9,7 @@ import typer
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from tactful.settings import Settings
+from tactful.config.settings import Settings
 
 HEADER = """# Settings reference
 

@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tactful.config.settings import Settings
 from tactful.engine import Engine
 from tactful.errors import TactfulError
-from tactful.settings import Settings
 
 console = Console(stderr=True)
 T = TypeVar("T")

@@ -41,7 +41,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the HTTP API and pages (API keys required unless auth is disabled)."""
-    from tactful.api.server import run_server
+    from tactful.cli.server import run_server
 
     settings = make_settings(data_dir, database_url)
     if no_auth:
@@ -66,7 +66,7 @@ def demo(
     console.print(summary)
     if no_serve:
         return
-    from tactful.api.server import run_server
+    from tactful.cli.server import run_server
 
     console.print(f"[bold green]open http://{host}:{port}/[/] (API docs at /docs)")
     run_server(settings, host, port, 1)

@@ -11,8 +11,8 @@ import typer
 from rich.table import Table
 
 from tactful.cli.console import console, engine_for, make_settings
+from tactful.config.settings import Settings
 from tactful.security.keys import KeyRing
-from tactful.settings import Settings
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 DataDir = Annotated[Path | None, typer.Option(help="Data folder.")]

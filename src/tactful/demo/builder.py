@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from tactful.cli.console import batches_with_progress, console
+from tactful.config.settings import Settings
 from tactful.demo.library import build_library, simulate_listeners
 from tactful.domain.item import TagMeta
 from tactful.engine import Engine
-from tactful.settings import Settings
 
 BATCH = 5_000
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tactful.clock import Clock, SystemClock, from_epoch, to_epoch
+from tactful.config.settings import Settings
 from tactful.domain.event import Event, IngestResult
 from tactful.domain.item import Item, TagMeta
 from tactful.domain.person import Person
@@ -19,30 +20,29 @@ from tactful.domain.recommendation import (
     Recommendations,
     RecommendedItem,
 )
-from tactful.engine.catalog import CatalogIndex
-from tactful.engine.compiled_profile import CompiledProfile
-from tactful.engine.ingestor import Ingestor
-from tactful.engine.model_registry import ModelRegistry
-from tactful.engine.person_state import PersonState, person_state
-from tactful.engine.pipeline import Pipeline, top_k
-from tactful.engine.policy_layer import PolicyLayer, interest_status
-from tactful.engine.preferences import ProfileControls
-from tactful.engine.profile_cache import CachedPerson, ProfileCache
-from tactful.engine.promotion_ops import PromotionOperations
-from tactful.engine.recommendation_log import RecommendationLog
-from tactful.engine.training import TrainReport, train_model
 from tactful.errors import NotFound, ValidationError
+from tactful.index.catalog import CatalogIndex
+from tactful.index.compiled_profile import CompiledProfile
+from tactful.index.person_state import PersonState, person_state
+from tactful.index.profile_cache import CachedPerson, ProfileCache
+from tactful.pipeline.pipeline import Pipeline, top_k
 from tactful.policy.decision import PolicyRule
 from tactful.policy.exclusions import AvailabilityRule, ConsumedRule, DislikedRule, SimilarToDislikedRule
 from tactful.policy.interests import unlearnable_tags
 from tactful.policy.respect import respect_mask
-from tactful.privacy.facade import TrustOperations
 from tactful.scoring.collaborative import CollaborativeScorer
 from tactful.scoring.content import ContentScorer, tag_similarity
 from tactful.scoring.context import Scorer
 from tactful.scoring.popularity import PopularityScorer
 from tactful.scoring.trending import TrendingScorer, trend_now
-from tactful.settings import Settings
+from tactful.services.ingest import Ingestor
+from tactful.services.model_registry import ModelRegistry
+from tactful.services.people import ProfileControls
+from tactful.services.planner import PolicyLayer, interest_status
+from tactful.services.privacy import TrustOperations
+from tactful.services.promotions import PromotionOperations
+from tactful.services.served_log import RecommendationLog
+from tactful.services.training import TrainReport, train_model
 from tactful.signals.profile import Engagement, Profile
 from tactful.signals.rules import SignalRules
 from tactful.storage import SqlStore, open_store

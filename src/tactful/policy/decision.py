@@ -12,8 +12,8 @@ import numpy as np
 
 from tactful.domain.person import Person
 from tactful.domain.recommendation import Reason
-from tactful.engine.catalog import CatalogIndex
-from tactful.engine.compiled_profile import CompiledProfile
+from tactful.index.catalog import CatalogIndex
+from tactful.index.compiled_profile import CompiledProfile
 from tactful.signals.profile import Profile
 
 

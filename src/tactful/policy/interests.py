@@ -19,8 +19,8 @@ import numpy as np
 
 from tactful.domain.person import Person
 from tactful.domain.recommendation import Reason
-from tactful.engine.catalog import CatalogIndex
-from tactful.engine.compiled_profile import CompiledProfile, provenance_arrays
+from tactful.index.catalog import CatalogIndex
+from tactful.index.compiled_profile import CompiledProfile, provenance_arrays
 from tactful.signals.profile import DAY, Profile
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tactful.domain.identifiers import EntityId, ShortText, Tag, TypeName
 from tactful.domain.recommendation import Reason
-from tactful.engine.catalog import CatalogIndex
+from tactful.index.catalog import CatalogIndex
 from tactful.signals.profile import DAY
 
 

@@ -10,8 +10,8 @@ import numpy as np
 
 from tactful.domain.person import Person
 from tactful.domain.recommendation import Reason
-from tactful.engine.catalog import CatalogIndex
-from tactful.engine.compiled_profile import PROVENANCES
+from tactful.index.catalog import CatalogIndex
+from tactful.index.compiled_profile import PROVENANCES
 from tactful.policy.decision import PolicyContext, RuleOutcome
 from tactful.signals.profile import Profile
 

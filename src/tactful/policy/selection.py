@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tactful.config.policy import DiversityMethod
 from tactful.domain.recommendation import Reason
-from tactful.engine.catalog import CatalogIndex
-from tactful.policy.config import DiversityMethod
+from tactful.index.catalog import CatalogIndex
 from tactful.policy.diversity import calibrate, mmr
 from tactful.policy.promotions import PromotionCandidates, promoted_reason
 

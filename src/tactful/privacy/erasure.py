@@ -38,7 +38,7 @@ def item_contributions(
 ) -> dict[str, list[float]]:
     """Per item, the times of the events that added to its counters when ingested.
 
-    Mirrors :class:`~tactful.engine.ingestor.Ingestor`: a positive signal that is not
+    Mirrors :class:`~tactful.services.ingest.Ingestor`: a positive signal that is not
     ``inferred`` adds one interaction and one unit of (decaying) trend.
     """
     out: dict[str, list[float]] = defaultdict(list)

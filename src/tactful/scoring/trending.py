@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tactful.engine.catalog import CatalogIndex
+from tactful.index.catalog import CatalogIndex
 from tactful.scoring.context import PeakScaled, ScoringContext
 from tactful.signals.profile import DAY
 

@@ -7,7 +7,7 @@ import threading
 from typing import Any, Protocol
 
 from tactful.clock import Clock, to_epoch
-from tactful.security.config import RateLimitSettings
+from tactful.config.security import RateLimitSettings
 
 log = logging.getLogger("tactful.security")
 

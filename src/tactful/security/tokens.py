@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tactful.clock import from_epoch, to_epoch
+from tactful.config.settings import Settings
 from tactful.domain.identifiers import ID_PATTERN
 from tactful.errors import Unauthorized, ValidationError
-from tactful.settings import Settings
 
 TOKEN_PREFIX = "tut_"
 MAX_TOKEN_LENGTH = 1024

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from tactful.clock import ManualClock, to_epoch
+from tactful.config.policy import PolicySettings
+from tactful.config.security import AuthSettings
+from tactful.config.settings import Settings
 from tactful.domain.event import Event, EventContext
 from tactful.domain.person import Consent
 from tactful.engine import Engine
-from tactful.policy.config import PolicySettings
-from tactful.security.config import AuthSettings
-from tactful.settings import Settings
 from tactful.simulation.metrics import Tracker
 from tactful.simulation.world import SENSITIVE_CATEGORY, SENSITIVE_TAG, Persona, World, build_world
 

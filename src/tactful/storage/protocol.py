@@ -10,17 +10,8 @@ from typing import Any, Protocol
 from tactful.domain.event import Event
 from tactful.domain.item import Item, TagMeta
 from tactful.domain.person import Consent, Person
+from tactful.domain.stats import ItemStat
 from tactful.signals.profile import Profile
-
-
-@dataclass(slots=True)
-class ItemStat:
-    """Aggregate engagement with an item: positive interactions and a decayed trend score."""
-
-    item_id: str
-    interactions: float = 0.0
-    trend: float = 0.0
-    trend_ts: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ import scipy.sparse as sp
 
 from tactful.clock import to_epoch
 from tactful.domain.item import Item, TagMeta
-from tactful.engine.exposure import ExposureRanking
-from tactful.storage.protocol import ItemStat
+from tactful.domain.stats import ItemStat
+from tactful.index.exposure import ExposureRanking
 
 CHANGE_LOG = 256  # counter updates remembered, so memoized scores can patch rather than redo
 

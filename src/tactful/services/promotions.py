@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 
 from tactful.clock import Clock, to_epoch
+from tactful.config.settings import Settings
 from tactful.errors import Conflict, NotFound, UnknownItem, ValidationError
 from tactful.policy.promotions import Promotion, PromotionSpec, PromotionUpdate
-from tactful.settings import Settings
 from tactful.storage.policy_store import PolicyStore
 from tactful.storage.sql import SqlStore
 
 if TYPE_CHECKING:
-    from tactful.engine.policy_layer import PolicyLayer
+    from tactful.services.planner import PolicyLayer
 
 
 def _validated(model: type[pydantic.BaseModel], value: Any) -> Any:

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tactful.domain.recommendation import Exclusion, Reason, RecommendedItem
-from tactful.engine.explainer import closest_liked, reasons_for
-from tactful.engine.person_state import PersonState
+from tactful.index.person_state import PersonState
+from tactful.pipeline.explainer import closest_liked, reasons_for
 from tactful.policy.decision import Action, PolicyContext, PolicyRule, run_policies
 from tactful.scoring.blend import Blend, blend
 from tactful.scoring.context import Scorer
 
 if TYPE_CHECKING:
-    from tactful.engine.policy_layer import ListPlan
+    from tactful.pipeline.plan import ListPlan
 
 
 @dataclass(frozen=True)

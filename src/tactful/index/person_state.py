@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tactful.domain.person import Person
-from tactful.engine.catalog import CatalogIndex
-from tactful.engine.compiled_profile import CompiledProfile, provenance_arrays
-from tactful.scoring.context import ScoringContext
+from tactful.index.catalog import CatalogIndex
+from tactful.index.compiled_profile import CompiledProfile, provenance_arrays
+from tactful.index.context import ScoringContext
 from tactful.signals.profile import Engagement, Profile
 
 STATED_WEIGHT = 4.0

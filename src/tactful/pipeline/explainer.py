@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tactful.domain.recommendation import Reason
-from tactful.engine.person_state import PersonState
+from tactful.index.person_state import PersonState
 from tactful.policy.decision import Action, Decision
 from tactful.scoring.blend import Blend
 from tactful.scoring.content import tag_overlap

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 
 from tactful.clock import Clock, to_epoch
+from tactful.config.settings import Settings
 from tactful.domain.identifiers import ID_PATTERN, check_tag
 from tactful.domain.person import Consent, Person
 from tactful.domain.recommendation import ProfileView
-from tactful.engine.catalog import CatalogIndex
 from tactful.errors import ValidationError
-from tactful.settings import Settings
+from tactful.index.catalog import CatalogIndex
 from tactful.signals.profile import Profile, forget_tag
 from tactful.storage.sql import SqlStore
 
 if TYPE_CHECKING:
-    from tactful.engine.profile_cache import ProfileCache
+    from tactful.index.profile_cache import ProfileCache
 
 _ID_RE = re.compile(ID_PATTERN)
 MAX_LIST = 128

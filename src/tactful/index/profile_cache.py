@@ -12,7 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from tactful.domain.person import Person
-from tactful.engine.compiled_profile import CompiledProfile
+from tactful.index.compiled_profile import CompiledProfile
 from tactful.signals.profile import Profile
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tactful.domain.event import Provenance
-from tactful.engine.catalog import CatalogIndex
+from tactful.index.catalog import CatalogIndex
 from tactful.signals.profile import DAY, DecayedScores, ItemState, Profile, TagInterest
 
 PROVENANCES: tuple[str, ...] = tuple(p.value for p in Provenance)

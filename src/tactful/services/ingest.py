@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from tactful.clock import Clock, to_epoch
+from tactful.config.settings import Settings
 from tactful.domain.event import Event, IngestResult, Provenance
 from tactful.domain.person import Person
 from tactful.errors import BatchTooLarge, UnknownItem, ValidationError
-from tactful.settings import Settings
 from tactful.signals.profile import Profile, ProfileRules, apply_signal, decay
 from tactful.signals.rules import SignalRules
 from tactful.storage.protocol import ItemStat

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 
+from tactful.config.policy import DiversityMethod, SurfaceSettings
+from tactful.config.settings import Settings
 from tactful.domain.recommendation import Reason, RecommendedItem
-from tactful.engine.catalog import CatalogIndex
-from tactful.engine.person_state import PersonState
-from tactful.policy.config import DiversityMethod, SurfaceSettings
+from tactful.index.catalog import CatalogIndex
+from tactful.index.person_state import PersonState
+from tactful.pipeline.plan import ListPlan
 from tactful.policy.decision import PolicyRule
 from tactful.policy.hints import (
     PERSONAL_CODES,
@@ -39,56 +40,12 @@ from tactful.policy.promotions import (
     promotion_positions,
 )
 from tactful.policy.respect import MutedRule, ProvenanceRule, SensitiveRule, SurfaceFilterRule
-from tactful.policy.selection import SelectConfig, Selection, select
-from tactful.settings import Settings
+from tactful.policy.selection import SelectConfig
 from tactful.signals.profile import DAY, Engagement
 from tactful.storage.policy_store import PolicyStore
 
 BASELINE_OFF = frozenset({"disliked", "similar_to_disliked"})
 """Foundation rules the plain baseline drops (they are respect policies, P2)."""
-
-
-@dataclass
-class ListPlan:
-    """Everything the pipeline needs from the policy layer for one request."""
-
-    state: PersonState
-    surface: str
-    weights: dict[str, float]
-    extra_rules: list[PolicyRule]
-    disabled: frozenset[str]
-    select_cfg: SelectConfig | None
-    interest_tags: set[str]
-    seen: np.ndarray
-    promos: PromotionCandidates
-    seed: int
-    notes: list[Reason]
-    withheld: Callable[[], list[Reason]]  # why interests are not used; built only for explain=full
-    counter: BackoffCounter | None
-    selection: Selection | None = field(default=None)
-
-    def rules(self, base: Sequence[PolicyRule]) -> list[PolicyRule]:
-        return [r for r in base if r.name not in self.disabled] + self.extra_rules
-
-    def select(self, final: np.ndarray, n: int) -> Selection:
-        cfg = self.select_cfg or SelectConfig(0.0, DiversityMethod.off, 1.0, 0.2)
-        vector = self.state.context.tag_vector
-        self.selection = select(
-            final,
-            self.state.context.catalog,
-            n,
-            cfg,
-            self.interest_tags,
-            vector,
-            self.seen,
-            self.promos,
-            self.seed,
-        )
-        return self.selection
-
-    def list_notes(self, explain_full: bool) -> list[Reason] | None:
-        notes = list(self.notes) + (self.withheld() + self.promos.notes if explain_full else [])
-        return notes or None
 
 
 class PolicyLayer:

@@ -14,8 +14,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from tactful.policy.config import PolicySettings, SurfaceSettings, default_surfaces
-from tactful.security.config import AuthSettings, HttpSettings
+from tactful.config.policy import PolicySettings, SurfaceSettings, default_surfaces
+from tactful.config.security import AuthSettings, HttpSettings
 from tactful.signals.rules import EventRule
 
 
@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     profile: ProfileSettings = Field(default_factory=ProfileSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     policy: PolicySettings = Field(
-        default_factory=PolicySettings, description="The respect layer (P4–P12); see tactful.policy.config."
+        default_factory=PolicySettings, description="The respect layer (P4–P12); see tactful.config.policy."
     )
     surfaces: dict[str, SurfaceSettings] = Field(
         default_factory=default_surfaces,

@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from tactful.engine.training import current_version
 from tactful.models.recommender import Recommender
+from tactful.services.training import current_version
 
 log = logging.getLogger("tactful.models")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from tactful.engine.compiled_profile import PROVENANCES
 from tactful.errors import ValidationError
+from tactful.index.compiled_profile import PROVENANCES
 from tactful.models.artifact import new_version_id
 from tactful.models.recommender import Recommender
 from tactful.signals.profile import DAY

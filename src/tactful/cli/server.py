@@ -8,17 +8,17 @@ import uvicorn
 from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
-from tactful.api.app import create_app
+from tactful.config.settings import Settings
 from tactful.engine import Engine
-from tactful.engine.retrainer import Retrainer
-from tactful.settings import Settings
+from tactful.services.retrainer import Retrainer
+from tactful.web.site import create_site
 
 
 def app_factory() -> FastAPI:
     """Entry point for uvicorn workers: settings come from the environment."""
     settings = Settings()
     limit_blas(settings)
-    return create_app(Engine(settings))
+    return create_site(Engine(settings))
 
 
 def start_retrainer(engine: Engine) -> Retrainer:
@@ -51,8 +51,8 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> No
             os.environ["TACTFUL_DATABASE_URL"] = settings.database_url
         if not settings.auth.enabled:
             os.environ["TACTFUL_AUTH__ENABLED"] = "false"
-        uvicorn.run("tactful.api.server:app_factory", factory=True, host=host, port=port, workers=workers)
+        uvicorn.run("tactful.cli.server:app_factory", factory=True, host=host, port=port, workers=workers)
         return
     engine = Engine(settings)
     start_retrainer(engine)
-    uvicorn.run(create_app(engine), host=host, port=port)
+    uvicorn.run(create_site(engine), host=host, port=port)

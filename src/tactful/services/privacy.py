@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tactful.clock import Clock
+from tactful.config.settings import Settings
 from tactful.domain.identifiers import ID_PATTERN
 from tactful.errors import ValidationError
 from tactful.privacy.erasure import ErasureReport, erase_person
@@ -15,14 +16,13 @@ from tactful.privacy.export import PersonExport, export_person
 from tactful.privacy.retention import RetentionReport, drop_old_events
 from tactful.security.audit import AuditLog
 from tactful.security.tokens import TokenSigner, load_secret
-from tactful.settings import Settings
 from tactful.signals.rules import SignalRules
 from tactful.storage.sql import SqlStore
 
 if TYPE_CHECKING:
-    from tactful.engine.profile_cache import ProfileCache
-    from tactful.engine.recommendation_log import RecommendationLog
+    from tactful.index.profile_cache import ProfileCache
     from tactful.scoring.collaborative import CollaborativeScorer
+    from tactful.services.served_log import RecommendationLog
 
 _ID_RE = re.compile(ID_PATTERN)
 _signer_lock = threading.Lock()

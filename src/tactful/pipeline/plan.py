@@ -1,0 +1,59 @@
+"""A list plan: everything the pipeline needs from the policy layer for one request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tactful.config.policy import DiversityMethod
+from tactful.domain.recommendation import Reason
+from tactful.index.person_state import PersonState
+from tactful.policy.decision import PolicyRule
+from tactful.policy.hints import BackoffCounter
+from tactful.policy.promotions import PromotionCandidates
+from tactful.policy.selection import SelectConfig, Selection, select
+
+
+@dataclass
+class ListPlan:
+    """Everything the pipeline needs from the policy layer for one request."""
+
+    state: PersonState
+    surface: str
+    weights: dict[str, float]
+    extra_rules: list[PolicyRule]
+    disabled: frozenset[str]
+    select_cfg: SelectConfig | None
+    interest_tags: set[str]
+    seen: np.ndarray
+    promos: PromotionCandidates
+    seed: int
+    notes: list[Reason]
+    withheld: Callable[[], list[Reason]]  # why interests are not used; built only for explain=full
+    counter: BackoffCounter | None
+    selection: Selection | None = field(default=None)
+
+    def rules(self, base: Sequence[PolicyRule]) -> list[PolicyRule]:
+        return [r for r in base if r.name not in self.disabled] + self.extra_rules
+
+    def select(self, final: np.ndarray, n: int) -> Selection:
+        cfg = self.select_cfg or SelectConfig(0.0, DiversityMethod.off, 1.0, 0.2)
+        vector = self.state.context.tag_vector
+        self.selection = select(
+            final,
+            self.state.context.catalog,
+            n,
+            cfg,
+            self.interest_tags,
+            vector,
+            self.seen,
+            self.promos,
+            self.seed,
+        )
+        return self.selection
+
+    def list_notes(self, explain_full: bool) -> list[Reason] | None:
+        notes = list(self.notes) + (self.withheld() + self.promos.notes if explain_full else [])
+        return notes or None
