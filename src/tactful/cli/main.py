@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tactful.cli.config import config
-from tactful.cli.console import console, make_settings
+from tactful.cli.console import batches_with_progress, console, make_settings
 from tactful.cli.evaluate import evaluate_app
 from tactful.cli.importer import import_app
 from tactful.cli.simulate import simulate
@@ -62,7 +62,9 @@ def demo(
     from tactful.demo.builder import build_demo
 
     settings = without_auth(make_settings(data_dir, None))
-    summary = build_demo(settings, people=people, seed=seed)
+    summary = build_demo(
+        settings, people=people, seed=seed, progress=batches_with_progress, say=console.print
+    )
     console.print(summary)
     if no_serve:
         return

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+
 import numpy as np
 
-from tactful.cli.console import batches_with_progress, console
 from tactful.config.settings import Settings
 from tactful.demo.library import build_library, simulate_listeners
+from tactful.domain.event import Event
 from tactful.domain.item import TagMeta
 from tactful.engine import Engine
+
+ProgressFn = Callable[[Sequence[Sequence[Event]], int, str], Iterable[Sequence[Event]]]
 
 BATCH = 5_000
 
 
-def build_demo(settings: Settings, people: int = 300, seed: int = 7) -> str:
-    """Idempotent: event ids are deterministic, so running it twice adds nothing new."""
+def build_demo(
+    settings: Settings,
+    people: int = 300,
+    seed: int = 7,
+    progress: ProgressFn = lambda chunks, total, label: chunks,
+    say: Callable[[str], None] = lambda message: None,
+) -> str:
+    """Idempotent: event ids are deterministic, so running it twice adds nothing new.
+
+    ``progress`` wraps the event batches (the CLI shows a bar); ``say`` prints a status line.
+    """
     rng = np.random.default_rng(seed)
     with Engine(settings) as engine:
         library = build_library(rng)
@@ -28,16 +41,12 @@ def build_demo(settings: Settings, people: int = 300, seed: int = 7) -> str:
         events = simulate_listeners(rng, library, people, engine.clock.now())
         chunks = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
         accepted = 0
-        for chunk in batches_with_progress(chunks, len(events), "listening history"):
+        for chunk in progress(chunks, len(events), "listening history"):
             accepted += engine.ingest(chunk).accepted
-        trained = _train(engine)
+        say("training the collaborative model…")
+        trained = str(engine.train())
         stats = engine.store.stats()
     return (
         f"demo library: {stats['items']} albums, {stats['persons']} listeners, "
         f"{stats['events']} events ({accepted} new); {trained}; data in {settings.data_dir}"
     )
-
-
-def _train(engine: Engine) -> str:
-    console.print("training the collaborative model…")
-    return str(engine.train())

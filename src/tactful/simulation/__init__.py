@@ -1,0 +1,1 @@
+"""The respect simulation: synthetic people with hidden interests, policies on and off."""
