@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from tactful.domain.event import Event
 from tactful.domain.item import TagMeta
 from tactful.engine import Engine
 
-ProgressFn = Callable[[Sequence[Sequence[Event]], int, str], Iterable[Sequence[Event]]]
+ProgressFn = Callable[[list[list[Event]], int, str], Iterable[list[Event]]]
 
 BATCH = 5_000
 
