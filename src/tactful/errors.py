@@ -67,6 +67,13 @@ class RateLimited(TactfulError):
         self.retry_after = retry_after
 
 
+class ConfigurationError(TactfulError):
+    """Settings that cannot work (an unknown scorer in a blend, say): raised at start-up."""
+
+    code = "configuration"
+    status = 500
+
+
 class StorageError(TactfulError):
     code = "storage_unavailable"
     status = 503

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from tactful import Engine, Event, Item, ManualClock, Person
+from tactful import Engine, Event, Item, ManualClock, Person, Settings
 from tactful.domain.person import Consent
 from tactful.errors import BatchTooLarge, NotFound, UnknownItem, ValidationError
 
@@ -140,10 +140,10 @@ def test_event_ids_make_ingest_idempotent(catalog_engine: Engine) -> None:
     assert catalog_engine.profile("u").positive_signals == 1
 
 
-def test_limits_and_bad_input(catalog_engine: Engine, clock: ManualClock) -> None:
-    catalog_engine.settings.max_batch_events = 3
-    with pytest.raises(BatchTooLarge):
-        catalog_engine.ingest([Event(user_id="u", item_id="jazz-1", type="view")] * 4)
+def test_limits_and_bad_input(catalog_engine: Engine, settings: Settings, clock: ManualClock) -> None:
+    with Engine(settings.model_copy(update={"max_batch_events": 3}), clock=clock) as small:
+        with pytest.raises(BatchTooLarge):
+            small.ingest([Event(user_id="u", item_id="jazz-1", type="view")] * 4)
     with pytest.raises(ValidationError) as err:
         catalog_engine.ingest(
             [Event(user_id="u", item_id="jazz-1", type="view", timestamp=clock.now() + timedelta(days=9))]

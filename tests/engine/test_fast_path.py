@@ -204,10 +204,10 @@ def test_backoff_counts_are_seen_by_the_next_request_before_they_are_written(
         assert "backing_off" in notes  # counted across requests without any write
         pending = engine.served.pending_backoff("ann")
         assert pending is not None and pending.ignored_slots >= 12
-        assert engine.policy_layer.store.backoff("ann").ignored_slots == 0
+        assert engine.policy_store.backoff("ann").ignored_slots == 0
         engine.served.flush()
         assert engine.served.pending_backoff("ann") is None
-        assert engine.policy_layer.store.backoff("ann") == pending
+        assert engine.policy_store.backoff("ann") == pending
 
 
 def test_promotion_changes_reach_a_worker_that_cached_promotions(

@@ -29,7 +29,7 @@ def trained(settings: Settings, clock: ManualClock) -> Iterator[Engine]:
 
 
 def collaborative_scores(engine: Engine, user: str) -> np.ndarray:
-    state = engine._state(user, engine.clock.now().timestamp())
+    state = engine.person_state(user)
     scorer = next(s for s in engine.pipeline.scorers if s.name == "collaborative")
     scores = scorer.score(state.context)
     assert scores is not None
@@ -141,7 +141,7 @@ def _long_history_user(engine: Engine) -> str:
     users = [f"listener-{k:04d}" for k in range(120)]
     return max(
         users,
-        key=lambda u: int((engine._state(u, engine.clock.now().timestamp()).context.item_weights > 0).sum()),
+        key=lambda u: int((engine.person_state(u).context.item_weights > 0).sum()),
     )
 
 
@@ -152,7 +152,7 @@ def test_kept_folds_serve_what_folding_afresh_serves(trained: Engine) -> None:
     assert collaborative_scores(trained, user) is first  # nothing moved: the kept scores stand
     target = trained.recommend(user, n=30).items[-1].item_id
     trained.ingest([Event(user_id=user, item_id=target, type="like")])
-    cached = trained.profiles.peek(user)
+    cached = trained.states.profiles.peek(user)
     assert cached is not None and cached.compiled is not None  # the layout was moved forward, not dropped
     kept = collaborative_scores(trained, user)
     assert trained.collaborative._folds[user][0].updates >= 1  # the like was applied on its own

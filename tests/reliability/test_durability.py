@@ -52,7 +52,7 @@ def test_a_batch_that_fails_mid_write_leaves_nothing(catalog_engine: Engine, mon
         catalog_engine.ingest(batch)
     assert _counts(catalog_engine.store) == before
     monkeypatch.undo()
-    catalog_engine.profiles.clear()
+    catalog_engine.states.clear()
     assert catalog_engine.profile("new1").positive_signals == 0
     assert catalog_engine.ingest(batch).accepted == 10
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,6 +14,7 @@ from pydantic_settings import (
 )
 
 from tactful.config.policy import PolicySettings, SurfaceSettings, default_surfaces
+from tactful.config.run import check_blend
 from tactful.config.security import AuthSettings, HttpSettings
 from tactful.signals.rules import EventRule
 
@@ -65,6 +65,16 @@ class ScoringSettings(BaseModel):
     similar_tag_penalty: float = Field(
         0.5, ge=0, le=1, description="Multiplier for items sharing a tag with a disliked item."
     )
+
+    @field_validator("blend")
+    @classmethod
+    def _blend_levels(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        check_blend(value)
+        for level, weights in value.items():
+            for name, weight in weights.items():
+                if not 0.0 <= weight <= 100.0:
+                    raise ValueError(f"blend.{level}.{name} must be between 0 and 100, got {weight}")
+        return value
 
 
 class ModelSettings(BaseModel):
@@ -159,6 +169,3 @@ class Settings(BaseSettings):
     @property
     def model_dir(self) -> Path:
         return self.data_dir / "models"
-
-    def with_overrides(self, **overrides: Any) -> Settings:
-        return self.model_copy(update=overrides)

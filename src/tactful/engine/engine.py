@@ -1,123 +1,129 @@
-"""``tactful.Engine``: the in-process Python API for catalog, events, recommendations and profiles."""
+"""``tactful.Engine``: the in-process Python API, a thin facade over the services.
+
+The engine builds each service once, with explicit constructor dependencies, and forwards
+calls to it; it holds no logic of its own. The services:
+
+- :class:`~tactful.services.ingest.IngestService`: events in (P1);
+- :class:`~tactful.services.recommend.RecommendService`: lists, re-ranking, similar, popular;
+- :class:`~tactful.services.people.PeopleService`: the person record, profile and preferences;
+- :class:`~tactful.services.promotions.PromotionService`: business promotions;
+- :class:`~tactful.services.privacy.PrivacyService`: export, erasure, retention, tokens;
+- :class:`~tactful.services.training.ModelService`: training and the served model.
+
+Every request runs under a validated :class:`~tactful.config.run.RunConfig`: the base one
+built from settings at start-up (an unknown scorer or a missing engagement level fails
+here), or the caller's overrides of it.
+"""
 
 from __future__ import annotations
 
-import secrets
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-import numpy as np
-
-from tactful.clock import Clock, SystemClock, from_epoch, to_epoch
+from tactful.clock import Clock, SystemClock, to_epoch
+from tactful.config.run import RunConfig
 from tactful.config.settings import Settings
 from tactful.domain.event import Event, IngestResult
 from tactful.domain.item import Item, TagMeta
-from tactful.domain.person import Person
-from tactful.domain.recommendation import (
-    InterestView,
-    ProfileView,
-    Reason,
-    Recommendations,
-    RecommendedItem,
-)
-from tactful.errors import NotFound, ValidationError
+from tactful.domain.person import Consent, Person
+from tactful.domain.recommendation import ProfileView, Recommendations, RecommendedItem
+from tactful.errors import NotFound
 from tactful.index.catalog import CatalogIndex
-from tactful.index.compiled_profile import CompiledProfile
-from tactful.index.person_state import PersonState, person_state
-from tactful.index.profile_cache import CachedPerson, ProfileCache
-from tactful.pipeline.pipeline import Pipeline, top_k
+from tactful.index.person_state import PersonState
+from tactful.pipeline.pipeline import Pipeline
 from tactful.policy.decision import PolicyRule
-from tactful.policy.exclusions import AvailabilityRule, ConsumedRule, DislikedRule, SimilarToDislikedRule
-from tactful.policy.interests import unlearnable_tags
-from tactful.policy.respect import respect_mask
+from tactful.policy.promotions import Promotion, PromotionSpec, PromotionUpdate
+from tactful.privacy.erasure import ErasureReport
+from tactful.privacy.export import PersonExport
+from tactful.privacy.retention import RetentionReport
 from tactful.scoring.collaborative import CollaborativeScorer
-from tactful.scoring.content import ContentScorer, tag_similarity
+from tactful.scoring.content import ContentScorer
 from tactful.scoring.context import Scorer
 from tactful.scoring.popularity import PopularityScorer
-from tactful.scoring.trending import TrendingScorer, trend_now
-from tactful.services.ingest import Ingestor
+from tactful.scoring.trending import TrendingScorer
+from tactful.security.audit import AuditLog
+from tactful.security.tokens import TokenSigner
+from tactful.services.ingest import IngestService
 from tactful.services.model_registry import ModelRegistry
-from tactful.services.people import ProfileControls
-from tactful.services.planner import PolicyLayer, interest_status
-from tactful.services.privacy import TrustOperations
-from tactful.services.promotions import PromotionOperations
+from tactful.services.models import ModelService
+from tactful.services.people import PeopleService
+from tactful.services.planner import PolicyLayer
+from tactful.services.privacy import PrivacyService
+from tactful.services.promotions import PromotionService
+from tactful.services.recommend import RecommendService
 from tactful.services.served_log import RecommendationLog
-from tactful.services.training import TrainReport, train_model
-from tactful.signals.profile import Engagement, Profile
+from tactful.services.state import PersonStates
+from tactful.services.training import TrainReport
 from tactful.signals.rules import SignalRules
-from tactful.storage import SqlStore, open_store
-from tactful.storage.policy_store import Freshness, PolicyStore
+from tactful.storage import open_store
+from tactful.storage.policy_store import PolicyStore
+from tactful.storage.protocol import Store
 
-MAX_N = 200
+RunOverrides = RunConfig | Mapping[str, Any] | None
 
 
-class Engine(TrustOperations, ProfileControls, PromotionOperations):
-    """Everything tactful does, in process. Thread-safe; state lives in the store."""
+class Engine:
+    """Everything tactful does, in process. Thread-safe; durable state lives in the store."""
 
     def __init__(
         self,
         settings: Settings | None = None,
-        store: SqlStore | None = None,
+        store: Store | None = None,
         clock: Clock | None = None,
         extra_scorers: Sequence[Scorer] = (),
         extra_rules: Sequence[PolicyRule] = (),
     ) -> None:
         self.settings = settings or Settings()
         self.clock = clock or SystemClock()
-        self.store = store or open_store(self.settings.resolved_database_url)
+        self.store: Store = store or open_store(self.settings.resolved_database_url)
+        half_lives = dict(self.settings.signals.half_life_days)
         self.rules = SignalRules(self.settings.signals.rules, self.settings.signals.short_play_seconds)
-        self.ingestor = Ingestor(self.store, self.settings, self.rules, self.clock)
-        self.half_lives = dict(self.settings.signals.half_life_days)
-        scoring = self.settings.scoring
         self.models = ModelRegistry(self.settings.model_dir, self.settings.models.reload_check_seconds)
         self.collaborative = CollaborativeScorer(
             self.models.get, self.settings.models.fold_cache_size, self.settings.models.fold_tolerance
         )
-        self.pipeline = Pipeline(
-            scorers=[
-                PopularityScorer(),
-                TrendingScorer(scoring.trending_half_life_days),
-                ContentScorer(),
-                self.collaborative,
-                *extra_scorers,
-            ],
-            rules=[
-                AvailabilityRule(),
-                DislikedRule(),
-                ConsumedRule(),
-                SimilarToDislikedRule(scoring.similar_tag_penalty),
-                *extra_rules,
-            ],
-            blend_weights=scoring.blend,
-            half_lives=self.half_lives,
+        scorers: list[Scorer] = [
+            PopularityScorer(),
+            TrendingScorer(self.settings.scoring.trending_half_life_days),
+            ContentScorer(),
+            self.collaborative,
+            *extra_scorers,
+        ]
+        self.config = RunConfig.from_settings(self.settings).check_scorers([s.name for s in scorers])
+        self.pipeline = Pipeline(scorers, self.config, half_lives, extra_rules)
+        self.policy_store = PolicyStore(self.store)
+        self.states = PersonStates(
+            self.store,
+            self.policy_store.freshness,
+            half_lives,
+            on_catalog_change=[self.collaborative.clear],
         )
-        self._catalog: CatalogIndex | None = None
-        self.policy_layer = PolicyLayer(self.settings, PolicyStore(self.store), self.half_lives)
-        self.profiles = ProfileCache()
-        self.served = RecommendationLog(self.store, save_backoff=self.policy_layer.store.save_backoff)
-        self._lock = threading.Lock()
+        self.planner = PolicyLayer(self.policy_store, half_lives)
+        self.served = RecommendationLog(self.store, save_backoff=self.policy_store.save_backoff)
+        self.audit = AuditLog(self.store, self.clock)
+        self.ingestion = IngestService(self.store, self.states, self.settings, self.rules, self.clock)
+        self.recommender = RecommendService(
+            self.states, self.planner, self.pipeline, self.served, self.models, self.clock, self.config
+        )
+        self.people = PeopleService(
+            self.store, self.states, self.planner, self.clock, self.config, half_lives
+        )
+        self.promotion_service = PromotionService(
+            self.store, self.policy_store, self.clock, self.settings.policy.promotions, self.audit
+        )
+        self.privacy = PrivacyService(
+            self.store, self.settings, self.clock, self.rules, self.served, self._forget, self.audit
+        )
+        self.training = ModelService(self.store, self.models, half_lives, self.settings.model_dir, self.clock)
+
+    def _forget(self, user_id: str) -> None:
+        """Nothing derived from an erased person stays in this worker's memory."""
+        self.states.drop(user_id)
+        self.collaborative.forget(user_id)
 
     # -- catalog -----------------------------------------------------------------------------
     def catalog(self, version: int | None = None) -> CatalogIndex:
-        """The current catalog index, rebuilt when any worker changed the catalog."""
-        if version is None:
-            version = self.store.catalog_version()
-        current = self._catalog
-        if current is not None and current.version == version:
-            return current
-        with self._lock:
-            if self._catalog is None or self._catalog.version != version:
-                # Erasure bumps the catalog version too: dropping cached profiles here means no
-                # worker can serve an erased person's state, even if the id returns later.
-                self.profiles.clear()
-                self.collaborative.clear()
-                self._catalog = CatalogIndex.build(
-                    self.store.load_catalog(),
-                    self.store.load_tag_meta(),
-                    self.store.load_all_item_stats(),
-                    version,
-                )
-            return self._catalog
+        return self.states.catalog(version)
 
     def upsert_items(self, items: Sequence[Item]) -> int:
         self.store.upsert_items(items, to_epoch(self.clock.now()))
@@ -139,232 +145,116 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
     # -- models ------------------------------------------------------------------------------
     def train(self, progress: Callable[[str], None] = lambda _: None) -> TrainReport:
         """Train the collaborative model from stored profiles and serve it at once."""
-        report = train_model(
-            self.store,
-            self.store.item_ids(),  # the catalog's order, without building the catalog index
-            self.half_lives,
-            self.settings.model_dir,
-            to_epoch(self.clock.now()),
-            progress,
-        )
-        self.models.reload(wait=True)
-        return report
+        return self.training.train(progress)
 
     # -- events ------------------------------------------------------------------------------
     def ingest(self, events: Sequence[Event]) -> IngestResult:
         """Validate and apply a batch atomically; the next recommendation reflects it (P1)."""
-        self._policy_learning()
-        outcome = self.ingestor.ingest(events)
-        catalog = self._catalog
-        if catalog is not None and outcome.stats:
-            catalog.apply_stats(outcome.stats)
-        for user_id, profile in outcome.profiles.items():
-            version = outcome.versions.get(user_id)
-            compiled = self._compiled_after(user_id, version, profile, catalog, outcome.touched.get(user_id))
-            self.profiles.put(user_id, CachedPerson(version, outcome.persons[user_id], profile, compiled))
-        return outcome.result
-
-    def _compiled_after(
-        self,
-        user_id: str,
-        version: int | None,
-        profile: Profile,
-        catalog: CatalogIndex | None,
-        touched: tuple[frozenset[str], frozenset[str]] | None,
-    ) -> CompiledProfile | None:
-        """The cached layout moved forward by this batch's rows, when it is exactly one write behind.
-
-        Any other write in between (another worker, a preference change) means the cached
-        layout may miss changes, so the next request builds it afresh instead.
-        """
-        before = self.profiles.peek(user_id)
-        if before is None or before.compiled is None or catalog is None or touched is None:
-            return None
-        if version is None or before.version is None or version != before.version + 1:
-            return None
-        if before.compiled.catalog_version != catalog.version:
-            return None
-        return before.compiled.updated(profile, catalog, *touched)
-
-    def _policy_learning(self) -> None:
-        """What ingest must not learn: muted, removed and non-opted-in sensitive tags (P8, P11)."""
-        if not self.settings.policy.enabled:
-            self.ingestor.unlearnable = lambda person, item_id, tags: frozenset()
-            return
-        catalog = self.catalog()
-        self.ingestor.unlearnable = lambda person, item, tags: unlearnable_tags(person, catalog, item, tags)
+        return self.ingestion.ingest(events)
 
     def track(self, event: Event) -> IngestResult:
-        return self.ingest([event])
-
-    # -- people ------------------------------------------------------------------------------
-    def person(self, user_id: str) -> Person:
-        return self.store.get_person(user_id) or Person(id=user_id)
-
-    def save_person(self, person: Person) -> Person:
-        self.store.save_person(person)
-        self.profiles.drop(person.id)
-        return person
-
-    def _cached(self, user_id: str, fresh: Freshness | None = None) -> tuple[CatalogIndex, CachedPerson]:
-        """The catalog and the person's cached state, both checked against the store."""
-        fresh = fresh or self.policy_layer.store.freshness(user_id)
-        version = fresh.person_version
-        catalog = self.catalog(fresh.catalog_version)
-        entry = self.profiles.get(user_id, version)
-        if entry is None:
-            person, profile, version = self.store.load_person_state(user_id)
-            entry = CachedPerson(version, person or Person(id=user_id), profile)
-        if entry.compiled is None or entry.compiled.catalog_version != catalog.version:
-            entry.compiled = CompiledProfile.build(entry.profile, catalog)
-        self.profiles.put(user_id, entry)
-        return catalog, entry
-
-    def _state(self, user_id: str, now: float, fresh: Freshness | None = None) -> PersonState:
-        catalog, entry = self._cached(user_id, fresh)
-        p = self.settings.profile
-        level = entry.profile.engagement(p.warming_after, p.engaged_after, p.engaged_min_days)
-        return person_state(catalog, entry.person, entry.profile, now, self.half_lives, level, entry.compiled)
+        return self.ingestion.ingest([event])
 
     # -- recommendations ---------------------------------------------------------------------
     def recommend(
-        self, user_id: str, surface: str = "home", n: int | None = None, explain: bool = False
+        self,
+        user_id: str,
+        surface: str = "home",
+        n: int | None = None,
+        explain: bool = False,
+        config: RunOverrides = None,
     ) -> Recommendations:
-        n = self._check_n(self.policy_layer.surface(surface).n if n is None else n)
-        now_dt = self.clock.now()
-        now = to_epoch(now_dt)
-        pending = self.served.pending_backoff(user_id)  # before the store: see RecommendationLog
-        fresh = self.policy_layer.store.freshness(user_id)
-        backoff = fresh.backoff if pending is None else pending
-        state = self._state(user_id, now, fresh)
-        plan = self.policy_layer.plan(state, surface, backoff, fresh.promotions_version)
-        result = self.pipeline.run(plan.state, surface, n, explain_full=explain, plan=plan)
-        rec_id = "r_" + secrets.token_hex(10)
-        counter = self.policy_layer.served(plan, rec_id, result.items)
-        self.served.record(rec_id, user_id, surface, now, [i.item_id for i in result.items], counter)
-        return Recommendations(
-            recommendation_id=rec_id,
-            user_id=user_id,
-            surface=surface,
-            engagement=plan.state.engagement.value,
-            generated_at=now_dt,
-            items=result.items,
-            excluded=result.excluded,
-            notes=plan.list_notes(explain),
-            model_version=self.models.version,
-        )
+        """A list for a person on a surface, each item with its reasons (P12)."""
+        return self.recommender.recommend(user_id, surface, n, explain, config)
+
+    def rerank(
+        self,
+        user_id: str,
+        item_ids: Sequence[str],
+        surface: str = "home",
+        explain: bool = False,
+        config: RunOverrides = None,
+    ) -> Recommendations:
+        """The caller's candidates ordered for the person (SPEC §4 re-rank)."""
+        return self.recommender.rerank(user_id, item_ids, surface, explain, config)
 
     def popular(self, n: int | None = None, kind: str = "popular") -> list[RecommendedItem]:
-        n = self._check_n(n)
-        catalog = self.catalog()
-        now = to_epoch(self.clock.now())
-        if kind == "trending":
-            hl = self.settings.scoring.trending_half_life_days
-            scores = trend_now(catalog.trend, catalog.trend_ts, now, hl)
-            reason = Reason(code="trending", message="trending right now")
-        elif kind == "popular":
-            scores = catalog.interactions.astype(float)
-            reason = Reason(code="popular", message="popular with others")
-        else:
-            raise ValidationError("kind must be 'popular' or 'trending'", field="kind")
-        scores = np.where(catalog.available(now), scores, -np.inf)
-        return [self._plain_item(catalog, int(p), float(scores[p]), [reason]) for p in top_k(scores, n)]
+        return self.recommender.popular(n, kind)
 
     def similar(
         self, item_id: str, n: int | None = None, user_id: str | None = None
     ) -> list[RecommendedItem]:
-        n = self._check_n(n)
-        catalog = self.catalog()
-        pos = catalog.index.get(item_id)
-        if pos is None:
-            raise NotFound(f"no item {item_id!r}", field="item_id")
-        now = to_epoch(self.clock.now())
-        sim = tag_similarity(catalog.item_tag_norm, pos)
-        pop = np.log1p(catalog.interactions)
-        scores = sim + 0.01 * pop / max(float(pop.max()), 1.0)
-        scores[pos] = -np.inf
-        scores = np.where(catalog.available(now), scores, -np.inf)
-        if user_id is not None:
-            entry = self._cached(user_id)[1]
-            hidden = entry.profile.hard_negatives()
-            if self.settings.policy.enabled:  # muted and non-opted-in sensitive items stay hidden (P8)
-                scores = np.where(respect_mask(catalog, entry.person, now), -np.inf, scores)
-            for iid in hidden:
-                if iid in catalog.index:
-                    scores[catalog.index[iid]] = -np.inf
-        out = []
-        source = catalog.items[pos].title or item_id
-        for p in top_k(scores, n):
-            shared = [t for t in catalog.items[p].tags if t in set(catalog.items[pos].tags)]
-            reason = Reason(
-                code="similar_item",
-                message=f"shares {', '.join(shared[:3]) or 'audience'} with {source}",
-                item_id=item_id,
-                weight=round(float(sim[p]), 4),
-            )
-            out.append(self._plain_item(catalog, int(p), float(scores[p]), [reason]))
-        return out
+        return self.recommender.similar(item_id, n, user_id)
 
-    # -- profile -----------------------------------------------------------------------------
+    def person_state(self, user_id: str, config: RunOverrides = None) -> PersonState:
+        """The person as scorers see them now (for inspection and tests)."""
+        return self.states.state(user_id, to_epoch(self.clock.now()), self.recommender.config(config))
+
+    # -- people ------------------------------------------------------------------------------
+    def person(self, user_id: str) -> Person:
+        return self.people.person(user_id)
+
+    def save_person(self, person: Person) -> Person:
+        return self.people.save_person(person)
+
     def profile(self, user_id: str) -> ProfileView:
-        """What the engine believes about a person, with evidence and provenance (P12)."""
-        now = to_epoch(self.clock.now())
-        state = self._state(user_id, now)
-        catalog = state.context.catalog
-        profile: Profile = state.profile
-        p = self.settings.profile
-        interests = []
-        status = interest_status(self.policy_layer, state)
-        for tag, interest in profile.interests.items():
-            by_prov = interest.scores.by_provenance(now, self.half_lives)
-            interests.append(
-                InterestView(
-                    tag=tag,
-                    score=round(sum(by_prov.values()), 4),
-                    evidence=len(interest.evidence),
-                    established=interest.established,
-                    stated=tag in state.person.stated_interests,
-                    last_positive=from_epoch(interest.last_positive) if interest.last_positive else None,
-                    provenance={k: round(v, 4) for k, v in by_prov.items()},
-                    sensitive_category=catalog.tag_sensitive.get(tag),
-                    status=status.get(tag),
-                )
-            )
-        interests.sort(key=lambda i: -i.score)
-        return ProfileView(
-            user_id=user_id,
-            engagement=profile.engagement(p.warming_after, p.engaged_after, p.engaged_min_days).value
-            if state.engagement is not Engagement.new or profile.positive_signals
-            else Engagement.new.value,
-            positive_signals=profile.positive_signals,
-            active_days=len(profile.active_days),
-            interests=interests,
-            disliked_items=sorted(profile.hard_negatives()),
-            consumed_items=sorted(profile.consumed()),
-            stated_interests=list(state.person.stated_interests),
-            muted_topics=list(state.person.muted_topics),
-            removed_interests=list(state.person.blocked_interests),
-            consent=state.person.consent.model_dump(mode="json"),
-        )
+        return self.people.profile(user_id)
 
-    # -- helpers -----------------------------------------------------------------------------
-    def _check_n(self, n: int | None) -> int:
-        n = self.settings.default_n if n is None else n
-        if not 1 <= n <= MAX_N:
-            raise ValidationError(f"n must be between 1 and {MAX_N}", field="n")
-        return n
+    def state_interest(self, user_id: str, tag: str) -> ProfileView:
+        return self.people.state_interest(user_id, tag)
 
-    @staticmethod
-    def _plain_item(catalog: CatalogIndex, pos: int, score: float, reasons: list[Reason]) -> RecommendedItem:
-        return RecommendedItem(
-            item_id=catalog.item_ids[pos],
-            title=catalog.items[pos].title,
-            score=round(score, 6),
-            tags=list(catalog.items[pos].tags),
-            reasons=reasons,
-        )
+    def remove_interest(self, user_id: str, tag: str) -> ProfileView:
+        return self.people.remove_interest(user_id, tag)
 
+    def mute_topic(self, user_id: str, tag: str) -> ProfileView:
+        return self.people.mute_topic(user_id, tag)
+
+    def unmute_topic(self, user_id: str, tag: str) -> ProfileView:
+        return self.people.unmute_topic(user_id, tag)
+
+    def set_consent(self, user_id: str, consent: Consent | dict[str, Any]) -> ProfileView:
+        return self.people.set_consent(user_id, consent)
+
+    # -- promotions --------------------------------------------------------------------------
+    def create_promotion(self, body: PromotionSpec | dict[str, Any], actor: str = "python") -> Promotion:
+        return self.promotion_service.create_promotion(body, actor)
+
+    def update_promotion(
+        self, promotion_id: str, body: PromotionUpdate | dict[str, Any], actor: str = "python"
+    ) -> Promotion:
+        return self.promotion_service.update_promotion(promotion_id, body, actor)
+
+    def end_promotion(self, promotion_id: str, actor: str = "python") -> Promotion:
+        return self.promotion_service.end_promotion(promotion_id, actor)
+
+    def get_promotion(self, promotion_id: str) -> Promotion:
+        return self.promotion_service.get_promotion(promotion_id)
+
+    def promotions(self, include_ended: bool = True) -> list[Promotion]:
+        return self.promotion_service.promotions(include_ended)
+
+    # -- privacy -----------------------------------------------------------------------------
+    @property
+    def signer(self) -> TokenSigner:
+        return self.privacy.signer
+
+    def issue_user_token(self, user_id: str, ttl_seconds: int | None = None) -> str:
+        return self.privacy.issue_user_token(user_id, ttl_seconds)
+
+    def export_person(self, user_id: str, actor: str = "python") -> PersonExport:
+        return self.privacy.export_person(user_id, actor)
+
+    def erase_person(self, user_id: str, actor: str = "python") -> ErasureReport:
+        return self.privacy.erase_person(user_id, actor)
+
+    def drop_events_older_than(
+        self, days: float, actor: str = "python", dry_run: bool = False
+    ) -> RetentionReport:
+        return self.privacy.drop_events_older_than(days, actor, dry_run)
+
+    # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
+        """Flush buffered served lists and counters, then close the store."""
         self.served.close()
         self.store.close()
 

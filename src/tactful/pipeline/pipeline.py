@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tactful.config.run import RunConfig
 from tactful.domain.recommendation import Exclusion, Reason, RecommendedItem
 from tactful.index.person_state import PersonState
 from tactful.pipeline.explainer import closest_liked, reasons_for
+from tactful.pipeline.plan import ListPlan
 from tactful.policy.decision import Action, PolicyContext, PolicyRule, run_policies
+from tactful.policy.exclusions import AvailabilityRule, ConsumedRule, DislikedRule, SimilarToDislikedRule
 from tactful.scoring.blend import Blend, blend
 from tactful.scoring.context import Scorer
-
-if TYPE_CHECKING:
-    from tactful.pipeline.plan import ListPlan
 
 
 @dataclass(frozen=True)
@@ -38,47 +37,75 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return finite[order]
 
 
+def base_rules(config: RunConfig, extra: Sequence[PolicyRule] = ()) -> list[PolicyRule]:
+    """The foundation rules every list runs (a plan may switch some off per surface)."""
+    return [
+        AvailabilityRule(),
+        DislikedRule(),
+        ConsumedRule(),
+        SimilarToDislikedRule(config.similar_tag_penalty),
+        *extra,
+    ]
+
+
 class Pipeline:
-    """Composes scorers, blend weights and policy rules; pure given its inputs."""
+    """Composes scorers, blend weights and policy rules; pure given its inputs.
+
+    The rules of a request come from its :class:`RunConfig` (the base config's are built
+    once); scorers are fixed at construction and name the blend's keys.
+    """
 
     def __init__(
         self,
         scorers: Sequence[Scorer],
-        rules: Sequence[PolicyRule],
-        blend_weights: dict[str, dict[str, float]],
+        base: RunConfig,
         half_lives: dict[str, float],
+        extra_rules: Sequence[PolicyRule] = (),
     ) -> None:
         self.scorers = list(scorers)
-        self.rules = list(rules)
-        self.blend_weights = blend_weights
+        self.extra_rules = list(extra_rules)
+        self.base = base
+        self.rules = base_rules(base, self.extra_rules)
         self.half_lives = half_lives
+
+    @property
+    def scorer_names(self) -> list[str]:
+        return [s.name for s in self.scorers]
+
+    def rules_for(self, config: RunConfig) -> list[PolicyRule]:
+        return self.rules if config is self.base else base_rules(config, self.extra_rules)
 
     def run(
         self,
         state: PersonState,
         surface: str,
         n: int,
+        plan: ListPlan,
+        config: RunConfig,
         explain_full: bool = False,
-        plan: ListPlan | None = None,
+        only: np.ndarray | None = None,
     ) -> PipelineResult:
-        """Rank for one request; a policy ``plan`` supplies weights, extra rules and the select stage."""
+        """Rank for one request: the ``plan`` supplies weights, extra rules and the select stage.
+
+        ``only`` (catalog positions) restricts the list to a caller's candidates (re-rank):
+        every other item is left out before policy, so exclusions speak only of candidates.
+        """
         ctx = state.context
         cat = ctx.catalog
         components = {s.name: s.score(ctx) for s in self.scorers}
-        weights = plan.weights if plan is not None else self.blend_weights[state.engagement.value]
-        mix = blend(components, weights, cat.size)
-        rules = plan.rules(self.rules) if plan is not None else self.rules
+        mix = blend(components, plan.weights, cat.size)
+        rules = plan.rules(self.rules_for(config))
         policy_ctx = PolicyContext(cat, state.profile, state.person, ctx.now, surface, state.compiled)
         policy = run_policies(rules, policy_ctx)
         base = mix.total - (mix.total.min() if cat.size else 0.0) + 1e-6
+        if only is not None:
+            keep = np.zeros(cat.size, dtype=bool)
+            keep[only] = True
+            base = np.where(keep, base, -np.inf)
         final = np.where(policy.allowed, base * policy.multiplier, -np.inf)
-        slot_reasons: dict[int, list[Reason]] = {}
-        if plan is None:
-            chosen = top_k(final, n)
-        else:
-            selection = plan.select(final, n)
-            chosen = np.array(selection.positions, dtype=np.int64)
-            slot_reasons = selection.reasons
+        selection = plan.select(final, n)
+        chosen = np.array(selection.positions, dtype=np.int64)
+        slot_reasons: dict[int, list[Reason]] = selection.reasons
         liked = closest_liked(state, chosen) if "collaborative" in mix.parts else {}
         items = [
             RecommendedItem(

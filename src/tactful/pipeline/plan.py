@@ -33,6 +33,7 @@ class ListPlan:
     notes: list[Reason]
     withheld: Callable[[], list[Reason]]  # why interests are not used; built only for explain=full
     counter: BackoffCounter | None
+    backoff_threshold: int = 40
     selection: Selection | None = field(default=None)
 
     def rules(self, base: Sequence[PolicyRule]) -> list[PolicyRule]:

@@ -11,48 +11,100 @@ from tactful.config.settings import Settings
 from tactful.domain.event import Event, IngestResult, Provenance
 from tactful.domain.person import Person
 from tactful.errors import BatchTooLarge, UnknownItem, ValidationError
-from tactful.signals.profile import Profile, ProfileRules, apply_signal, decay
+from tactful.policy.interests import unlearnable_tags
+from tactful.services.state import PersonStates
+from tactful.signals.profile import Profile, ProfileDelta, ProfileRules, apply_signal, decay
 from tactful.signals.rules import SignalRules
-from tactful.storage.protocol import ItemStat
-from tactful.storage.sql import SqlStore
+from tactful.storage.protocol import ItemStat, Store
 
 FUTURE_SLACK = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class PersonChange:
+    """What one batch did to one person: versions before and after, and the rows it wrote.
+
+    ``rows`` holds only the touched rows (whole, as stored after the batch) and the
+    counters, so a worker whose cache is at ``before`` moves to ``after`` by replacing them.
+    """
+
+    user_id: str
+    before: int
+    after: int
+    person: Person
+    rows: Profile
+    items: frozenset[str]
+    tags: frozenset[str]
+
+    def delta(self) -> ProfileDelta:
+        return ProfileDelta(
+            self.after,
+            self.rows.positive_signals,
+            self.rows.active_days,
+            {t: self.rows.interests[t] for t in self.tags if t in self.rows.interests},
+            {i: self.rows.items[i] for i in self.items if i in self.rows.items},
+        )
 
 
 @dataclass(frozen=True)
 class IngestOutcome:
     result: IngestResult
     stats: list[ItemStat]
-    profiles: dict[str, Profile] = field(default_factory=dict)
-    persons: dict[str, Person] = field(default_factory=dict)
-    versions: dict[str, int] = field(default_factory=dict)
-    touched: dict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
-    """Per person, the items and tags this batch changed (so cached layouts update in place)."""
+    people: list[PersonChange] = field(default_factory=list)
 
 
-class Ingestor:
-    """Turns events into signals and applies them synchronously."""
+class IngestService:
+    """Turns events into signals and applies them synchronously (P1).
 
-    def __init__(self, store: SqlStore, settings: Settings, rules: SignalRules, clock: Clock) -> None:
+    An event reads and writes only the rows it touches (its item's row, its tags' rows,
+    the person's counters and the item's aggregates), so its cost does not grow with the
+    person's history; this worker's cached state then moves forward by those rows.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        states: PersonStates,
+        settings: Settings,
+        rules: SignalRules,
+        clock: Clock,
+    ) -> None:
         self.store = store
-        self.settings = settings
+        self.states = states
         self.rules = rules
         self.clock = clock
-        self.unlearnable: Callable[[Person, str | None, list[str]], frozenset[str]] = _muted_tags
+        self.max_batch_events = settings.max_batch_events
+        self.trend_half_life = settings.scoring.trending_half_life_days
+        self.respect = settings.policy.enabled
         self.profile_rules = ProfileRules(
             half_lives=dict(settings.signals.half_life_days),
             evidence_threshold=settings.profile.evidence_threshold,
             max_evidence_keys=settings.profile.max_evidence_keys,
         )
 
+    def ingest(self, events: Sequence[Event]) -> IngestResult:
+        """Validate and apply a batch atomically; the next recommendation reflects it (P1)."""
+        outcome = self.apply(events)
+        self.states.apply_stats(outcome.stats)
+        for change in outcome.people:
+            self.states.after_write(change.user_id, change.before, change.person, change.delta())
+        return outcome.result
+
+    def unlearnable(self) -> Callable[[Person, str | None, list[str]], frozenset[str]]:
+        """What a signal must not teach: muted, removed and non-opted-in sensitive tags (P8, P11)."""
+        if not self.respect:
+            return lambda person, item_id, tags: frozenset()
+        catalog = self.states.catalog()
+        return lambda person, item_id, tags: unlearnable_tags(person, catalog, item_id, tags)
+
     def validate(self, events: Sequence[Event]) -> list[Event]:
         """Check every event against the rules and the catalog; raise on the first bad one.
 
         Returns resolved copies (timestamp and provenance filled in). Nothing is written.
         """
-        if len(events) > self.settings.max_batch_events:
+        if len(events) > self.max_batch_events:
             raise BatchTooLarge(
-                f"a batch holds at most {self.settings.max_batch_events} events, got {len(events)}",
+                f"a batch holds at most {self.max_batch_events} events, got {len(events)}",
                 field="events",
             )
         now = self.clock.now()
@@ -86,7 +138,9 @@ class Ingestor:
                 raise UnknownItem(f"unknown item {event.item_id!r}", field=f"{where}.item_id")
         return tags
 
-    def ingest(self, events: Sequence[Event]) -> IngestOutcome:
+    def apply(self, events: Sequence[Event]) -> IngestOutcome:
+        """Apply a batch atomically, reading and writing only the rows it touches."""
+        unlearnable = self.unlearnable()
         resolved = self.validate(events)
         tags = self._check_items(resolved, len(events))
         seen: set[str] = set()
@@ -103,26 +157,35 @@ class Ingestor:
             fresh = [e for e in unique if e.id is None or e.id not in known]
             if not fresh:
                 return IngestOutcome(IngestResult(accepted=0, duplicates=len(resolved)), [])
-            users = sorted({e.user_id for e in fresh})
+            signals = [self.rules.interpret(e) for e in fresh]
+            wanted: dict[str, tuple[set[str], set[str]]] = {}
+            for event, signal in zip(fresh, signals, strict=True):
+                want_tags, want_items = wanted.setdefault(event.user_id, (set(), set()))
+                if event.item_id is not None:
+                    want_items.add(event.item_id)
+                    want_tags.update(tags.get(event.item_id, ()))
+                want_tags.update(signal.context_tags)
+            users = sorted(wanted)
             uow.create_persons([Person.model_construct(id=u) for u in users], now)
             persons = uow.load_persons(users)
-            profiles = uow.load_profiles(users)
+            profiles = uow.load_profile_rows(wanted)
+            before = {u: p.version for u, p in profiles.items()}
             item_ids = sorted({e.item_id for e in fresh if e.item_id is not None})
             stats = uow.load_item_stats(item_ids)
-            half_life = self.settings.scoring.trending_half_life_days
-            for event in fresh:
-                signal = self.rules.interpret(event)
+            half_life = self.trend_half_life
+            for event, signal in zip(fresh, signals, strict=True):
                 at = to_epoch(event.timestamp) if event.timestamp else now
                 person = persons[event.user_id]
+                item_tags = tags.get(event.item_id, []) if event.item_id else []
                 apply_signal(
                     profiles[event.user_id],
                     signal,
                     event.item_id,
-                    tags.get(event.item_id, ()) if event.item_id else (),
+                    item_tags,
                     at,
                     self.profile_rules,
                     session=event.context.session if event.context else None,
-                    muted=self.unlearnable(person, event.item_id, tags.get(event.item_id or "", [])),
+                    muted=unlearnable(person, event.item_id, item_tags),
                 )
                 if event.item_id is not None and signal.positive and signal.provenance != Provenance.inferred:
                     stat = stats.setdefault(event.item_id, ItemStat(event.item_id, 0.0, 0.0, at))
@@ -137,17 +200,8 @@ class Ingestor:
             uow.save_profiles(list(profiles.values()))
             changed = list(stats.values())
             uow.save_item_stats(changed)
-            versions = uow.versions(users)
         return IngestOutcome(
             IngestResult(accepted=len(fresh), duplicates=len(resolved) - len(fresh)),
             changed,
-            profiles,
-            persons,
-            versions,
-            touched,
+            [PersonChange(u, before[u], p.version, persons[u], p, *touched[u]) for u, p in profiles.items()],
         )
-
-
-def _muted_tags(person: Person, item_id: str | None, item_tags: list[str]) -> frozenset[str]:
-    """Tags never learned for this person: muted topics (the engine adds policy-specific ones)."""
-    return frozenset(person.muted_topics)

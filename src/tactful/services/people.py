@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pydantic
 
-from tactful.clock import Clock, to_epoch
-from tactful.config.settings import Settings
+from tactful.clock import Clock, from_epoch, to_epoch
+from tactful.config.run import RunConfig
 from tactful.domain.identifiers import ID_PATTERN, check_tag
 from tactful.domain.person import Consent, Person
-from tactful.domain.recommendation import ProfileView
+from tactful.domain.recommendation import InterestView, ProfileView
 from tactful.errors import ValidationError
 from tactful.index.catalog import CatalogIndex
-from tactful.signals.profile import Profile, forget_tag
-from tactful.storage.sql import SqlStore
-
-if TYPE_CHECKING:
-    from tactful.index.profile_cache import ProfileCache
+from tactful.services.planner import PolicyLayer, interest_status
+from tactful.services.state import PersonStates
+from tactful.signals.profile import Engagement, Profile, forget_tag
+from tactful.storage.protocol import Store
 
 _ID_RE = re.compile(ID_PATTERN)
 MAX_LIST = 128
@@ -68,20 +67,85 @@ def _drop(values: list[str], tag: str) -> None:
         values.remove(tag)
 
 
-class ProfileControls:
-    """State, remove, mute and unmute interests; change consent."""
+class PeopleService:
+    """The person record and what we believe about them; every preference change goes through here.
 
-    settings: Settings
-    store: SqlStore
-    clock: Clock
-    profiles: ProfileCache
+    Each change is one transaction on the person record and their profile, bumps the
+    person's version (so every worker sees it on the next request) and takes effect at once.
+    """
 
-    if TYPE_CHECKING:  # provided by Engine
+    def __init__(
+        self,
+        store: Store,
+        states: PersonStates,
+        planner: PolicyLayer,
+        clock: Clock,
+        base: RunConfig,
+        half_lives: dict[str, float],
+    ) -> None:
+        self.store = store
+        self.states = states
+        self.planner = planner
+        self.clock = clock
+        self.base = base
+        self.half_lives = half_lives
 
-        def catalog(self, version: int | None = None) -> CatalogIndex: ...
+    def catalog(self) -> CatalogIndex:
+        return self.states.catalog()
 
-        def profile(self, user_id: str) -> ProfileView: ...
+    # -- the record ----------------------------------------------------------------------------
+    def person(self, user_id: str) -> Person:
+        return self.store.get_person(valid_user(user_id)) or Person(id=user_id)
 
+    def save_person(self, person: Person) -> Person:
+        self.store.save_person(person)
+        self.states.drop(person.id)
+        return person
+
+    # -- what we believe -----------------------------------------------------------------------
+    def profile(self, user_id: str) -> ProfileView:
+        """What the engine believes about a person, with evidence and provenance (P12)."""
+        now = to_epoch(self.clock.now())
+        config = self.base
+        state = self.states.state(user_id, now, config)
+        catalog = state.context.catalog
+        profile: Profile = state.profile
+        r = config.ramp
+        interests = []
+        status = interest_status(self.planner, state, config)
+        for tag, interest in profile.interests.items():
+            by_prov = interest.scores.by_provenance(now, self.half_lives)
+            interests.append(
+                InterestView(
+                    tag=tag,
+                    score=round(sum(by_prov.values()), 4),
+                    evidence=len(interest.evidence),
+                    established=interest.established,
+                    stated=tag in state.person.stated_interests,
+                    last_positive=from_epoch(interest.last_positive) if interest.last_positive else None,
+                    provenance={k: round(v, 4) for k, v in by_prov.items()},
+                    sensitive_category=catalog.tag_sensitive.get(tag),
+                    status=status.get(tag),
+                )
+            )
+        interests.sort(key=lambda i: -i.score)
+        return ProfileView(
+            user_id=user_id,
+            engagement=profile.engagement(r.warming_after, r.engaged_after, r.engaged_min_days).value
+            if state.engagement is not Engagement.new or profile.positive_signals
+            else Engagement.new.value,
+            positive_signals=profile.positive_signals,
+            active_days=len(profile.active_days),
+            interests=interests,
+            disliked_items=sorted(profile.hard_negatives()),
+            consumed_items=sorted(profile.consumed()),
+            stated_interests=list(state.person.stated_interests),
+            muted_topics=list(state.person.muted_topics),
+            removed_interests=list(state.person.blocked_interests),
+            consent=state.person.consent.model_dump(mode="json"),
+        )
+
+    # -- changes -------------------------------------------------------------------------------
     def _change(self, user_id: str, change: Callable[[Person, Profile], None]) -> ProfileView:
         """Apply ``change`` to the person and their profile in one transaction."""
         valid_user(user_id)
@@ -93,7 +157,7 @@ class ProfileControls:
             change(person, profile)
             uow.save_persons([person])
             uow.save_profiles([profile])
-        self.profiles.drop(user_id)
+        self.states.drop(user_id)
         return self.profile(user_id)
 
     def state_interest(self, user_id: str, tag: str) -> ProfileView:

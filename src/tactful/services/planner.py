@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tactful.config.policy import DiversityMethod, SurfaceSettings
-from tactful.config.settings import Settings
+from tactful.config.policy import DiversityMethod
+from tactful.config.run import RunConfig
 from tactful.domain.recommendation import Reason, RecommendedItem
 from tactful.index.catalog import CatalogIndex
 from tactful.index.person_state import PersonState
@@ -51,30 +51,18 @@ BASELINE_OFF = frozenset({"disliked", "similar_to_disliked"})
 class PolicyLayer:
     """Builds list plans and records what was served."""
 
-    def __init__(self, settings: Settings, store: PolicyStore, half_lives: dict[str, float]) -> None:
-        self.settings = settings
+    def __init__(self, store: PolicyStore, half_lives: dict[str, float]) -> None:
         self.store = store
         self.half_lives = half_lives
-        policy = settings.policy
-        self.enabled = policy.enabled
-        self.gate = GateConfig(
-            evidence_threshold=settings.profile.evidence_threshold,
-            retarget_window_days=policy.hints.retarget_window_days,
-            stale_below=policy.interests.stale_below,
-            recency_half_life_days=policy.interests.recency_half_life_days,
-            stated_weight=policy.interests.stated_weight,
-        )
         self._active: tuple[int, list[ActivePromotion]] | None = None
         self._placed: tuple[tuple[int, int, int], dict[str, list[int]]] | None = None
-
-    def surface(self, name: str) -> SurfaceSettings:
-        return self.settings.surfaces.get(name) or SurfaceSettings()
 
     # -- before the pipeline -----------------------------------------------------------------
     def plan(
         self,
         state: PersonState,
         surface: str,
+        config: RunConfig,
         backoff: BackoffCounter | None = None,
         promotions_version: int | None = None,
     ) -> ListPlan:
@@ -82,19 +70,19 @@ class PolicyLayer:
         the version promotions are cached by (both from the request's freshness check); when
         not given they are read from the store.
         """
-        if not self.enabled:
-            return self._baseline(state, surface, promotions_version)
-        cfg = self.surface(surface)
+        if not config.policy.enabled:
+            return self._baseline(state, surface, config, promotions_version)
+        cfg = config.surface(surface)
         ctx = state.context
         person, profile, catalog = state.person, state.profile, ctx.catalog
         compiled = state.compiled
         gate = gate_interests(
-            catalog, person, profile, ctx.now, self.half_lives, state.allowed, self.gate, compiled
+            catalog, person, profile, ctx.now, self.half_lives, state.allowed, gate_config(config), compiled
         )
         keep = item_may_drive(person, catalog, ctx.item_positions)
         level = state.engagement
         notes: list[Reason] = []
-        hints = self.settings.policy.hints
+        hints = config.policy.hints
         stored = self.store.backoff(person.id) if backoff is None else backoff
         latest = last_positive(profile) if compiled is None else compiled.last_positive
         counter = refresh_backoff(stored, latest)
@@ -105,7 +93,7 @@ class PolicyLayer:
             notes.append(backoff_note(counter, hints.backoff_after_ignored))
         elif level is Engagement.new and any(t in gate.used for t in person.stated_interests):
             level = Engagement.warming  # what a person told us is no guess (P11 over P5)
-        weights, note = self._ramp(level, profile.positive_signals)
+        weights, note = self._ramp(config, level, profile.positive_signals)
         if note is not None:
             notes.append(note)
         personal = level is not Engagement.new
@@ -149,9 +137,12 @@ class PolicyLayer:
             notes=notes,
             withheld=lambda: gate.withheld,
             counter=counter,
+            backoff_threshold=hints.backoff_after_ignored,
         )
 
-    def _baseline(self, state: PersonState, surface: str, promotions_version: int | None) -> ListPlan:
+    def _baseline(
+        self, state: PersonState, surface: str, config: RunConfig, promotions_version: int | None
+    ) -> ListPlan:
         """The plain recommender: all signals count, no respect rules, no limits."""
         ctx = state.context
         catalog, profile = ctx.catalog, state.profile
@@ -174,14 +165,14 @@ class PolicyLayer:
         plain = dataclasses.replace(
             state, engagement=level, allowed=frozenset(self.half_lives), context=new_ctx
         )
-        cfg = self.surface(surface)
+        cfg = config.surface(surface)
         promos = self._promotions(
             state.person.id, catalog, set(), ctx.now, surface, enforce=False, version=promotions_version
         )
         return ListPlan(
             state=plain,
             surface=surface,
-            weights=dict(self.settings.scoring.blend[level.value]),
+            weights=dict(config.blend[level.value]),
             extra_rules=[],
             disabled=BASELINE_OFF,
             select_cfg=SelectConfig(0.0, DiversityMethod.off, 1.0, cfg.percent_promoted),
@@ -194,10 +185,11 @@ class PolicyLayer:
             counter=None,
         )
 
-    def _ramp(self, level: Engagement, positive: int) -> tuple[dict[str, float], Reason | None]:
+    @staticmethod
+    def _ramp(config: RunConfig, level: Engagement, positive: int) -> tuple[dict[str, float], Reason | None]:
         """Blend weights along the engagement ramp (P5) and a note saying where the person is."""
-        blend = self.settings.scoring.blend
-        p = self.settings.profile
+        blend: dict[str, dict[str, float]] = dict(config.blend)
+        p = config.ramp
         if level is Engagement.new:
             note = Reason(
                 code="general_content",
@@ -207,11 +199,7 @@ class PolicyLayer:
         if level is Engagement.engaged:
             return dict(blend["engaged"]), None
         span = max(p.engaged_after - p.warming_after, 1)
-        t = (
-            min(max((positive - p.warming_after) / span, 0.0), 1.0)
-            if self.settings.policy.smooth_ramp
-            else 0.0
-        )
+        t = min(max((positive - p.warming_after) / span, 0.0), 1.0) if config.policy.smooth_ramp else 0.0
         names = set(blend["warming"]) | set(blend["engaged"])
         weights = {
             k: (1 - t) * blend["warming"].get(k, 0.0) + t * blend["engaged"].get(k, 0.0) for k in names
@@ -299,7 +287,7 @@ class PolicyLayer:
         counter = plan.counter
         if counter is not None:
             personal = sum(1 for i in items if any(r.code in PERSONAL_CODES for r in i.reasons))
-            threshold = self.settings.policy.hints.backoff_after_ignored
+            threshold = plan.backoff_threshold
             counter = count_served(counter, personal, threshold, plan.state.context.now)
         if placements:
             self.store.record_served(plan.state.person.id, rec_id, placements, None, plan.state.context.now)
@@ -311,9 +299,21 @@ def _seed(user_id: str, surface: str, now: float) -> int:
     return zlib.crc32(f"{user_id}|{surface}|{int(now // DAY)}".encode())
 
 
-def interest_status(layer: PolicyLayer, state: PersonState) -> dict[str, str]:
+def gate_config(config: RunConfig) -> GateConfig:
+    """Which interests may drive anything, from a run config."""
+    policy = config.policy
+    return GateConfig(
+        evidence_threshold=config.ramp.evidence_threshold,
+        retarget_window_days=policy.hints.retarget_window_days,
+        stale_below=policy.interests.stale_below,
+        recency_half_life_days=policy.interests.recency_half_life_days,
+        stated_weight=policy.interests.stated_weight,
+    )
+
+
+def interest_status(layer: PolicyLayer, state: PersonState, config: RunConfig) -> dict[str, str]:
     """Per tag: 'used' or the code of the reason it is withheld (for the profile view)."""
-    if not layer.enabled:
+    if not config.policy.enabled:
         return {tag: "used" for tag in state.profile.interests}
     ctx = state.context
     gate = gate_interests(
@@ -323,7 +323,7 @@ def interest_status(layer: PolicyLayer, state: PersonState) -> dict[str, str]:
         ctx.now,
         layer.half_lives,
         state.allowed,
-        layer.gate,
+        gate_config(config),
         state.compiled,
     )
     out = {tag: "used" for tag in gate.used}

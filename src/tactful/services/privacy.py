@@ -1,11 +1,11 @@
-"""The trust half of ``tactful.Engine``: export, erasure, retention, user tokens, audit."""
+"""The privacy service: export, erasure, retention, end-user tokens, audit (P15)."""
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from tactful.clock import Clock
 from tactful.config.settings import Settings
@@ -16,13 +16,9 @@ from tactful.privacy.export import PersonExport, export_person
 from tactful.privacy.retention import RetentionReport, drop_old_events
 from tactful.security.audit import AuditLog
 from tactful.security.tokens import TokenSigner, load_secret
+from tactful.services.served_log import RecommendationLog
 from tactful.signals.rules import SignalRules
-from tactful.storage.sql import SqlStore
-
-if TYPE_CHECKING:
-    from tactful.index.profile_cache import ProfileCache
-    from tactful.scoring.collaborative import CollaborativeScorer
-    from tactful.services.served_log import RecommendationLog
+from tactful.storage.protocol import Store
 
 _ID_RE = re.compile(ID_PATTERN)
 _signer_lock = threading.Lock()
@@ -34,29 +30,31 @@ def _check_id(user_id: str) -> str:
     return user_id
 
 
-class TrustOperations:
-    """Mixed into :class:`tactful.Engine`; uses its store, settings, clock and rules."""
+class PrivacyService:
+    """Export, erasure, retention and end-user tokens, each audited (P15)."""
 
-    settings: Settings
-    store: SqlStore
-    clock: Clock
-    rules: SignalRules
-    profiles: ProfileCache
-    collaborative: CollaborativeScorer
-    served: RecommendationLog
-    _signer: TokenSigner | None = None
-    _audit_log: AuditLog | None = None
-
-    @property
-    def audit(self) -> AuditLog:
-        """The audit log (admin actions, policy overrides, exports, erasures, retention)."""
-        if self._audit_log is None:
-            self._audit_log = AuditLog(self.store, self.clock)
-        return self._audit_log
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Clock,
+        rules: SignalRules,
+        served: RecommendationLog,
+        forget: Callable[[str], None],
+        audit: AuditLog,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.rules = rules
+        self.served = served
+        self.forget = forget
+        self.audit = audit
+        self._signer: TokenSigner | None = None
 
     @property
     def signer(self) -> TokenSigner:
-        """Signs user tokens and hashes person ids for the audit log."""
+        """Signs user tokens and hashes person ids for the audit log (the secret is read once)."""
         if self._signer is None:
             with _signer_lock:
                 if self._signer is None:
@@ -96,13 +94,8 @@ class TrustOperations:
             audit=self.audit,
             subject=self.signer.subject_hash(user_id),
             actor=actor,
-            on_commit=lambda: self._forget_cached(user_id),
+            on_commit=lambda: self.forget(user_id),
         )
-
-    def _forget_cached(self, user_id: str) -> None:
-        """Nothing derived from an erased person stays in this worker's memory."""
-        self.profiles.drop(user_id)
-        self.collaborative.forget(user_id)
 
     def drop_events_older_than(
         self, days: float, actor: str = "python", dry_run: bool = False

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pydantic
 
 from tactful.clock import Clock, to_epoch
-from tactful.config.settings import Settings
+from tactful.config.policy import PromotionSettings
 from tactful.errors import Conflict, NotFound, UnknownItem, ValidationError
 from tactful.policy.promotions import Promotion, PromotionSpec, PromotionUpdate
+from tactful.security.audit import AuditLog
 from tactful.storage.policy_store import PolicyStore
-from tactful.storage.sql import SqlStore
-
-if TYPE_CHECKING:
-    from tactful.services.planner import PolicyLayer
+from tactful.storage.protocol import Store
 
 
 def _validated(model: type[pydantic.BaseModel], value: Any) -> Any:
@@ -29,17 +27,22 @@ def _validated(model: type[pydantic.BaseModel], value: Any) -> Any:
         raise ValidationError(str(first.get("msg", "invalid promotion")), field=field) from None
 
 
-class PromotionOperations:
+class PromotionService:
     """Business-chosen items or tags, targeted on established interests, capped per person."""
 
-    settings: Settings
-    store: SqlStore
-    clock: Clock
-    policy_layer: PolicyLayer
-
-    @property
-    def policy_store(self) -> PolicyStore:
-        return self.policy_layer.store
+    def __init__(
+        self,
+        store: Store,
+        policy_store: PolicyStore,
+        clock: Clock,
+        defaults: PromotionSettings,
+        audit: AuditLog,
+    ) -> None:
+        self.store = store
+        self.policy_store = policy_store
+        self.clock = clock
+        self.defaults = defaults
+        self.audit = audit
 
     def _check_items(self, items: list[str]) -> None:
         known = self.store.item_tags(items)
@@ -48,9 +51,7 @@ class PromotionOperations:
                 raise UnknownItem(f"unknown item {item!r}", field=f"items[{n}]")
 
     def _audit_promotion(self, action: str, actor: str, subject: str, details: dict[str, Any]) -> None:
-        audit = getattr(self, "audit", None)
-        if audit is not None:
-            audit.record(action, actor, subject=subject, details=details)
+        self.audit.record(action, actor, subject=subject, details=details)
 
     def create_promotion(self, body: PromotionSpec | dict[str, Any], actor: str = "python") -> Promotion:
         """Start promoting items or tags; ``actor`` is recorded in the audit log."""
@@ -60,7 +61,7 @@ class PromotionOperations:
         pid = spec.id or "p_" + secrets.token_hex(8)
         if self.policy_store.get_promotion(pid, now) is not None:
             raise Conflict(f"promotion {pid!r} exists", field="id")
-        defaults = self.settings.policy.promotions
+        defaults = self.defaults
         values: dict[str, Any] = {
             "id": pid,
             "name": spec.name,

@@ -92,6 +92,8 @@ class Profile:
     active_days: list[int] = field(default_factory=list)
     dirty_tags: set[str] = field(default_factory=set)
     dirty_items: set[str] = field(default_factory=set)
+    version: int = 0
+    """The person version this state was read at (the store bumps it on every write)."""
 
     def engagement(self, warming_after: int, engaged_after: int, engaged_min_days: int) -> Engagement:
         if self.positive_signals < warming_after:
@@ -187,3 +189,34 @@ def forget_tag(profile: Profile, tag: str) -> None:
     """Delete an inferred interest (mute or removal, P8/P11)."""
     if profile.interests.pop(tag, None) is not None:
         profile.dirty_tags.add(tag)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileDelta:
+    """What changed in a person's profile after some version: the rows written since, whole.
+
+    A cached profile at that version plus this delta equals the stored profile at
+    ``version`` (rows are only ever replaced or added between resets; a write that deletes
+    rows moves the person's reset version, and then no delta is offered).
+    """
+
+    version: int
+    positive_signals: int
+    active_days: list[int]
+    interests: dict[str, TagInterest]
+    items: dict[str, ItemState]
+
+    def applied_to(self, profile: Profile) -> Profile:
+        """A new profile: ``profile`` with these rows replaced (``profile`` is not changed)."""
+        interests = dict(profile.interests)
+        interests.update(self.interests)
+        items = dict(profile.items)
+        items.update(self.items)
+        return Profile(
+            profile.user_id,
+            interests=interests,
+            items=items,
+            positive_signals=self.positive_signals,
+            active_days=list(self.active_days),
+            version=self.version,
+        )

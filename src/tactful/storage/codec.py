@@ -71,10 +71,11 @@ def row_person(row: Any) -> Person:
     )
 
 
-def interest_row(user_id: str, tag: str, interest: TagInterest) -> dict[str, Any]:
+def interest_row(user_id: str, tag: str, interest: TagInterest, version: int) -> dict[str, Any]:
     return {
         "user_id": user_id,
         "tag": tag,
+        "version": version,
         "scores": dumps(interest.scores.parts),
         "evidence": dumps(interest.evidence),
         "last_positive": interest.last_positive,
@@ -91,10 +92,11 @@ def row_interest(row: Any) -> TagInterest:
     )
 
 
-def item_state_row(user_id: str, item_id: str, state: ItemState) -> dict[str, Any]:
+def item_state_row(user_id: str, item_id: str, state: ItemState, version: int) -> dict[str, Any]:
     return {
         "user_id": user_id,
         "item_id": item_id,
+        "version": version,
         "scores": dumps(state.scores.parts),
         "disliked": state.disliked,
         "consumed": state.consumed,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -11,7 +11,7 @@ from tactful.domain.event import Event
 from tactful.domain.item import Item, TagMeta
 from tactful.domain.person import Consent, Person
 from tactful.domain.stats import ItemStat
-from tactful.signals.profile import Profile
+from tactful.signals.profile import Profile, ProfileDelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,12 @@ class UnitOfWork(Protocol):
     def known_event_ids(self, ids: Sequence[str]) -> set[str]: ...
 
     def load_profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]: ...
+
+    def load_profile_rows(
+        self, wanted: Mapping[str, tuple[Collection[str], Collection[str]]]
+    ) -> dict[str, Profile]:
+        """Per person only the given ``(tags, items)`` rows, the counters and the version."""
+        ...
 
     def create_persons(self, persons: Sequence[Person], now: float) -> None: ...
 
@@ -113,6 +119,14 @@ class Store(Protocol):
     def load_profile(self, user_id: str) -> Profile: ...
 
     def load_person_state(self, user_id: str) -> tuple[Person | None, Profile, int | None]: ...
+
+    def load_person_delta(self, user_id: str, since: int) -> tuple[Person, ProfileDelta] | None:
+        """The person and the profile rows written after ``since``; None if rows were deleted since."""
+        ...
+
+    def sample_person_ids(self, limit: int) -> list[str]: ...
+
+    def schema_version(self) -> str | None: ...
 
     def save_recommendations(self, served: Sequence[ServedList]) -> None: ...
 

@@ -56,6 +56,7 @@ persons = Table(
     Column("created_at", Float, nullable=False),
     Column("version", Integer, nullable=False, server_default="0"),
     Column("blocked", Text, nullable=False, server_default="[]"),
+    Column("reset_version", Integer, nullable=False, server_default="0"),
 )
 
 events = Table(
@@ -85,6 +86,8 @@ interests = Table(
     Column("evidence", Text, nullable=False),
     Column("last_positive", Float),
     Column("established", Boolean, nullable=False),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Index("ix_interests_user_version", "user_id", "version"),
 )
 
 person_items = Table(
@@ -99,6 +102,8 @@ person_items = Table(
     Column("last_impression", Float),
     Column("last_engaged", Float),
     Column("unengaged", Integer, nullable=False, server_default="0"),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Index("ix_person_items_user_version", "user_id", "version"),
 )
 
 item_stats = Table(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, tuple_, update
+from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -24,7 +24,7 @@ from tactful.domain.event import Event
 from tactful.domain.item import Item, TagMeta
 from tactful.domain.person import Consent, Person
 from tactful.errors import StorageError
-from tactful.signals.profile import Profile
+from tactful.signals.profile import Profile, ProfileDelta
 from tactful.storage import codec
 from tactful.storage import schema as t
 from tactful.storage.protocol import ItemStat, ItemStateRow, ServedList, StoredEvent
@@ -240,7 +240,29 @@ class SqlStore:
             profile = _load_profiles(conn, [user_id])[user_id]
         if row is None:
             return None, profile, None
-        return codec.row_person(row), profile, row.version
+        return codec.row_person(row), profile, profile.version
+
+    def load_person_delta(self, user_id: str, since: int) -> tuple[Person, ProfileDelta] | None:
+        """The person record and the profile rows written after version ``since``.
+
+        None when the person is gone or rows were deleted after ``since`` (a mute, an
+        opt-out): then only a full load is exact. Cost is the changed rows, not the history.
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.persons).where(t.persons.c.id == user_id)).first()
+            if row is None or row.reset_version > since:
+                return None
+            ic, pc = t.interests.c, t.person_items.c
+            interests = {
+                r.tag: codec.row_interest(r)
+                for r in conn.execute(select(t.interests).where(ic.user_id == user_id, ic.version > since))
+            }
+            items = {
+                r.item_id: codec.row_item_state(r)
+                for r in conn.execute(select(t.person_items).where(pc.user_id == user_id, pc.version > since))
+            }
+        delta = ProfileDelta(row.version, row.positive_signals, json.loads(row.active_days), interests, items)
+        return codec.row_person(row), delta
 
     def sample_person_ids(self, limit: int) -> list[str]:
         """A few person ids, most active first (for the demo page)."""
@@ -353,7 +375,42 @@ class SqlUnitOfWork:
         return found
 
     def load_profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]:
+        """Whole profiles (preference changes; events use :meth:`load_profile_rows`)."""
         return _load_profiles(self.conn, user_ids, lock=not self.store.is_sqlite)
+
+    def load_profile_rows(
+        self, wanted: Mapping[str, tuple[Collection[str], Collection[str]]]
+    ) -> dict[str, Profile]:
+        """Partial profiles: per person only the given ``(tags, items)`` rows and the counters.
+
+        This is what an event reads: its cost depends on what the batch touches, never on
+        the length of the person's history. The persons rows are locked on PostgreSQL.
+        """
+        profiles = {uid: Profile(uid) for uid in wanted}
+        lock = not self.store.is_sqlite
+        for part in _chunks(sorted(profiles)):
+            query = select(
+                t.persons.c.id, t.persons.c.positive_signals, t.persons.c.active_days, t.persons.c.version
+            ).where(t.persons.c.id.in_(part))
+            if lock:
+                query = query.order_by(t.persons.c.id).with_for_update()
+            for row in self.conn.execute(query):
+                p = profiles[row.id]
+                p.positive_signals = row.positive_signals
+                p.active_days = json.loads(row.active_days)
+                p.version = row.version
+        tag_keys = [(u, tag) for u, (tags, _) in wanted.items() for tag in set(tags)]
+        item_keys = [(u, item) for u, (_, items) in wanted.items() for item in set(items)]
+        ic, pc = t.interests.c, t.person_items.c
+        for pairs in _pair_chunks(tag_keys):
+            query = select(t.interests).where(tuple_(ic.user_id, ic.tag).in_(pairs))
+            for row in self.conn.execute(query):
+                profiles[row.user_id].interests[row.tag] = codec.row_interest(row)
+        for pairs in _pair_chunks(item_keys):
+            query = select(t.person_items).where(tuple_(pc.user_id, pc.item_id).in_(pairs))
+            for row in self.conn.execute(query):
+                profiles[row.user_id].items[row.item_id] = codec.row_item_state(row)
+        return profiles
 
     def load_persons(self, user_ids: Sequence[str]) -> dict[str, Person]:
         out: dict[str, Person] = {}
@@ -392,27 +449,38 @@ class SqlUnitOfWork:
             self.conn.execute(insert(t.events), rows[start : start + CHUNK * 4])
 
     def save_profiles(self, profiles: Sequence[Profile]) -> None:
+        """Write each profile's dirty rows at version ``profile.version + 1`` (and set it).
+
+        Rows carry the version that wrote them, so other workers bring their caches forward
+        by reading only newer rows; deleting a row moves the person's reset version.
+        """
         interest_rows: list[dict[str, Any]] = []
         gone: list[tuple[str, str]] = []
         item_rows: list[dict[str, Any]] = []
+        person_rows: list[tuple[int, str, int, str, int]] = []
         for p in profiles:
+            version = p.version + 1
+            deleted = False
             for tag in p.dirty_tags:
                 if tag in p.interests:
-                    interest_rows.append(codec.interest_row(p.user_id, tag, p.interests[tag]))
+                    interest_rows.append(codec.interest_row(p.user_id, tag, p.interests[tag], version))
                 else:
                     gone.append((p.user_id, tag))
-            item_rows.extend(codec.item_state_row(p.user_id, i, p.items[i]) for i in p.dirty_items)
-            self.conn.execute(
-                update(t.persons)
-                .where(t.persons.c.id == p.user_id)
-                .values(
-                    positive_signals=p.positive_signals,
-                    active_days=codec.dumps(p.active_days),
-                    version=t.persons.c.version + 1,
-                )
+                    deleted = True
+            item_rows.extend(codec.item_state_row(p.user_id, i, p.items[i], version) for i in p.dirty_items)
+            person_rows.append(
+                (version, p.user_id, p.positive_signals, codec.dumps(p.active_days), int(deleted))
             )
+            p.version = version
             p.dirty_tags.clear()
             p.dirty_items.clear()
+        if person_rows:
+            mark = "?" if self.store.is_sqlite else "%s"
+            self.conn.exec_driver_sql(
+                f"UPDATE persons SET positive_signals = {mark}, active_days = {mark}, version = {mark}, "
+                f"reset_version = CASE WHEN {mark} = 1 THEN {mark} ELSE reset_version END WHERE id = {mark}",
+                [(pos, days, v, flag, v, uid) for v, uid, pos, days, flag in person_rows],
+            )
         for user_id, tag in gone:
             self.conn.execute(
                 delete(t.interests).where(t.interests.c.user_id == user_id, t.interests.c.tag == tag)
@@ -459,19 +527,25 @@ class SqlUnitOfWork:
 def _load_profiles(conn: Connection, user_ids: Sequence[str], lock: bool = False) -> dict[str, Profile]:
     profiles = {uid: Profile(uid) for uid in user_ids}
     for part in _chunks(sorted(profiles)):
-        query = select(t.persons.c.id, t.persons.c.positive_signals, t.persons.c.active_days).where(
-            t.persons.c.id.in_(part)
-        )
+        query = select(
+            t.persons.c.id, t.persons.c.positive_signals, t.persons.c.active_days, t.persons.c.version
+        ).where(t.persons.c.id.in_(part))
         if lock:
             query = query.order_by(t.persons.c.id).with_for_update()
         for row in conn.execute(query):
             profiles[row.id].positive_signals = row.positive_signals
             profiles[row.id].active_days = json.loads(row.active_days)
+            profiles[row.id].version = row.version
         for row in conn.execute(select(t.interests).where(t.interests.c.user_id.in_(part))):
             profiles[row.user_id].interests[row.tag] = codec.row_interest(row)
         for row in conn.execute(select(t.person_items).where(t.person_items.c.user_id.in_(part))):
             profiles[row.user_id].items[row.item_id] = codec.row_item_state(row)
     return profiles
+
+
+def _pair_chunks(pairs: Sequence[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+    for start in range(0, len(pairs), CHUNK):
+        yield list(pairs[start : start + CHUNK])
 
 
 def _chunks(values: Sequence[str]) -> Iterator[list[str]]:

@@ -1,0 +1,198 @@
+"""Recommendations: lists for a person and surface, re-ranking a caller's list, similar, popular.
+
+Every request runs under a :class:`RunConfig` (the engine's base config unless the caller
+passes overrides) through plan and pipeline; nothing here reads global settings.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tactful.clock import Clock, to_epoch
+from tactful.config.run import RunConfig
+from tactful.domain.recommendation import Reason, Recommendations, RecommendedItem
+from tactful.errors import NotFound, UnknownItem, ValidationError
+from tactful.index.catalog import CatalogIndex
+from tactful.pipeline.pipeline import Pipeline, top_k
+from tactful.policy.respect import respect_mask
+from tactful.scoring.content import tag_similarity
+from tactful.scoring.trending import trend_now
+from tactful.services.model_registry import ModelRegistry
+from tactful.services.planner import PolicyLayer
+from tactful.services.served_log import RecommendationLog
+from tactful.services.state import PersonStates
+
+MAX_N = 200
+MAX_RERANK = 500
+
+
+class RecommendService:
+    """Ranks for people; records what was served (for attribution, caps and back-off)."""
+
+    def __init__(
+        self,
+        states: PersonStates,
+        planner: PolicyLayer,
+        pipeline: Pipeline,
+        served: RecommendationLog,
+        models: ModelRegistry,
+        clock: Clock,
+        base: RunConfig,
+    ) -> None:
+        self.states = states
+        self.planner = planner
+        self.pipeline = pipeline
+        self.served = served
+        self.models = models
+        self.clock = clock
+        self.base = base
+
+    def config(self, overrides: RunConfig | Mapping[str, Any] | None = None) -> RunConfig:
+        """The run config for a request: the base, a given config, or the base with overrides."""
+        if overrides is None:
+            return self.base
+        if isinstance(overrides, RunConfig):
+            return overrides.check_scorers(self.pipeline.scorer_names)
+        return self.base.with_overrides(overrides, self.pipeline.scorer_names)
+
+    def check_n(self, n: int | None, config: RunConfig | None = None) -> int:
+        n = (config or self.base).default_n if n is None else n
+        if not isinstance(n, int) or not 1 <= n <= MAX_N:
+            raise ValidationError(f"n must be between 1 and {MAX_N}", field="n")
+        return n
+
+    # -- lists for a person ------------------------------------------------------------------
+    def recommend(
+        self,
+        user_id: str,
+        surface: str = "home",
+        n: int | None = None,
+        explain: bool = False,
+        config: RunConfig | Mapping[str, Any] | None = None,
+    ) -> Recommendations:
+        cfg = self.config(config)
+        n = self.check_n(cfg.surface(surface).n if n is None else n, cfg)
+        return self._serve(user_id, surface, n, explain, cfg, None)
+
+    def rerank(
+        self,
+        user_id: str,
+        item_ids: Sequence[str],
+        surface: str = "home",
+        explain: bool = False,
+        config: RunConfig | Mapping[str, Any] | None = None,
+    ) -> Recommendations:
+        """The caller's candidates ordered for the person, through policy, diversity and reasons.
+
+        Candidates the policy excludes (disliked, muted, sensitive…) are left out; with
+        ``explain`` they are listed with their reasons. Unknown ids are refused, all at once.
+        """
+        cfg = self.config(config)
+        if not item_ids:
+            raise ValidationError("give at least one candidate", field="items")
+        if len(item_ids) > MAX_RERANK:
+            raise ValidationError(f"at most {MAX_RERANK} candidates", field="items")
+        catalog = self.states.catalog()
+        unknown = [i for i in dict.fromkeys(item_ids) if i not in catalog.index]
+        if unknown:
+            shown = ", ".join(repr(i) for i in unknown[:10]) + (" …" if len(unknown) > 10 else "")
+            raise UnknownItem(f"unknown item(s) {shown}", field="items")
+        positions = np.array(sorted({catalog.index[i] for i in item_ids}), dtype=np.int64)
+        return self._serve(user_id, surface, len(positions), explain, cfg, positions)
+
+    def _serve(
+        self,
+        user_id: str,
+        surface: str,
+        n: int,
+        explain: bool,
+        cfg: RunConfig,
+        only: np.ndarray | None,
+    ) -> Recommendations:
+        now_dt = self.clock.now()
+        now = to_epoch(now_dt)
+        pending = self.served.pending_backoff(user_id)  # before the store: see RecommendationLog
+        fresh = self.states.freshness(user_id)
+        backoff = fresh.backoff if pending is None else pending
+        state = self.states.state(user_id, now, cfg, fresh)
+        plan = self.planner.plan(state, surface, cfg, backoff, fresh.promotions_version)
+        result = self.pipeline.run(plan.state, surface, n, plan, cfg, explain_full=explain, only=only)
+        rec_id = "r_" + secrets.token_hex(10)
+        counter = self.planner.served(plan, rec_id, result.items)
+        self.served.record(rec_id, user_id, surface, now, [i.item_id for i in result.items], counter)
+        return Recommendations(
+            recommendation_id=rec_id,
+            user_id=user_id,
+            surface=surface,
+            engagement=plan.state.engagement.value,
+            generated_at=now_dt,
+            items=result.items,
+            excluded=result.excluded,
+            notes=plan.list_notes(explain),
+            model_version=self.models.version,
+        )
+
+    # -- lists for everyone ------------------------------------------------------------------
+    def popular(self, n: int | None = None, kind: str = "popular") -> list[RecommendedItem]:
+        n = self.check_n(n)
+        catalog = self.states.catalog()
+        now = to_epoch(self.clock.now())
+        if kind == "trending":
+            scores = trend_now(catalog.trend, catalog.trend_ts, now, self.base.trending_half_life_days)
+            reason = Reason(code="trending", message="trending right now")
+        elif kind == "popular":
+            scores = catalog.interactions.astype(float)
+            reason = Reason(code="popular", message="popular with others")
+        else:
+            raise ValidationError("kind must be 'popular' or 'trending'", field="kind")
+        scores = np.where(catalog.available(now), scores, -np.inf)
+        return [plain_item(catalog, int(p), float(scores[p]), [reason]) for p in top_k(scores, n)]
+
+    def similar(
+        self, item_id: str, n: int | None = None, user_id: str | None = None
+    ) -> list[RecommendedItem]:
+        n = self.check_n(n)
+        catalog = self.states.catalog()
+        pos = catalog.index.get(item_id)
+        if pos is None:
+            raise NotFound(f"no item {item_id!r}", field="item_id")
+        now = to_epoch(self.clock.now())
+        sim = tag_similarity(catalog.item_tag_norm, pos)
+        pop = np.log1p(catalog.interactions)
+        scores = sim + 0.01 * pop / max(float(pop.max()), 1.0)
+        scores[pos] = -np.inf
+        scores = np.where(catalog.available(now), scores, -np.inf)
+        if user_id is not None:
+            entry = self.states.cached(user_id)[1]
+            if self.base.policy.enabled:  # muted and non-opted-in sensitive items stay hidden (P8)
+                scores = np.where(respect_mask(catalog, entry.person, now), -np.inf, scores)
+            for iid in entry.profile.hard_negatives():
+                if iid in catalog.index:
+                    scores[catalog.index[iid]] = -np.inf
+        out = []
+        source = catalog.items[pos].title or item_id
+        source_tags = set(catalog.items[pos].tags)
+        for p in top_k(scores, n):
+            shared = [t for t in catalog.items[p].tags if t in source_tags]
+            reason = Reason(
+                code="similar_item",
+                message=f"shares {', '.join(shared[:3]) or 'audience'} with {source}",
+                item_id=item_id,
+                weight=round(float(sim[p]), 4),
+            )
+            out.append(plain_item(catalog, int(p), float(scores[p]), [reason]))
+        return out
+
+
+def plain_item(catalog: CatalogIndex, pos: int, score: float, reasons: list[Reason]) -> RecommendedItem:
+    return RecommendedItem(
+        item_id=catalog.item_ids[pos],
+        title=catalog.items[pos].title,
+        score=round(score, 6),
+        tags=list(catalog.items[pos].tags),
+        reasons=reasons,
+    )
