@@ -45,8 +45,8 @@ from tactful.services.served_log import RecommendationLog
 from tactful.services.training import TrainReport, train_model
 from tactful.signals.profile import Engagement, Profile
 from tactful.signals.rules import SignalRules
-from tactful.storage import SqlStore, open_store
-from tactful.storage.policy_store import Freshness, PolicyStore
+from tactful.storage import open_store
+from tactful.storage.protocol import Freshness, Store
 
 MAX_N = 200
 
@@ -57,7 +57,7 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
     def __init__(
         self,
         settings: Settings | None = None,
-        store: SqlStore | None = None,
+        store: Store | None = None,
         clock: Clock | None = None,
         extra_scorers: Sequence[Scorer] = (),
         extra_rules: Sequence[PolicyRule] = (),
@@ -92,7 +92,7 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
             half_lives=self.half_lives,
         )
         self._catalog: CatalogIndex | None = None
-        self.policy_layer = PolicyLayer(self.settings, PolicyStore(self.store), self.half_lives)
+        self.policy_layer = PolicyLayer(self.settings, self.store, self.half_lives)
         self.profiles = ProfileCache()
         self.served = RecommendationLog(self.store, save_backoff=self.policy_layer.store.save_backoff)
         self._lock = threading.Lock()

@@ -13,8 +13,7 @@ from tactful.domain.person import Person
 from tactful.errors import BatchTooLarge, UnknownItem, ValidationError
 from tactful.signals.profile import Profile, ProfileRules, apply_signal, decay
 from tactful.signals.rules import SignalRules
-from tactful.storage.protocol import ItemStat
-from tactful.storage.sql import SqlStore
+from tactful.storage.protocol import ItemStat, Store
 
 FUTURE_SLACK = timedelta(days=1)
 
@@ -33,7 +32,7 @@ class IngestOutcome:
 class Ingestor:
     """Turns events into signals and applies them synchronously."""
 
-    def __init__(self, store: SqlStore, settings: Settings, rules: SignalRules, clock: Clock) -> None:
+    def __init__(self, store: Store, settings: Settings, rules: SignalRules, clock: Clock) -> None:
         self.store = store
         self.settings = settings
         self.rules = rules

@@ -23,7 +23,7 @@ from tactful.domain.recommendation import ProfileView
 from tactful.errors import ValidationError
 from tactful.index.catalog import CatalogIndex
 from tactful.signals.profile import Profile, forget_tag
-from tactful.storage.sql import SqlStore
+from tactful.storage.protocol import Store
 
 if TYPE_CHECKING:
     from tactful.index.profile_cache import ProfileCache
@@ -72,7 +72,7 @@ class ProfileControls:
     """State, remove, mute and unmute interests; change consent."""
 
     settings: Settings
-    store: SqlStore
+    store: Store
     clock: Clock
     profiles: ProfileCache
 

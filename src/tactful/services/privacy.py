@@ -17,7 +17,7 @@ from tactful.privacy.retention import RetentionReport, drop_old_events
 from tactful.security.audit import AuditLog
 from tactful.security.tokens import TokenSigner, load_secret
 from tactful.signals.rules import SignalRules
-from tactful.storage.sql import SqlStore
+from tactful.storage.protocol import Store
 
 if TYPE_CHECKING:
     from tactful.index.profile_cache import ProfileCache
@@ -38,7 +38,7 @@ class TrustOperations:
     """Mixed into :class:`tactful.Engine`; uses its store, settings, clock and rules."""
 
     settings: Settings
-    store: SqlStore
+    store: Store
     clock: Clock
     rules: SignalRules
     profiles: ProfileCache

@@ -11,8 +11,7 @@ from tactful.clock import Clock, to_epoch
 from tactful.config.settings import Settings
 from tactful.errors import Conflict, NotFound, UnknownItem, ValidationError
 from tactful.policy.promotions import Promotion, PromotionSpec, PromotionUpdate
-from tactful.storage.policy_store import PolicyStore
-from tactful.storage.sql import SqlStore
+from tactful.storage.protocol import PolicyStore, PromotionFields, Store
 
 if TYPE_CHECKING:
     from tactful.services.planner import PolicyLayer
@@ -33,7 +32,7 @@ class PromotionOperations:
     """Business-chosen items or tags, targeted on established interests, capped per person."""
 
     settings: Settings
-    store: SqlStore
+    store: Store
     clock: Clock
     policy_layer: PolicyLayer
 
@@ -61,7 +60,7 @@ class PromotionOperations:
         if self.policy_store.get_promotion(pid, now) is not None:
             raise Conflict(f"promotion {pid!r} exists", field="id")
         defaults = self.settings.policy.promotions
-        values: dict[str, Any] = {
+        values: PromotionFields = {
             "id": pid,
             "name": spec.name,
             "items": list(spec.items),
