@@ -15,10 +15,10 @@ from tactful import Engine, Event, ManualClock, Person, Settings
 from tactful.models.artifact import ModelArtifact
 from tactful.models.recommender import Recommender, RecommenderConfig
 from tactful.privacy.artifacts import files_mentioning
-from tactful.privacy.export import person_column
 from tactful.signals.profile import decay
 from tactful.storage import SqlStore
 from tactful.storage import schema as t
+from tactful.storage.sql_privacy import person_column
 from tests.conftest import media_items
 
 TARGET = "erase-me-3f9c"

@@ -56,8 +56,7 @@ from tactful.services.state import PersonStates
 from tactful.services.training import TrainReport
 from tactful.signals.rules import SignalRules
 from tactful.storage import open_store
-from tactful.storage.policy_store import PolicyStore
-from tactful.storage.protocol import Store
+from tactful.storage.protocol import PolicyStore, Store
 
 RunOverrides = RunConfig | Mapping[str, Any] | None
 
@@ -91,7 +90,7 @@ class Engine:
         ]
         self.config = RunConfig.from_settings(self.settings).check_scorers([s.name for s in scorers])
         self.pipeline = Pipeline(scorers, self.config, half_lives, extra_rules)
-        self.policy_store = PolicyStore(self.store)
+        self.policy_store: PolicyStore = self.store
         self.states = PersonStates(
             self.store,
             self.policy_store.freshness,

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, delete, select
 
 from tactful.domain.event import Event, Provenance
+from tactful.domain.stats import ItemStat
 from tactful.errors import UnknownEventType
 from tactful.privacy.artifacts import scrub_person
-from tactful.privacy.export import person_column, person_tables
 from tactful.security.audit import AuditLog
 from tactful.signals.profile import decay
 from tactful.signals.rules import SignalRules, ValueMode
-from tactful.storage import schema as t
-from tactful.storage.sql import CHUNK, SqlStore
+from tactful.storage.protocol import PrivacyStore
 
 EPSILON = 1e-9
 
@@ -34,7 +32,7 @@ class ErasureReport(BaseModel):
 
 
 def item_contributions(
-    events: list[tuple[str | None, str, float | None, float, str]], rules: SignalRules
+    events: Iterable[tuple[str | None, str, float | None, float, str]], rules: SignalRules
 ) -> dict[str, list[float]]:
     """Per item, the times of the events that added to its counters when ingested.
 
@@ -65,44 +63,30 @@ def item_contributions(
     return out
 
 
-def _subtract_counters(
-    conn: Connection, store: SqlStore, contributions: dict[str, list[float]], half_life_days: float
-) -> int:
-    stats = t.item_stats
-    ids = sorted(contributions)
-    changed = 0
-    for start in range(0, len(ids), CHUNK):
-        part = ids[start : start + CHUNK]
-        query = select(stats).where(stats.c.item_id.in_(part))
-        if not store.is_sqlite:
-            query = query.order_by(stats.c.item_id).with_for_update()
-        rows = []
-        gone = []
-        for row in conn.execute(query):
-            times = contributions[row.item_id]
-            interactions = row.interactions - len(times)
-            trend = row.trend - sum(decay(1.0, at, row.trend_ts, half_life_days) for at in times)
-            if interactions <= EPSILON:
-                gone.append(row.item_id)
-            else:
-                rows.append(
-                    {
-                        "item_id": row.item_id,
-                        "interactions": interactions,
-                        "trend": max(0.0, trend),
-                        "trend_ts": row.trend_ts,
-                    }
-                )
-        if gone:
-            conn.execute(delete(stats).where(stats.c.item_id.in_(gone)))
-        if rows:
-            store.upsert(conn, stats, rows, ["item_id"])
-        changed += len(rows) + len(gone)
-    return changed
+def subtract_contributions(
+    stats: Mapping[str, ItemStat], contributions: Mapping[str, list[float]], half_life_days: float
+) -> tuple[list[ItemStat], list[str]]:
+    """Item counters with the given contributions taken out: ``(changed, emptied)``.
+
+    An item whose interactions drop to (about) zero is emptied (its counter row goes);
+    otherwise one interaction per contribution and its decayed share of the trend are removed.
+    """
+    changed: list[ItemStat] = []
+    emptied: list[str] = []
+    for item_id in sorted(stats):
+        stat = stats[item_id]
+        times = contributions.get(item_id, [])
+        interactions = stat.interactions - len(times)
+        trend = stat.trend - sum(decay(1.0, at, stat.trend_ts, half_life_days) for at in times)
+        if interactions <= EPSILON:
+            emptied.append(item_id)
+        else:
+            changed.append(ItemStat(item_id, interactions, max(0.0, trend), stat.trend_ts))
+    return changed, emptied
 
 
 def erase_person(
-    store: SqlStore,
+    store: PrivacyStore,
     user_id: str,
     *,
     rules: SignalRules,
@@ -118,21 +102,23 @@ def erase_person(
     hash, never the id). One transaction for the database part."""
     started = time.perf_counter()
     scrubbed = scrub_person(model_dir, user_id)
-    ev = t.events.c
-    with store.transaction() as conn:
-        found = conn.execute(
-            select(ev.item_id, ev.type, ev.value, ev.ts, ev.provenance).where(ev.user_id == user_id)
-        ).all()
-        contributions = item_contributions([tuple(r) for r in found], rules)  # type: ignore[misc]
-        adjusted = _subtract_counters(conn, store, contributions, trend_half_life_days)
-        rows: dict[str, int] = {}
-        for table in reversed(person_tables()):
-            rows[table.name] = conn.execute(delete(table).where(person_column(table) == user_id)).rowcount
+    with store.erasure(user_id) as tx:
+        found = tx.events()
+        contributions = item_contributions(
+            ((e.item_id, e.type, e.value, e.ts, e.provenance) for e in found), rules
+        )
+        changed, emptied = subtract_contributions(
+            tx.lock_item_stats(sorted(contributions)), contributions, trend_half_life_days
+        )
+        tx.save_item_stats(changed)
+        tx.delete_item_stats(emptied)
+        adjusted = len(changed) + len(emptied)
+        rows = tx.erase_person_rows()
         if adjusted:
-            store._bump_catalog(conn)  # every worker reloads item counters
+            tx.bump_catalog_version()  # every worker reloads item counters
         erased = any(rows.values()) or bool(scrubbed)
         details = {"rows": rows, "counters_adjusted": adjusted, "artifact_files": len(scrubbed)}
-        audit.record("person.erase", actor, subject=subject, details=details, conn=conn)
+        tx.append_audit(audit.prepare("person.erase", actor, subject=subject, details=details))
     if on_commit is not None:
         on_commit()
     return ErasureReport(

@@ -14,12 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, insert, select
 
 from tactful.clock import Clock, from_epoch, to_epoch
 from tactful.errors import ValidationError
-from tactful.storage import schema as t
-from tactful.storage.sql import SqlStore
+from tactful.storage.protocol import AuditRecord, AuditStore
 
 MAX_DETAILS_CHARS = 4096
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
@@ -42,47 +40,37 @@ class AuditPage(BaseModel):
 class AuditLog:
     """Appends and reads audit entries in the store."""
 
-    def __init__(self, store: SqlStore, clock: Clock) -> None:
+    def __init__(self, store: AuditStore, clock: Clock) -> None:
         self.store = store
         self.clock = clock
 
-    def record(
-        self,
-        action: str,
-        actor: str,
-        subject: str | None = None,
-        details: dict[str, Any] | None = None,
-        conn: Connection | None = None,
-    ) -> None:
-        """Append one entry; pass ``conn`` to write it inside the caller's transaction."""
+    def prepare(
+        self, action: str, actor: str, subject: str | None = None, details: dict[str, Any] | None = None
+    ) -> AuditRecord:
+        """A checked, bounded entry stamped now, for the store to append (e.g. inside an erasure)."""
         if not ACTION_RE.match(action) or len(action) > 64:
             raise ValidationError(f"bad audit action {action!r}", field="action")
         text = json.dumps(details or {}, separators=(",", ":"), sort_keys=True, default=str)
-        if len(text) > MAX_DETAILS_CHARS:
-            text = json.dumps({"truncated": True, "size": len(text)})
-        row = {
-            "at": to_epoch(self.clock.now()),
-            "actor": actor[:160],
-            "action": action,
-            "subject": None if subject is None else subject[:160],
-            "details": text,
-        }
-        if conn is not None:
-            conn.execute(insert(t.audit_log).values(**row))
-            return
-        with self.store.transaction() as own:
-            own.execute(insert(t.audit_log).values(**row))
+        bounded: dict[str, Any] = (
+            {"truncated": True, "size": len(text)} if len(text) > MAX_DETAILS_CHARS else json.loads(text)
+        )
+        return AuditRecord(
+            at=to_epoch(self.clock.now()),
+            actor=actor[:160],
+            action=action,
+            subject=None if subject is None else subject[:160],
+            details=bounded,
+        )
+
+    def record(
+        self, action: str, actor: str, subject: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        """Append one entry in its own transaction."""
+        self.store.append_audit(self.prepare(action, actor, subject, details))
 
     def entries(self, limit: int = 100, before: int | None = None, action: str | None = None) -> AuditPage:
         """Newest first; page with ``before`` = the previous page's ``next_before``."""
-        cols = t.audit_log.c
-        query = select(t.audit_log).order_by(cols.seq.desc()).limit(limit + 1)
-        if before is not None:
-            query = query.where(cols.seq < before)
-        if action is not None:
-            query = query.where(cols.action == action)
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(query).all()
+        records = self.store.audit_records(limit + 1, before=before, action=action)
         entries = [
             AuditEntry(
                 seq=r.seq,
@@ -90,9 +78,9 @@ class AuditLog:
                 actor=r.actor,
                 action=r.action,
                 subject=r.subject,
-                details=json.loads(r.details),
+                details=r.details,
             )
-            for r in rows[:limit]
+            for r in records[:limit]
         ]
-        more = len(rows) > limit
+        more = len(records) > limit
         return AuditPage(entries=entries, next_before=entries[-1].seq if more and entries else None)

@@ -8,15 +8,12 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import insert, select, update
 
 from tactful.clock import Clock, from_epoch, to_epoch
 from tactful.errors import NotFound, ValidationError
-from tactful.storage import schema as t
-from tactful.storage.sql import SqlStore
+from tactful.storage.protocol import KeyRecord, KeyStore
 
 KEY_PREFIX = "tk_"
 _ID_BYTES = 6
@@ -81,7 +78,7 @@ def hash_secret(secret: str) -> str:
 class KeyRing:
     """Creates, lists, revokes and verifies API keys in the store."""
 
-    def __init__(self, store: SqlStore, clock: Clock) -> None:
+    def __init__(self, store: KeyStore, clock: Clock) -> None:
         self.store = store
         self.clock = clock
 
@@ -94,59 +91,43 @@ class KeyRing:
             raise ValidationError("rate must be between 0 and 1,000,000 per second", field="rate")
         key_id = secrets.token_hex(_ID_BYTES)
         secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(_SECRET_BYTES)}"
-        now = to_epoch(self.clock.now())
-        with self.store.transaction() as conn:
-            conn.execute(
-                insert(t.api_keys).values(
-                    id=key_id,
-                    name=name,
-                    secret_hash=hash_secret(secret),
-                    scopes=",".join(s.value for s in parsed),
-                    rate_per_second=rate_per_second,
-                    created_at=now,
-                )
-            )
-        key = ApiKey(
-            id=key_id, name=name, scopes=parsed, rate_per_second=rate_per_second, created_at=from_epoch(now)
+        record = KeyRecord(
+            id=key_id,
+            name=name,
+            secret_hash=hash_secret(secret),
+            scopes=tuple(s.value for s in parsed),
+            rate_per_second=rate_per_second,
+            created_at=to_epoch(self.clock.now()),
         )
-        return NewKey(key=key, secret=secret)
+        self.store.insert_key(record)
+        return NewKey(key=_api_key(record), secret=secret)
 
     def list(self, include_revoked: bool = False) -> list[ApiKey]:
-        query = select(t.api_keys).order_by(t.api_keys.c.created_at, t.api_keys.c.id)
-        if not include_revoked:
-            query = query.where(t.api_keys.c.revoked_at.is_(None))
-        with self.store.engine.connect() as conn:
-            return [_row_key(r) for r in conn.execute(query)]
+        return [_api_key(r) for r in self.store.list_keys(include_revoked=include_revoked)]
 
     def revoke(self, key_id: str) -> ApiKey:
-        now = to_epoch(self.clock.now())
-        with self.store.transaction() as conn:
-            row = conn.execute(select(t.api_keys).where(t.api_keys.c.id == key_id)).first()
-            if row is None:
-                raise NotFound(f"no API key {key_id!r}", field="key_id")
-            if row.revoked_at is None:
-                conn.execute(update(t.api_keys).where(t.api_keys.c.id == key_id).values(revoked_at=now))
-        return self.get(key_id)
+        record = self.store.revoke_key(key_id, to_epoch(self.clock.now()))
+        if record is None:
+            raise NotFound(f"no API key {key_id!r}", field="key_id")
+        return _api_key(record)
 
     def get(self, key_id: str) -> ApiKey:
-        with self.store.engine.connect() as conn:
-            row = conn.execute(select(t.api_keys).where(t.api_keys.c.id == key_id)).first()
-        if row is None:
+        record = self.store.get_key(key_id)
+        if record is None:
             raise NotFound(f"no API key {key_id!r}", field="key_id")
-        return _row_key(row)
+        return _api_key(record)
 
     def verify(self, secret: str) -> ApiKey | None:
         """The active key this secret belongs to, or None (constant-time hash comparison)."""
         key_id = key_id_of(secret)
         if key_id is None:
             return None
-        with self.store.engine.connect() as conn:
-            row = conn.execute(select(t.api_keys).where(t.api_keys.c.id == key_id)).first()
-        if row is None or row.revoked_at is not None:
+        record = self.store.get_key(key_id)
+        if record is None or record.revoked_at is not None:
             return None
-        if not hmac.compare_digest(row.secret_hash, hash_secret(secret)):
+        if not hmac.compare_digest(record.secret_hash, hash_secret(secret)):
             return None
-        return _row_key(row)
+        return _api_key(record)
 
 
 def key_id_of(secret: str) -> str | None:
@@ -161,12 +142,12 @@ def key_id_of(secret: str) -> str | None:
     return key_id
 
 
-def _row_key(row: Any) -> ApiKey:
+def _api_key(record: KeyRecord) -> ApiKey:
     return ApiKey(
-        id=row.id,
-        name=row.name,
-        scopes=[Scope(s) for s in row.scopes.split(",") if s],
-        rate_per_second=row.rate_per_second,
-        created_at=from_epoch(row.created_at),
-        revoked_at=None if row.revoked_at is None else from_epoch(row.revoked_at),
+        id=record.id,
+        name=record.name,
+        scopes=[Scope(s) for s in record.scopes],
+        rate_per_second=record.rate_per_second,
+        created_at=from_epoch(record.created_at),
+        revoked_at=None if record.revoked_at is None else from_epoch(record.revoked_at),
     )

@@ -42,7 +42,7 @@ from tactful.policy.promotions import (
 from tactful.policy.respect import MutedRule, ProvenanceRule, SensitiveRule, SurfaceFilterRule
 from tactful.policy.selection import SelectConfig
 from tactful.signals.profile import DAY, Engagement
-from tactful.storage.policy_store import PolicyStore
+from tactful.storage.protocol import PolicyStore
 
 BASELINE_OFF = frozenset({"disliked", "similar_to_disliked"})
 """Foundation rules the plain baseline drops (they are respect policies, P2)."""

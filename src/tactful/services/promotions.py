@@ -12,8 +12,7 @@ from tactful.config.policy import PromotionSettings
 from tactful.errors import Conflict, NotFound, UnknownItem, ValidationError
 from tactful.policy.promotions import Promotion, PromotionSpec, PromotionUpdate
 from tactful.security.audit import AuditLog
-from tactful.storage.policy_store import PolicyStore
-from tactful.storage.protocol import Store
+from tactful.storage.protocol import PolicyStore, PromotionFields, Store
 
 
 def _validated(model: type[pydantic.BaseModel], value: Any) -> Any:
@@ -62,7 +61,7 @@ class PromotionService:
         if self.policy_store.get_promotion(pid, now) is not None:
             raise Conflict(f"promotion {pid!r} exists", field="id")
         defaults = self.defaults
-        values: dict[str, Any] = {
+        values: PromotionFields = {
             "id": pid,
             "name": spec.name,
             "items": list(spec.items),

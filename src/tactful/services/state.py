@@ -1,7 +1,7 @@
 """This worker's serving state: the catalog index and people's cached profiles, kept current.
 
 Every request reads the store's versions first (one small query, see
-:class:`~tactful.storage.policy_store.Freshness`). A cached person at the stored version is
+:class:`~tactful.storage.protocol.Freshness`). A cached person at the stored version is
 used as is; one that is behind is brought forward by reading only the rows written after
 the version it holds (:meth:`Store.load_person_delta`), and its array layout is patched at
 those rows. Only when rows were deleted since (a mute, an opt-out) or the person is not
@@ -25,8 +25,7 @@ from tactful.index.compiled_profile import CompiledProfile
 from tactful.index.person_state import PersonState, person_state
 from tactful.index.profile_cache import CachedPerson, ProfileCache
 from tactful.signals.profile import Profile, ProfileDelta
-from tactful.storage.policy_store import Freshness
-from tactful.storage.protocol import Store
+from tactful.storage.protocol import Freshness, Store
 
 
 class PersonStates:

@@ -1,17 +1,39 @@
-"""The storage protocol every backend implements."""
+"""The storage protocols every backend implements.
+
+Everything outside :mod:`tactful.storage` is typed against these protocols and sees only
+plain data: domain objects (:class:`~tactful.domain.item.Item`, :class:`Person`,
+:class:`Profile`, :class:`Promotion`, ...) and the frozen dataclasses below. No table,
+row or connection crosses this boundary.
+
+One concern per protocol:
+
+- :class:`Store`: catalog, people, events, profiles and aggregates, plus :meth:`Store.unit_of_work`
+  (one all-or-nothing :class:`UnitOfWork`). It also *is* each protocol below: a backend is
+  one object that implements them all on the same connections.
+- :class:`PolicyStore`: the per-request freshness check, promotions, promoted exposures and
+  back-off counters.
+- :class:`KeyStore`: API keys (hashes only; hashing and scopes live in ``security``).
+- :class:`AuditStore`: the append-only audit log (validation lives in ``security``).
+- :class:`PrivacyStore`: export snapshots, erasure (one :class:`Erasure` transaction) and
+  retention (the decisions live in ``privacy``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from tactful.domain.event import Event
 from tactful.domain.item import Item, TagMeta
 from tactful.domain.person import Consent, Person
 from tactful.domain.stats import ItemStat
+from tactful.policy.hints import BackoffCounter
+from tactful.policy.promotions import ActivePromotion, Promotion
 from tactful.signals.profile import Profile, ProfileDelta
+
+# -- plain data crossing the boundary ------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +71,89 @@ class StoredEvent:
     provenance: str
 
 
+@dataclass(frozen=True)
+class Freshness:
+    """What a request checks before trusting this worker's caches, read in one round trip.
+
+    The catalog version, the person's version (None: no such person yet), the promotions
+    version and the person's stored back-off counter.
+    """
+
+    catalog_version: int
+    person_version: int | None
+    promotions_version: int
+    backoff: BackoffCounter
+
+
+class PromotionFields(TypedDict):
+    """Every stored field of a new promotion (times in epoch seconds)."""
+
+    id: str
+    name: str
+    items: list[str]
+    tags: list[str]
+    target_tags: list[str]
+    surfaces: list[str]
+    cap: int
+    window_days: float
+    starts_at: float
+    ends_at: float | None
+    ended_at: float | None
+    created_at: float
+    updated_at: float
+
+
+PROMOTION_FIELDS = frozenset(PromotionFields.__annotations__)
+"""The keys :meth:`PolicyStore.update_promotion` accepts (``id`` excepted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """An API key as stored: its id, the SHA-256 of its secret, never the secret itself."""
+
+    id: str
+    name: str
+    secret_hash: str
+    scopes: tuple[str, ...]
+    rate_per_second: float | None
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One audit entry to append; ``details`` is JSON-ready (``security.audit`` bounds its size)."""
+
+    at: float
+    actor: str
+    action: str
+    subject: str | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAuditRecord:
+    """An appended audit entry with its sequence number (increasing in append order)."""
+
+    seq: int
+    at: float
+    actor: str
+    action: str
+    subject: str | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedEvents:
+    """What a retention pass removed (or, on a dry run, would remove) and what is left."""
+
+    deleted: int
+    kept: int
+
+
+# -- protocols -----------------------------------------------------------------------------
+
+
 class UnitOfWork(Protocol):
     """One all-or-nothing write transaction."""
 
@@ -79,12 +184,147 @@ class UnitOfWork(Protocol):
     def versions(self, user_ids: Sequence[str]) -> dict[str, int]: ...
 
 
-class Store(Protocol):
-    """Durable state: catalog, people, events, profiles, aggregates."""
+class PolicyStore(Protocol):
+    """Durable state of the policy layer: promotions, promoted placements served, back-off counters."""
+
+    def freshness(self, user_id: str) -> Freshness:
+        """Catalog, person and promotions versions and the back-off counter, in one round trip."""
+        ...
+
+    def insert_promotion(self, values: PromotionFields, now: float) -> Promotion:
+        """Store a new promotion (``Conflict`` if its id exists); bumps the promotions version."""
+        ...
+
+    def update_promotion(self, promotion_id: str, values: Mapping[str, Any], now: float) -> Promotion | None:
+        """Change some :data:`PROMOTION_FIELDS`; None when there is no such promotion."""
+        ...
+
+    def get_promotion(self, promotion_id: str, now: float) -> Promotion | None: ...
+
+    def list_promotions(self, now: float, include_ended: bool = True) -> list[Promotion]:
+        """Every promotion, oldest first (status as of ``now``)."""
+        ...
+
+    def active_promotions(self, now: float | None = None) -> list[ActivePromotion]:
+        """Promotions not ended (scheduled ones included; ``live`` checks the time).
+
+        With ``now`` None, also those whose ``ends_at`` passed (for caching across requests).
+        """
+        ...
+
+    def exposures(self, user_id: str, promotion_ids: Sequence[str], since: float) -> dict[str, list[float]]:
+        """Times of the person's promoted placements per promotion, after ``since``."""
+        ...
+
+    def record_served(
+        self,
+        user_id: str,
+        rec_id: str,
+        placements: Sequence[tuple[str, str]],
+        counter: BackoffCounter | None,
+        now: float,
+    ) -> None:
+        """Promoted placements ``(promotion_id, item_id)`` and (optionally) the person's new
+        back-off counter, in one transaction."""
+        ...
+
+    def save_backoff(self, counters: Sequence[tuple[str, BackoffCounter, float]]) -> None:
+        """Back-off counters ``(user_id, counter, updated_at)``, in one transaction."""
+        ...
+
+    def backoff(self, user_id: str) -> BackoffCounter:
+        """The person's stored counter (a fresh one when none is stored)."""
+        ...
+
+
+class KeyStore(Protocol):
+    """API keys, stored by id with the hash of their secret."""
+
+    def insert_key(self, key: KeyRecord) -> None: ...
+
+    def get_key(self, key_id: str) -> KeyRecord | None: ...
+
+    def list_keys(self, include_revoked: bool = False) -> list[KeyRecord]:
+        """Keys by creation time (then id); revoked ones only when asked."""
+        ...
+
+    def revoke_key(self, key_id: str, at: float) -> KeyRecord | None:
+        """Mark the key revoked at ``at`` (a revoked key keeps its first revocation time);
+        None when there is no such key."""
+        ...
+
+
+class AuditStore(Protocol):
+    """The append-only audit log."""
+
+    def append_audit(self, record: AuditRecord) -> None: ...
+
+    def audit_records(
+        self, limit: int, before: int | None = None, action: str | None = None
+    ) -> list[StoredAuditRecord]:
+        """At most ``limit`` entries, newest first, with ``seq < before`` and the given action."""
+        ...
+
+
+class Erasure(Protocol):
+    """One person's erasure: a single write transaction, all of it or none of it."""
+
+    def events(self) -> list[StoredEvent]:
+        """The person's stored events, in ingest order."""
+        ...
+
+    def lock_item_stats(self, item_ids: Sequence[str]) -> dict[str, ItemStat]:
+        """Item counters, locked against concurrent ingest until the erasure commits."""
+        ...
+
+    def save_item_stats(self, stats: Sequence[ItemStat]) -> None: ...
+
+    def delete_item_stats(self, item_ids: Sequence[str]) -> None: ...
+
+    def erase_person_rows(self) -> dict[str, int]:
+        """Delete every row keyed by the person, in every person table; rows deleted per table."""
+        ...
+
+    def bump_catalog_version(self) -> None:
+        """Make every worker reload the catalog and item counters (and drop cached profiles)."""
+        ...
+
+    def append_audit(self, record: AuditRecord) -> None:
+        """Audit the erasure inside its own transaction."""
+        ...
+
+
+class PrivacyStore(Protocol):
+    """What export, erasure and retention need."""
+
+    def person_tables(self) -> tuple[str, ...]:
+        """Names of the tables holding rows keyed by a person's id."""
+        ...
+
+    def person_rows(self, user_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Every row keyed by the person, per person table (all of them, empty ones too),
+        read from one consistent snapshot; JSON columns decoded, times as epoch seconds."""
+        ...
+
+    def erasure(self, user_id: str) -> AbstractContextManager[Erasure]:
+        """Open the erasure transaction for one person (committed when the block exits cleanly)."""
+        ...
+
+    def drop_events_before(self, cutoff: float, dry_run: bool = False) -> DroppedEvents:
+        """Delete raw events with ``ts < cutoff`` in short batches; with ``dry_run`` only count them."""
+        ...
+
+
+class Store(PolicyStore, KeyStore, AuditStore, PrivacyStore, Protocol):
+    """Durable state: catalog, people, events, profiles, aggregates, and every concern above."""
 
     url: str
 
     def migrate(self) -> None: ...
+
+    def schema_version(self) -> str | None:
+        """The schema revision the database is at (None before the first migration)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -116,6 +356,10 @@ class Store(Protocol):
 
     def save_person(self, person: Person) -> None: ...
 
+    def sample_person_ids(self, limit: int) -> list[str]:
+        """A few person ids, most active first (for the demo page)."""
+        ...
+
     def load_profile(self, user_id: str) -> Profile: ...
 
     def load_person_state(self, user_id: str) -> tuple[Person | None, Profile, int | None]: ...
@@ -123,10 +367,6 @@ class Store(Protocol):
     def load_person_delta(self, user_id: str, since: int) -> tuple[Person, ProfileDelta] | None:
         """The person and the profile rows written after ``since``; None if rows were deleted since."""
         ...
-
-    def sample_person_ids(self, limit: int) -> list[str]: ...
-
-    def schema_version(self) -> str | None: ...
 
     def save_recommendations(self, served: Sequence[ServedList]) -> None: ...
 
@@ -141,3 +381,25 @@ class Store(Protocol):
     def count(self, table: str) -> int: ...
 
     def stats(self) -> dict[str, Any]: ...
+
+
+__all__ = [
+    "PROMOTION_FIELDS",
+    "AuditRecord",
+    "AuditStore",
+    "DroppedEvents",
+    "Erasure",
+    "Freshness",
+    "ItemStat",
+    "ItemStateRow",
+    "KeyRecord",
+    "KeyStore",
+    "PolicyStore",
+    "PrivacyStore",
+    "PromotionFields",
+    "ServedList",
+    "Store",
+    "StoredAuditRecord",
+    "StoredEvent",
+    "UnitOfWork",
+]

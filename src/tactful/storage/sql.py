@@ -1,152 +1,48 @@
-"""The SQL backend: SQLite (WAL) for the embedded default, PostgreSQL for production."""
+"""The SQL backend: SQLite (WAL) for the embedded default, PostgreSQL for production.
+
+:class:`SqlStore` is the one object implementing :class:`~tactful.storage.protocol.Store`:
+the catalog, people, events and profiles here, the other concerns in the mixins it is
+built from (:mod:`~tactful.storage.sql_policy`, :mod:`~tactful.storage.sql_trust`,
+:mod:`~tactful.storage.sql_privacy`), all on the connections of :mod:`~tactful.storage.sql_base`.
+"""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
+from contextlib import contextmanager
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, tuple_
+from sqlalchemy import Connection, delete, func, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
 from tactful.clock import to_epoch
 from tactful.domain.event import Event
 from tactful.domain.item import Item, TagMeta
 from tactful.domain.person import Consent, Person
-from tactful.errors import StorageError
 from tactful.signals.profile import Profile, ProfileDelta
 from tactful.storage import codec
 from tactful.storage import schema as t
 from tactful.storage.protocol import ItemStat, ItemStateRow, ServedList, StoredEvent
+from tactful.storage.sql_base import CATALOG_VERSION, CHUNK, chunks
+from tactful.storage.sql_policy import SqlPolicy
+from tactful.storage.sql_privacy import SqlPrivacy
+from tactful.storage.sql_trust import SqlTrust
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-_MIGRATION_LOCK = threading.Lock()
-CHUNK = 500
 
-
-class SqlStore:
+class SqlStore(SqlPolicy, SqlTrust, SqlPrivacy):
     """A :class:`~tactful.storage.protocol.Store` over SQLAlchemy Core."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.is_sqlite = url.startswith("sqlite")
-        if self.is_sqlite:
-            path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(
-                url,
-                isolation_level="AUTOCOMMIT",
-                connect_args={"check_same_thread": False, "timeout": 30},
-                poolclass=NullPool if path == ":memory:" else None,
-            )
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        else:
-            self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        super().__init__(url)
         self._insert = sqlite_insert if self.is_sqlite else pg_insert
-        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def migrate(self) -> None:
-        """Bring the schema to the newest version (Alembic)."""
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        # Alembic's context is process-global (one migration per process at a time); across
-        # processes, PostgreSQL takes an advisory lock and SQLite the database write lock.
-        with _MIGRATION_LOCK, self.engine.connect() as conn:
-            if not self.is_sqlite:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.exec_driver_sql("SELECT pg_advisory_lock(72731)")
-            else:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
-            except BaseException:
-                if self.is_sqlite:
-                    conn.exec_driver_sql("ROLLBACK")
-                raise
-            finally:
-                if not self.is_sqlite:
-                    conn.exec_driver_sql("SELECT pg_advisory_unlock(72731)")
-            if self.is_sqlite:
-                conn.exec_driver_sql("COMMIT")
-
-    @staticmethod
-    def head_revision() -> str:
-        """The newest schema revision this code knows."""
-        from alembic.script import ScriptDirectory
-
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        head = ScriptDirectory.from_config(config).get_current_head()
-        return str(head)
-
-    def schema_version(self) -> str | None:
-        with self.engine.connect() as conn:
-            row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
-            return None if row is None else str(row[0])
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                if self.is_sqlite:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                    try:
-                        yield conn
-                    except BaseException:
-                        conn.exec_driver_sql("ROLLBACK")
-                        raise
-                    conn.exec_driver_sql("COMMIT")
-                else:
-                    with conn.begin():
-                        yield conn
-        except OperationalError as exc:
-            raise StorageError(f"database unavailable: {exc.orig}") from exc
-
-    def transaction(self) -> AbstractContextManager[Connection]:
-        """One all-or-nothing write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        return self._write()
 
     @contextmanager
     def unit_of_work(self) -> Iterator[SqlUnitOfWork]:
         with self._write() as conn:
             yield SqlUnitOfWork(conn, self)
-
-    def upsert(self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
-        """Insert-or-update ``rows`` (all with the same columns) as one driver-level executemany.
-
-        The statement text is built from our own table and column names only, and cached.
-        """
-        if not rows:
-            return
-        cols = list(rows[0])
-        cache_key = (table.name, tuple(keys), tuple(cols))
-        sql = self._upserts.get(cache_key)
-        if sql is None:
-            mark = "?" if self.is_sqlite else "%s"
-            names = ", ".join(f'"{c}"' for c in cols)
-            updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c not in keys)
-            conflict = ", ".join(f'"{k}"' for k in keys)
-            sql = self._upserts[cache_key] = (
-                f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join([mark] * len(cols))}) '
-                f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
-            )
-        conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
 
     # -- catalog ---------------------------------------------------------------------------
     def upsert_items(self, items: Sequence[Item], now: float) -> None:
@@ -166,15 +62,8 @@ class SqlStore:
             self._bump_catalog(conn)
             return deleted
 
-    def _bump_catalog(self, conn: Connection) -> None:
-        current = conn.execute(select(t.meta.c.value).where(t.meta.c.key == "catalog_version"))
-        version = int(current.scalar() or 0) + 1
-        self.upsert(conn, t.meta, [{"key": "catalog_version", "value": str(version)}], ["key"])
-
     def catalog_version(self) -> int:
-        with self.engine.connect() as conn:
-            value = conn.execute(select(t.meta.c.value).where(t.meta.c.key == "catalog_version")).scalar()
-            return int(value or 0)
+        return self._read_meta_int(CATALOG_VERSION)
 
     def get_item(self, item_id: str) -> Item | None:
         with self.engine.connect() as conn:
@@ -185,7 +74,7 @@ class SqlStore:
         """Tags of the given items that exist; missing ids are simply absent."""
         found: dict[str, list[str]] = {}
         with self.engine.connect() as conn:
-            for part in _chunks(list(dict.fromkeys(ids))):
+            for part in chunks(list(dict.fromkeys(ids))):
                 query = select(t.items.c.id, t.items.c.tags).where(t.items.c.id.in_(part))
                 found.update((r.id, json.loads(r.tags)) for r in conn.execute(query))
         return found
@@ -388,7 +277,7 @@ class SqlUnitOfWork:
         """
         profiles = {uid: Profile(uid) for uid in wanted}
         lock = not self.store.is_sqlite
-        for part in _chunks(sorted(profiles)):
+        for part in chunks(sorted(profiles)):
             query = select(
                 t.persons.c.id, t.persons.c.positive_signals, t.persons.c.active_days, t.persons.c.version
             ).where(t.persons.c.id.in_(part))
@@ -414,20 +303,13 @@ class SqlUnitOfWork:
 
     def load_persons(self, user_ids: Sequence[str]) -> dict[str, Person]:
         out: dict[str, Person] = {}
-        for part in _chunks(sorted(set(user_ids))):
+        for part in chunks(sorted(set(user_ids))):
             for row in self.conn.execute(select(t.persons).where(t.persons.c.id.in_(part))):
                 out[row.id] = codec.row_person(row)
         return out
 
     def load_item_stats(self, item_ids: Sequence[str]) -> dict[str, ItemStat]:
-        out: dict[str, ItemStat] = {}
-        for part in _chunks(sorted(set(item_ids))):
-            query = select(t.item_stats).where(t.item_stats.c.item_id.in_(part))
-            if not self.store.is_sqlite:
-                query = query.with_for_update()
-            for r in self.conn.execute(query):
-                out[r.item_id] = ItemStat(r.item_id, r.interactions, r.trend, r.trend_ts)
-        return out
+        return self.store._load_item_stats(self.conn, item_ids)
 
     def write_events(self, events: Sequence[Event]) -> None:
         rows = [
@@ -504,7 +386,7 @@ class SqlUnitOfWork:
 
     def versions(self, user_ids: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
-        for part in _chunks(sorted(set(user_ids))):
+        for part in chunks(sorted(set(user_ids))):
             query = select(t.persons.c.id, t.persons.c.version).where(t.persons.c.id.in_(part))
             out.update((r.id, r.version) for r in self.conn.execute(query))
         return out
@@ -516,17 +398,12 @@ class SqlUnitOfWork:
             self.conn.execute(stmt, rows)
 
     def save_item_stats(self, stats: Sequence[ItemStat]) -> None:
-        rows = [
-            {"item_id": s.item_id, "interactions": s.interactions, "trend": s.trend, "trend_ts": s.trend_ts}
-            for s in stats
-        ]
-        if rows:
-            self.store.upsert(self.conn, t.item_stats, rows, ["item_id"])
+        self.store._save_item_stats(self.conn, stats)
 
 
 def _load_profiles(conn: Connection, user_ids: Sequence[str], lock: bool = False) -> dict[str, Profile]:
     profiles = {uid: Profile(uid) for uid in user_ids}
-    for part in _chunks(sorted(profiles)):
+    for part in chunks(sorted(profiles)):
         query = select(
             t.persons.c.id, t.persons.c.positive_signals, t.persons.c.active_days, t.persons.c.version
         ).where(t.persons.c.id.in_(part))
@@ -546,17 +423,3 @@ def _load_profiles(conn: Connection, user_ids: Sequence[str], lock: bool = False
 def _pair_chunks(pairs: Sequence[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
     for start in range(0, len(pairs), CHUNK):
         yield list(pairs[start : start + CHUNK])
-
-
-def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), CHUNK):
-        yield list(values[start : start + CHUNK])
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()

@@ -1,39 +1,40 @@
-"""Durable state of the policy layer: promotions, promoted placements served, back-off counters."""
+"""The SQL backend's :class:`~tactful.storage.protocol.PolicyStore`: freshness, promotions,
+promoted exposures and back-off counters."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from tactful.clock import from_epoch
-from tactful.errors import StorageError
+from tactful.errors import Conflict, StorageError
 from tactful.policy.hints import BackoffCounter
 from tactful.policy.promotions import ActivePromotion, Promotion
 from tactful.storage import codec
 from tactful.storage import schema as t
-from tactful.storage.sql import SqlStore
+from tactful.storage.protocol import PROMOTION_FIELDS, Freshness, PromotionFields
+from tactful.storage.sql_base import CATALOG_VERSION, SqlBase
 
 LIST_FIELDS = ("items", "tags", "target_tags", "surfaces")
 PROMOTIONS_VERSION = "promotions_version"
 """``meta`` key bumped in every transaction that changes a promotion (workers cache promotions by it)."""
 
 
-@dataclass(frozen=True)
-class Freshness:
-    """What a request checks before trusting this worker's caches, read in one round trip.
+def _freshness_sql(mark: str) -> str:
+    return (
+        f"SELECT (SELECT value FROM meta WHERE key = '{CATALOG_VERSION}'), "
+        f"(SELECT version FROM persons WHERE id = {mark}), "
+        f"(SELECT value FROM meta WHERE key = '{PROMOTIONS_VERSION}'), "
+        "pp.ignored_slots, pp.counted_since, pp.backoff_since "
+        f"FROM (SELECT 1 AS one) AS one LEFT JOIN person_policy AS pp ON pp.user_id = {mark}"
+    )
 
-    The catalog version, the person's version (None: no such person yet), the promotions
-    version and the person's stored back-off counter.
-    """
 
-    catalog_version: int
-    person_version: int | None
-    promotions_version: int
-    backoff: BackoffCounter
+_FRESHNESS_SQL = {True: _freshness_sql("?"), False: _freshness_sql("%s")}
 
 
 def promotion_status(row: Any, now: float) -> str:
@@ -61,19 +62,15 @@ def _promotion(row: Any, now: float) -> Promotion:
     )
 
 
-class PolicyStore:
-    """Reads and writes of the policy tables, on the engine's :class:`SqlStore`."""
+def _promotion_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - PROMOTION_FIELDS
+    if unknown:
+        raise ValueError(f"not promotion fields: {sorted(unknown)}")
+    return {k: codec.dumps(list(v)) if k in LIST_FIELDS else v for k, v in values.items()}
 
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
-        mark = "?" if store.is_sqlite else "%s"
-        self._freshness_sql = (
-            "SELECT (SELECT value FROM meta WHERE key = 'catalog_version'), "
-            f"(SELECT version FROM persons WHERE id = {mark}), "
-            f"(SELECT value FROM meta WHERE key = '{PROMOTIONS_VERSION}'), "
-            "pp.ignored_slots, pp.counted_since, pp.backoff_since "
-            f"FROM (SELECT 1 AS one) AS one LEFT JOIN person_policy AS pp ON pp.user_id = {mark}"
-        )
+
+class SqlPolicy(SqlBase):
+    """Reads and writes of the policy tables."""
 
     def freshness(self, user_id: str) -> Freshness:
         """Catalog, person and promotions versions and the back-off counter, in one query.
@@ -82,12 +79,12 @@ class PolicyStore:
         statement is fixed text, and SQLAlchemy's per-statement work would cost several
         times the query itself.
         """
-        engine = self.store.engine
+        engine = self.engine
         conn = engine.raw_connection()
         try:
             cursor = conn.cursor()
             try:
-                cursor.execute(self._freshness_sql, (user_id, user_id))
+                cursor.execute(_FRESHNESS_SQL[self.is_sqlite], (user_id, user_id))
                 row = cursor.fetchone()
             finally:
                 cursor.close()
@@ -101,48 +98,45 @@ class PolicyStore:
         return Freshness(int(row[0] or 0), row[1], int(row[2] or 0), backoff)
 
     def _bump_promotions(self, conn: Connection) -> None:
-        current = conn.execute(select(t.meta.c.value).where(t.meta.c.key == PROMOTIONS_VERSION)).scalar()
-        row = {"key": PROMOTIONS_VERSION, "value": str(int(current or 0) + 1)}
-        self.store.upsert(conn, t.meta, [row], ["key"])
+        self._bump_meta(conn, PROMOTIONS_VERSION)
 
     # -- promotions ------------------------------------------------------------------------
-    def insert_promotion(self, values: dict[str, Any], now: float) -> Promotion:
-        row = {k: codec.dumps(v) if k in LIST_FIELDS else v for k, v in values.items()}
-        with self.store.transaction() as conn:
-            conn.execute(insert(t.promotions).values(**row))
-            self._bump_promotions(conn)
+    def insert_promotion(self, values: PromotionFields, now: float) -> Promotion:
+        row = _promotion_row(values)
+        try:
+            with self._write() as conn:
+                conn.execute(insert(t.promotions).values(**row))
+                self._bump_promotions(conn)
+        except IntegrityError:
+            raise Conflict(f"promotion {values['id']!r} exists", field="id") from None
         found = self.get_promotion(values["id"], now)
         assert found is not None
         return found
 
-    def update_promotion(self, promotion_id: str, values: dict[str, Any], now: float) -> Promotion | None:
-        row = {k: codec.dumps(v) if k in LIST_FIELDS else v for k, v in values.items()}
-        with self.store.transaction() as conn:
-            done = conn.execute(update(t.promotions).where(t.promotions.c.id == promotion_id).values(**row))
-            if done.rowcount == 0:
-                return None
-            self._bump_promotions(conn)
+    def update_promotion(self, promotion_id: str, values: Mapping[str, Any], now: float) -> Promotion | None:
+        row = _promotion_row({k: v for k, v in values.items() if k != "id"})
+        with self._write() as conn:
+            if row:
+                where = t.promotions.c.id == promotion_id
+                if conn.execute(update(t.promotions).where(where).values(**row)).rowcount == 0:
+                    return None
+                self._bump_promotions(conn)
         return self.get_promotion(promotion_id, now)
 
     def get_promotion(self, promotion_id: str, now: float) -> Promotion | None:
-        with self.store.engine.connect() as conn:
+        with self.engine.connect() as conn:
             row = conn.execute(select(t.promotions).where(t.promotions.c.id == promotion_id)).first()
         return None if row is None else _promotion(row, now)
 
     def list_promotions(self, now: float, include_ended: bool = True) -> list[Promotion]:
-        with self.store.engine.connect() as conn:
+        with self.engine.connect() as conn:
             rows = conn.execute(select(t.promotions).order_by(t.promotions.c.created_at, t.promotions.c.id))
             out = [_promotion(r, now) for r in rows]
         return out if include_ended else [p for p in out if p.status != "ended"]
 
     def active_promotions(self, now: float | None = None) -> list[ActivePromotion]:
-        """Promotions not ended (scheduled ones included; ``live`` checks the time).
-
-        With ``now`` None, also those whose ``ends_at`` passed (for caching across requests).
-        """
-        cols = t.promotions.c
-        query = select(t.promotions).where(cols.ended_at.is_(None))
-        with self.store.engine.connect() as conn:
+        query = select(t.promotions).where(t.promotions.c.ended_at.is_(None))
+        with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [
             ActivePromotion(
@@ -163,7 +157,6 @@ class PolicyStore:
 
     # -- per-person ------------------------------------------------------------------------
     def exposures(self, user_id: str, promotion_ids: Sequence[str], since: float) -> dict[str, list[float]]:
-        """Times of the person's promoted placements per promotion, since ``since``."""
         if not promotion_ids:
             return {}
         cols = t.promotion_exposures.c
@@ -171,7 +164,7 @@ class PolicyStore:
             cols.user_id == user_id, cols.promotion_id.in_(list(promotion_ids)), cols.ts > since
         )
         out: dict[str, list[float]] = {}
-        with self.store.engine.connect() as conn:
+        with self.engine.connect() as conn:
             for r in conn.execute(query):
                 out.setdefault(r.promotion_id, []).append(r.ts)
         return out
@@ -184,8 +177,9 @@ class PolicyStore:
         counter: BackoffCounter | None,
         now: float,
     ) -> None:
-        """Promoted placements and (optionally) the updated back-off counter, in one transaction."""
-        with self.store.transaction() as conn:
+        if not placements and counter is None:
+            return
+        with self._write() as conn:
             if placements:
                 conn.execute(
                     insert(t.promotion_exposures),
@@ -204,9 +198,8 @@ class PolicyStore:
                 self._upsert_backoff(conn, [(user_id, counter, now)])
 
     def save_backoff(self, counters: Sequence[tuple[str, BackoffCounter, float]]) -> None:
-        """Back-off counters ``(user_id, counter, updated_at)``, in one transaction."""
         if counters:
-            with self.store.transaction() as conn:
+            with self._write() as conn:
                 self._upsert_backoff(conn, counters)
 
     def _upsert_backoff(
@@ -222,10 +215,10 @@ class PolicyStore:
             }
             for user_id, c, at in counters
         ]
-        self.store.upsert(conn, t.person_policy, rows, ["user_id"])
+        self.upsert(conn, t.person_policy, rows, ["user_id"])
 
     def backoff(self, user_id: str) -> BackoffCounter:
-        with self.store.engine.connect() as conn:
+        with self.engine.connect() as conn:
             row = conn.execute(select(t.person_policy).where(t.person_policy.c.user_id == user_id)).first()
         if row is None:
             return BackoffCounter()

@@ -1,0 +1,213 @@
+"""Connection handling shared by every concern of the SQL backend.
+
+SQLite (WAL, autocommit connections with explicit ``BEGIN IMMEDIATE`` for writes) for the
+embedded default, PostgreSQL (a connection pool) for production. The concern mixins
+(:mod:`~tactful.storage.sql_policy`, :mod:`~tactful.storage.sql_trust`,
+:mod:`~tactful.storage.sql_privacy`) and :class:`~tactful.storage.sql.SqlStore` all run
+on the engine, transactions and upserts defined here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Table, create_engine, delete, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from tactful.domain.stats import ItemStat
+from tactful.errors import StorageError
+from tactful.storage import schema as t
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = threading.Lock()
+CHUNK = 500
+CATALOG_VERSION = "catalog_version"
+"""``meta`` key bumped by every change workers must reload the catalog for."""
+
+
+class SqlBase:
+    """The engine, migrations, write transactions and upserts of the SQL backend."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(
+                url,
+                isolation_level="AUTOCOMMIT",
+                connect_args={"check_same_thread": False, "timeout": 30},
+                poolclass=NullPool if path == ":memory:" else None,
+            )
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Bring the schema to the newest version (Alembic)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        # Alembic's context is process-global (one migration per process at a time); across
+        # processes, PostgreSQL takes an advisory lock and SQLite the database write lock.
+        with _MIGRATION_LOCK, self.engine.connect() as conn:
+            if not self.is_sqlite:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("SELECT pg_advisory_lock(72731)")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+            except BaseException:
+                if self.is_sqlite:
+                    conn.exec_driver_sql("ROLLBACK")
+                raise
+            finally:
+                if not self.is_sqlite:
+                    conn.exec_driver_sql("SELECT pg_advisory_unlock(72731)")
+            if self.is_sqlite:
+                conn.exec_driver_sql("COMMIT")
+
+    @staticmethod
+    def head_revision() -> str:
+        """The newest schema revision this code knows."""
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(config).get_current_head()
+        return str(head)
+
+    def schema_version(self) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+            return None if row is None else str(row[0])
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- transactions ----------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    try:
+                        yield conn
+                    except BaseException:
+                        conn.exec_driver_sql("ROLLBACK")
+                        raise
+                    conn.exec_driver_sql("COMMIT")
+                else:
+                    with conn.begin():
+                        yield conn
+        except OperationalError as exc:
+            raise StorageError(f"database unavailable: {exc.orig}") from exc
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One all-or-nothing write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        return self._write()
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """A read-only connection that sees one consistent state across all its queries."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.exec_driver_sql("ROLLBACK")
+            else:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin() as tx:
+                    yield conn
+                    tx.rollback()
+
+    # -- shared statements -----------------------------------------------------------------
+    def upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        """Insert-or-update ``rows`` (all with the same columns) as one driver-level executemany.
+
+        The statement text is built from our own table and column names only, and cached.
+        """
+        if not rows:
+            return
+        cols = list(rows[0])
+        cache_key = (table.name, tuple(keys), tuple(cols))
+        sql = self._upserts.get(cache_key)
+        if sql is None:
+            mark = "?" if self.is_sqlite else "%s"
+            names = ", ".join(f'"{c}"' for c in cols)
+            updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c not in keys)
+            conflict = ", ".join(f'"{k}"' for k in keys)
+            sql = self._upserts[cache_key] = (
+                f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join([mark] * len(cols))}) '
+                f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+            )
+        conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+
+    def _bump_meta(self, conn: Connection, key: str) -> int:
+        """Add one to the integer ``meta`` value under ``key``, inside the caller's transaction."""
+        current = conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar()
+        version = int(current or 0) + 1
+        self.upsert(conn, t.meta, [{"key": key, "value": str(version)}], ["key"])
+        return version
+
+    def _read_meta_int(self, key: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar() or 0)
+
+    def _bump_catalog(self, conn: Connection) -> None:
+        self._bump_meta(conn, CATALOG_VERSION)
+
+    def _load_item_stats(self, conn: Connection, item_ids: Sequence[str]) -> dict[str, ItemStat]:
+        """Item counters; on PostgreSQL locked (in id order) until the transaction ends."""
+        out: dict[str, ItemStat] = {}
+        for part in chunks(sorted(set(item_ids))):
+            query = select(t.item_stats).where(t.item_stats.c.item_id.in_(part))
+            if not self.is_sqlite:
+                query = query.order_by(t.item_stats.c.item_id).with_for_update()
+            for r in conn.execute(query):
+                out[r.item_id] = ItemStat(r.item_id, r.interactions, r.trend, r.trend_ts)
+        return out
+
+    def _save_item_stats(self, conn: Connection, stats: Sequence[ItemStat]) -> None:
+        rows = [
+            {"item_id": s.item_id, "interactions": s.interactions, "trend": s.trend, "trend_ts": s.trend_ts}
+            for s in stats
+        ]
+        if rows:
+            self.upsert(conn, t.item_stats, rows, ["item_id"])
+
+    @staticmethod
+    def _delete_item_stats(conn: Connection, item_ids: Sequence[str]) -> None:
+        for part in chunks(list(item_ids)):
+            conn.execute(delete(t.item_stats).where(t.item_stats.c.item_id.in_(part)))
+
+
+def chunks(values: Sequence[str]) -> Iterator[list[str]]:
+    """``values`` in lists of at most :data:`CHUNK` (bound-parameter limits)."""
+    for start in range(0, len(values), CHUNK):
+        yield list(values[start : start + CHUNK])
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
