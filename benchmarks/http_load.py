@@ -47,6 +47,8 @@ from typing import Any
 
 import httpx
 import numpy as np
+import uvicorn
+import uvicorn.config
 from fastapi import FastAPI, Response
 from threadpoolctl import threadpool_limits
 
@@ -238,6 +240,11 @@ class Server:
             "errors_logged": len(re.findall(r"^(ERROR|CRITICAL)", text, flags=re.M)),
         }
 
+    def problem_lines(self, limit: int = 5) -> list[str]:
+        text = self.log.read_text(errors="replace") if self.log.is_file() else ""
+        pattern = re.compile(r'Traceback|database is locked|HTTP/1\.1" 5\d\d|^(ERROR|CRITICAL)', re.I)
+        return [line for line in text.splitlines() if pattern.search(line)][:limit]
+
     @classmethod
     def stop_all(cls) -> None:
         for server in list(cls.running):
@@ -252,7 +259,7 @@ def serving(server: Server, port: int, probe: str, found: list[dict[str, Any]]) 
         server.stop()
         issues = server.problems()
         if any(issues.values()):
-            found.append({"server": server.name, **issues, "log": str(server.log)})
+            found.append({"server": server.name, **issues, "sample": server.problem_lines()})
 
 
 def tactful_server(work: Path, workers: int, port: int, log: Path) -> Server:
@@ -261,11 +268,34 @@ def tactful_server(work: Path, workers: int, port: int, log: Path) -> Server:
     return Server(f"tactful {workers}w", cmd, SERVER_ENV, log)
 
 
-def floor_server(body: Path, workers: int, port: int, log: Path) -> Server:
-    cmd = [sys.executable, "-m", "uvicorn", "http_load:floor_app", "--factory"]
-    cmd += ["--app-dir", str(Path(__file__).resolve().parent), "--host", HOST, "--port", str(port)]
-    cmd += ["--workers", str(workers)]
-    return Server(f"floor {workers}w", cmd, {"BENCH_FLOOR_BODY": str(body)}, log)
+def floor_server(body: Path, workers: int, port: int, log: Path, nodelay: bool = False) -> Server:
+    """The floor under ``uvicorn.run`` as ``tactful serve`` runs it (see ``serve_floor``)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-floor", str(port), str(workers)]
+    cmd += ["nodelay" if nodelay else "plain"]
+    name = f"floor {workers}w" + (" nodelay" if nodelay else "")
+    return Server(name, cmd, {"BENCH_FLOOR_BODY": str(body)}, log)
+
+
+def serve_floor(port: int, workers: int, nodelay: bool) -> None:
+    """Run the floor; ``nodelay`` gives uvicorn's multi-worker listener the TCP protocol number.
+
+    With several workers uvicorn binds the listening socket itself with ``proto`` 0, so
+    asyncio never sets TCP_NODELAY on accepted connections and each keep-alive response waits
+    for the client's delayed ACK (~40 ms on Linux). The patched floor shows what two workers
+    would serve without that stall; it is reported apart, never as the floor.
+    """
+    if nodelay and workers > 1:
+        bind = uvicorn.config.Config.bind_socket
+
+        def bind_tcp(self: uvicorn.config.Config) -> socket.socket:
+            sock = bind(self)
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+                sock.set_inheritable(True)
+            return sock
+
+        uvicorn.config.Config.bind_socket = bind_tcp  # type: ignore[method-assign]
+    uvicorn.run("http_load:floor_app", factory=True, host=HOST, port=port, workers=workers)
 
 
 # -- load ------------------------------------------------------------------------------------
@@ -428,6 +458,26 @@ def batch_python(work: Path, batches: Sequence[Sequence[dict[str, Any]]]) -> dic
 # -- one run ---------------------------------------------------------------------------------
 
 
+def measure_floor(
+    args: argparse.Namespace,
+    result: dict[str, Any],
+    key: str,
+    body: Path,
+    workers: int,
+    nodelay: bool,
+    logs: Path,
+    seed: int,
+    script: Path,
+) -> None:
+    port = free_port()
+    server = floor_server(body, workers, port, logs / f"{key}-run{seed}.log", nodelay)
+    with serving(server, port, "/v1/users/1/recommendations", result["problems"]) as base:
+        wrk(base, script, 8, min(2.0, args.seconds))  # warm-up, not kept
+        for conns in CONNECTIONS:
+            figure = result["load"][f"{key}_{conns}c"] = wrk(base, script, conns, args.seconds)
+            print(f"  {key} {conns}c: {figure}", file=sys.stderr)
+
+
 def one_run(
     args: argparse.Namespace, root: Path, pristine: Path, ratings: Ratings, seed: int, body: Path
 ) -> dict[str, Any]:
@@ -453,16 +503,8 @@ def one_run(
                     f"  tactful {workers}w {conns}c: {result['load'][f'tactful_{workers}w_{conns}c']}",
                     file=sys.stderr,
                 )
-        port = free_port()
-        server = floor_server(body, workers, port, logs / f"floor-{workers}w-run{seed}.log")
-        with serving(server, port, "/v1/users/1/recommendations", found) as base:
-            wrk(base, script, 8, min(2.0, args.seconds))  # warm-up, not kept
-            for conns in CONNECTIONS:
-                result["load"][f"floor_{workers}w_{conns}c"] = wrk(base, script, conns, args.seconds)
-                print(
-                    f"  floor {workers}w {conns}c: {result['load'][f'floor_{workers}w_{conns}c']}",
-                    file=sys.stderr,
-                )
+        measure_floor(args, result, f"floor_{workers}w", body, workers, False, logs, seed, script)
+    measure_floor(args, result, "floor_nodelay_2w", body, 2, True, logs, seed, script)
 
     restore(pristine, work)
     port = free_port()
@@ -532,8 +574,9 @@ def markdown(med: dict[str, Any], meta: dict[str, Any]) -> str:
         f"# tactful HTTP load: {meta['date']}",
         "",
         f"`{meta['command']}` at `{meta['commit']}`; nproc {meta['nproc']}, load average "
-        f"{meta['loadavg']} at start. wrk runs on the same cores as the servers, and other work may "
-        f"be running on this machine, so figures are noisy. Medians over {meta['runs']} run(s), "
+        f"{meta['loadavg']} at start, {meta['loadavg_end']} at the end. wrk runs on the same cores "
+        "as the servers, and other work may be running on this machine, so figures are noisy. "
+        f"Medians over {meta['runs']} run(s), "
         f"{meta['seconds']:g} s per load figure; ml-latest-small ({meta['events']:,} events), "
         f"floor body {meta['body_bytes']:,} bytes (a real response of median size).",
         "",
@@ -562,6 +605,10 @@ def markdown(med: dict[str, Any], meta: dict[str, Any]) -> str:
     out += [
         "",
         "non-2xx and socket errors: tactful / floor, summed over runs.",
+        "",
+        *nodelay_note(load),
+        "",
+        *problems_note(meta["problems"]),
         "",
         "## Ingest",
         "",
@@ -650,6 +697,30 @@ def markdown(med: dict[str, Any], meta: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def nodelay_note(load: dict[str, Any]) -> list[str]:
+    one, eight = load["floor_nodelay_2w_1c"], load["floor_nodelay_2w_8c"]
+    return [
+        "With several workers uvicorn binds the listener itself and asyncio then leaves "
+        "TCP_NODELAY off on accepted connections, so every keep-alive response waits for the "
+        "client's delayed ACK (about 40 ms; uvicorn issue #3149). Both `tactful serve --workers 2` "
+        "and the 2-worker floor above run that way. The same 2-worker floor with TCP_NODELAY "
+        f"restored (not used as the floor): {one['req_per_s']:,.0f} req/s, p50/p99 "
+        f"{one['p50_ms']:.2f}/{one['p99_ms']:.2f} ms at 1 connection; {eight['req_per_s']:,.0f} req/s, "
+        f"p50/p99 {eight['p50_ms']:.2f}/{eight['p99_ms']:.2f} ms at 8 "
+        f"({eight['req_per_s'] / load['floor_1w_8c']['req_per_s']:.2f}x the 1-worker floor).",
+    ]
+
+
+def problems_note(problems: Sequence[dict[str, Any]]) -> list[str]:
+    if not problems:
+        return ["Server logs: no tracebacks, no 'database is locked', no logged 5xx or ERROR lines."]
+    lines = ["Server logs reported problems:", ""]
+    for issue in problems:
+        counts = ", ".join(f"{k} {v}" for k, v in issue.items() if k not in ("server", "sample") and v)
+        lines.append(f"- {issue['server']}: {counts}; e.g. `{'` / `'.join(issue['sample'][:2])}`")
+    return lines
+
+
 def git_commit() -> str:
     try:
         out = subprocess.run(
@@ -677,7 +748,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every raw figure here")
     parser.add_argument("--markdown", type=Path, help="write the Markdown report here too")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--serve-floor", nargs=3, help=argparse.SUPPRESS)  # PORT WORKERS plain|nodelay
     args = parser.parse_args()
+    if args.serve_floor:  # the floor server's own process (see ``floor_server``)
+        port, workers, mode = args.serve_floor
+        serve_floor(int(port), int(workers), mode == "nodelay")
+        return
     args.runs = args.runs or (1 if args.quick else 3)
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
     args.warm_passes = 1 if args.quick else 2
@@ -706,6 +782,8 @@ def main() -> None:
         for run in range(args.runs):
             print(f"run {run + 1}/{args.runs}", file=sys.stderr)
             runs.append(one_run(args, root, root / "pristine", ratings, run, body))
+        meta["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        meta["problems"] = [issue for measured in runs for issue in measured["problems"]]
         meta["body_bytes"] = body.stat().st_size
         meta["batch_events"] = runs[0]["batch_http"]["events"]
         med = summarize(runs)
