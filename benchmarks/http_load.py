@@ -573,7 +573,8 @@ def markdown(med: dict[str, Any], meta: dict[str, Any]) -> str:
     out = [
         f"# tactful HTTP load: {meta['date']}",
         "",
-        f"`{meta['command']}` at `{meta['commit']}`; nproc {meta['nproc']}, load average "
+        f"`{meta['command']}` at `{meta['commit']}` (src/ last changed in `{meta['src_commit']}`); "
+        f"nproc {meta['nproc']}, load average "
         f"{meta['loadavg']} at start, {meta['loadavg_end']} at the end. wrk runs on the same cores "
         "as the servers, and other work may be running on this machine, so figures are noisy. "
         f"Medians over {meta['runs']} run(s), "
@@ -721,16 +722,17 @@ def problems_note(problems: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def git_commit() -> str:
+def git_commit(*paths: str) -> str:
+    """The short commit of HEAD, or of the last commit touching ``paths``."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", "log", "-1", "--format=%h", "--", *paths],
             capture_output=True,
             text=True,
             check=True,
-            cwd=Path(__file__).resolve().parent,
+            cwd=Path(__file__).resolve().parents[1],
         )
-        return out.stdout.strip()
+        return out.stdout.strip() or "unknown"
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -765,6 +767,7 @@ def main() -> None:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join(["python", "benchmarks/http_load.py", *sys.argv[1:]]),
         "commit": git_commit(),
+        "src_commit": git_commit("src"),
         "nproc": os.cpu_count(),
         "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "runs": args.runs,
