@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from tactful.domain.identifiers import EntityId
+from tactful.domain.identifiers import NAME_PATTERN, EntityId
 from tactful.domain.item import Item, TagMeta
 from tactful.domain.recommendation import RecommendedItem
+from tactful.services.recommend import MAX_RERANK
 
 MAX_BATCH = 10_000
 
@@ -27,6 +30,25 @@ class IdBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ids: list[EntityId] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class RerankRequest(BaseModel):
+    """The caller's candidates (from their search or category page) to order for the person."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"items": ["a1", "a7", "b3"], "surface": "search", "explain": "full"}]
+        },
+    )
+
+    items: list[EntityId] = Field(
+        min_length=1, max_length=MAX_RERANK, description="Candidate item ids; unknown ids are refused."
+    )
+    surface: str = Field("home", pattern=NAME_PATTERN, description="The placement the list is for.")
+    explain: Literal["full"] | None = Field(
+        None, description="'full' also lists the candidates the policy left out, with reasons."
+    )
 
 
 class Count(BaseModel):

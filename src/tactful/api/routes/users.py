@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from tactful.api.auth import requires
 from tactful.api.deps import Count, Surface, UserId, get_engine
+from tactful.api.schemas import RerankRequest
 from tactful.domain.person import Person
 from tactful.domain.recommendation import ProfileView, Recommendations
 from tactful.engine import Engine
@@ -35,6 +36,20 @@ def recommendations(
     ] = None,
 ) -> Recommendations:
     return engine.recommend(user_id, surface=surface, n=n, explain=explain == "full")
+
+
+@router.post(
+    "/users/{user_id}/rerank",
+    response_model=Recommendations,
+    response_model_exclude_none=True,
+    summary="Order the caller's candidate items for a person",
+    description="Runs the candidates through the same policy, diversity and explanation stages as "
+    "recommendations. Candidates the policy excludes are left out (listed with reasons under "
+    "`explain: full`); unknown ids get a 422 naming them.",
+    dependencies=[requires(Scope.serve, person="user_id")],
+)
+def rerank(user_id: UserId, body: RerankRequest, engine: EngineDep) -> Recommendations:
+    return engine.rerank(user_id, body.items, surface=body.surface, explain=body.explain == "full")
 
 
 @router.get(
