@@ -123,6 +123,19 @@ def _tag_rows(interests: list[TagInterest]) -> dict[str, np.ndarray]:
     }
 
 
+def _in_order(order: Iterable[str], wanted: set[str]) -> list[str]:
+    """The ``wanted`` keys in ``order``; new keys sit at the end of a dict, so look from there."""
+    if isinstance(order, dict):
+        found: list[str] = []
+        for key in reversed(order):
+            if key in wanted:
+                found.append(key)
+                if len(found) == len(wanted):
+                    return found[::-1]
+        return found[::-1]
+    return [k for k in order if k in wanted]
+
+
 def _merge_rows(
     arrays: dict[str, np.ndarray],
     pos: np.ndarray,
@@ -138,10 +151,15 @@ def _merge_rows(
     """
     if not touched:
         return arrays, pos, []
-    row_of = {p: r for r, p in enumerate(pos.tolist())}
-    existing = [(row_of[index[k]], k) for k in touched if index[k] in row_of]
-    fresh = {k for k in touched if index[k] not in row_of}
-    appended = [k for k in order if k in fresh] if fresh else []
+    if len(touched) <= 32:  # a few rows: vectorized look-ups, no per-row Python over the history
+        found = [(np.flatnonzero(pos == index[k]), k) for k in touched]
+        existing = [(int(hit[0]), k) for hit, k in found if hit.size]
+        fresh = {k for hit, k in found if not hit.size}
+    else:
+        row_of = {p: r for r, p in enumerate(pos.tolist())}
+        existing = [(row_of[index[k]], k) for k in touched if index[k] in row_of]
+        fresh = {k for k in touched if index[k] not in row_of}
+    appended = _in_order(order, fresh) if fresh else []
     out = dict(arrays)
     if existing:
         rows = rows_for([k for _, k in existing])

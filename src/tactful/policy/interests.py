@@ -220,14 +220,19 @@ def ungated_vector(
 
 
 def unlearnable_tags(
-    person: Person, catalog: CatalogIndex, item_id: str | None, item_tags: list[str]
+    person: Person,
+    catalog: CatalogIndex,
+    item_id: str | None,
+    item_tags: list[str],
+    hidden: frozenset[str] | None = None,
 ) -> frozenset[str]:
     """Tags a signal must not teach (P8, P11): muted, removed, sensitive without opt-in.
 
     A signal on an item in a sensitive category the person has not opted in to teaches no
     tag at all, so sensitive behaviour cannot leak into neighbouring, non-sensitive tags.
     """
-    hidden = hidden_tags(person, catalog)
+    if hidden is None:
+        hidden = hidden_tags(person, catalog)
     if item_id is not None:
         pos = catalog.index.get(item_id)
         if pos is not None and opted_out_categories(person, catalog.sensitive[pos]):

@@ -11,7 +11,8 @@ from tactful.config.settings import Settings
 from tactful.domain.event import Event, IngestResult, Provenance
 from tactful.domain.person import Person
 from tactful.errors import BatchTooLarge, UnknownItem, ValidationError
-from tactful.policy.interests import unlearnable_tags
+from tactful.index.catalog import CatalogIndex
+from tactful.policy.interests import hidden_tags, unlearnable_tags
 from tactful.services.state import PersonStates
 from tactful.signals.profile import Profile, ProfileDelta, ProfileRules, apply_signal, decay
 from tactful.signals.rules import SignalRules
@@ -90,12 +91,18 @@ class IngestService:
             self.states.after_write(change.user_id, change.before, change.person, change.delta())
         return outcome.result
 
-    def unlearnable(self) -> Callable[[Person, str | None, list[str]], frozenset[str]]:
+    def unlearnable(self, catalog: CatalogIndex) -> Callable[[Person, str | None, list[str]], frozenset[str]]:
         """What a signal must not teach: muted, removed and non-opted-in sensitive tags (P8, P11)."""
         if not self.respect:
             return lambda person, item_id, tags: frozenset()
-        catalog = self.states.catalog()
-        return lambda person, item_id, tags: unlearnable_tags(person, catalog, item_id, tags)
+        hidden: dict[str, frozenset[str]] = {}  # per person: the part that does not depend on the item
+
+        def unlearnable(person: Person, item_id: str | None, tags: list[str]) -> frozenset[str]:
+            if person.id not in hidden:
+                hidden[person.id] = hidden_tags(person, catalog)
+            return unlearnable_tags(person, catalog, item_id, tags, hidden[person.id])
+
+        return unlearnable
 
     def validate(self, events: Sequence[Event]) -> list[Event]:
         """Check every event against the rules and the catalog; raise on the first bad one.
@@ -130,19 +137,26 @@ class IngestService:
             )
         return resolved
 
-    def _check_items(self, events: Sequence[Event], total: int) -> dict[str, list[str]]:
-        tags = self.store.item_tags([e.item_id for e in events if e.item_id is not None])
+    @staticmethod
+    def _check_items(catalog: CatalogIndex, events: Sequence[Event], total: int) -> dict[str, list[str]]:
+        """The tags of the events' items, from the current catalog index (no query)."""
+        tags: dict[str, list[str]] = {}
         for n, event in enumerate(events):
-            if event.item_id is not None and event.item_id not in tags:
+            if event.item_id is None or event.item_id in tags:
+                continue
+            pos = catalog.index.get(event.item_id)
+            if pos is None:
                 where = f"events[{n}]" if total > 1 else "event"
                 raise UnknownItem(f"unknown item {event.item_id!r}", field=f"{where}.item_id")
+            tags[event.item_id] = list(catalog.items[pos].tags)
         return tags
 
     def apply(self, events: Sequence[Event]) -> IngestOutcome:
         """Apply a batch atomically, reading and writing only the rows it touches."""
-        unlearnable = self.unlearnable()
         resolved = self.validate(events)
-        tags = self._check_items(resolved, len(events))
+        catalog = self.states.catalog()  # checked against the stored catalog version
+        unlearnable = self.unlearnable(catalog)
+        tags = self._check_items(catalog, resolved, len(events))
         seen: set[str] = set()
         unique: list[Event] = []
         for event in resolved:
@@ -166,7 +180,7 @@ class IngestService:
                     want_tags.update(tags.get(event.item_id, ()))
                 want_tags.update(signal.context_tags)
             users = sorted(wanted)
-            uow.create_persons([Person.model_construct(id=u) for u in users], now)
+            uow.create_persons([Person(id=u) for u in users], now)
             persons = uow.load_persons(users)
             profiles = uow.load_profile_rows(wanted)
             before = {u: p.version for u, p in profiles.items()}

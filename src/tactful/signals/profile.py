@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from tactful.signals.rules import Signal
 
@@ -123,7 +124,12 @@ def evidence_key(at: float, session: str | None) -> str:
     """Distinct evidence is counted per session when known, else per UTC day."""
     if session:
         return f"s:{session}"
-    return "d:" + datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
+    return _day_key(int(at // DAY))
+
+
+@lru_cache(maxsize=4096)
+def _day_key(day: int) -> str:
+    return "d:" + datetime.fromtimestamp(day * DAY, UTC).strftime("%Y-%m-%d")
 
 
 def apply_signal(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from tactful.clock import from_epoch, to_epoch
 from tactful.domain.item import Item, ItemAttributes
@@ -14,12 +15,17 @@ from tactful.signals.profile import DecayedScores, ItemState, TagInterest
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON (orjson: ingest writes a JSON column per touched row, so this is hot)."""
+    return orjson.dumps(value).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    return orjson.loads(text)
 
 
 def loads_many(texts: Sequence[str]) -> list[Any]:
     """Decode many stored JSON values in one parse (one call per row costs several times more)."""
-    return json.loads("[" + ",".join(texts) + "]") if texts else []
+    return orjson.loads("[" + ",".join(texts) + "]") if texts else []
 
 
 def item_row(item: Item, now: float) -> dict[str, Any]:
@@ -39,9 +45,9 @@ def row_item(row: Any) -> Item:
     return Item.model_construct(
         id=row.id,
         title=row.title,
-        tags=json.loads(row.tags),
+        tags=loads(row.tags),
         attributes=ItemAttributes.model_validate_json(row.attributes),
-        sensitive=json.loads(row.sensitive),
+        sensitive=loads(row.sensitive),
         created_at=from_epoch(row.created_at),
     )
 
@@ -65,9 +71,9 @@ def row_person(row: Any) -> Person:
         id=row.id,
         timezone=row.timezone,
         consent=Consent.model_validate_json(row.consent),
-        stated_interests=json.loads(row.stated),
-        muted_topics=json.loads(row.muted),
-        blocked_interests=json.loads(row.blocked),
+        stated_interests=loads(row.stated),
+        muted_topics=loads(row.muted),
+        blocked_interests=loads(row.blocked),
     )
 
 
@@ -85,8 +91,8 @@ def interest_row(user_id: str, tag: str, interest: TagInterest, version: int) ->
 
 def row_interest(row: Any) -> TagInterest:
     return TagInterest(
-        scores=DecayedScores(json.loads(row.scores)),
-        evidence=json.loads(row.evidence),
+        scores=DecayedScores(loads(row.scores)),
+        evidence=loads(row.evidence),
         last_positive=row.last_positive,
         established=bool(row.established),
     )
@@ -109,7 +115,7 @@ def item_state_row(user_id: str, item_id: str, state: ItemState, version: int) -
 
 def row_item_state(row: Any) -> ItemState:
     return ItemState(
-        scores=DecayedScores(json.loads(row.scores)),
+        scores=DecayedScores(loads(row.scores)),
         disliked=bool(row.disliked),
         consumed=bool(row.consumed),
         impressions=row.impressions,

@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, tuple_
+from sqlalchemy import Connection, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -247,6 +247,20 @@ class SqlStore(SqlPolicy, SqlTrust, SqlPrivacy):
         return {name: self.count(name) for name in ("items", "persons", "events", "interests")}
 
 
+EVENT_COLUMNS = (
+    "event_id",
+    "user_id",
+    "item_id",
+    "type",
+    "value",
+    "ts",
+    "provenance",
+    "surface",
+    "recommendation_id",
+    "context",
+)
+
+
 class SqlUnitOfWork:
     """Reads and writes inside one transaction of :class:`SqlStore`."""
 
@@ -288,17 +302,22 @@ class SqlUnitOfWork:
                 p.positive_signals = row.positive_signals
                 p.active_days = json.loads(row.active_days)
                 p.version = row.version
-        tag_keys = [(u, tag) for u, (tags, _) in wanted.items() for tag in set(tags)]
-        item_keys = [(u, item) for u, (_, items) in wanted.items() for item in set(items)]
-        ic, pc = t.interests.c, t.person_items.c
-        for pairs in _pair_chunks(tag_keys):
-            query = select(t.interests).where(tuple_(ic.user_id, ic.tag).in_(pairs))
-            for row in self.conn.execute(query):
-                profiles[row.user_id].interests[row.tag] = codec.row_interest(row)
-        for pairs in _pair_chunks(item_keys):
-            query = select(t.person_items).where(tuple_(pc.user_id, pc.item_id).in_(pairs))
-            for row in self.conn.execute(query):
-                profiles[row.user_id].items[row.item_id] = codec.row_item_state(row)
+        # One indexed lookup per person and table (row-value IN lists are not index lookups on
+        # SQLite), as fixed driver-level text: the statement overhead would otherwise dominate.
+        mark = "?" if self.store.is_sqlite else "%s"
+        for user_id, (tags, items) in wanted.items():
+            p = profiles[user_id]
+            for table, keys, column in (("interests", tags, "tag"), ("person_items", items, "item_id")):
+                for part in chunks(sorted(set(keys))):
+                    sql = (
+                        f"SELECT * FROM {table} WHERE user_id = {mark} "
+                        f"AND {column} IN ({', '.join([mark] * len(part))})"
+                    )
+                    rows = self.conn.exec_driver_sql(sql, (user_id, *part))
+                    if table == "interests":
+                        p.interests.update((r.tag, codec.row_interest(r)) for r in rows)
+                    else:
+                        p.items.update((r.item_id, codec.row_item_state(r)) for r in rows)
         return profiles
 
     def load_persons(self, user_ids: Sequence[str]) -> dict[str, Person]:
@@ -312,23 +331,27 @@ class SqlUnitOfWork:
         return self.store._load_item_stats(self.conn, item_ids)
 
     def write_events(self, events: Sequence[Event]) -> None:
+        """Append the raw events, as one driver-level executemany (the log is the bulk of a batch)."""
         rows = [
-            {
-                "event_id": e.id,
-                "user_id": e.user_id,
-                "item_id": e.item_id,
-                "type": e.type,
-                "value": e.value,
-                "ts": to_epoch(e.timestamp) if e.timestamp else 0.0,
-                "provenance": e.provenance.value if e.provenance else "observed",
-                "surface": e.surface,
-                "recommendation_id": e.recommendation_id,
-                "context": e.context.model_dump_json(exclude_none=True) if e.context else None,
-            }
+            (
+                e.id,
+                e.user_id,
+                e.item_id,
+                e.type,
+                e.value,
+                to_epoch(e.timestamp) if e.timestamp else 0.0,
+                e.provenance.value if e.provenance else "observed",
+                e.surface,
+                e.recommendation_id,
+                e.context.model_dump_json(exclude_none=True) if e.context else None,
+            )
             for e in events
         ]
-        for start in range(0, len(rows), CHUNK * 4):
-            self.conn.execute(insert(t.events), rows[start : start + CHUNK * 4])
+        mark = "?" if self.store.is_sqlite else "%s"
+        columns, marks = ", ".join(EVENT_COLUMNS), ", ".join([mark] * len(EVENT_COLUMNS))
+        sql = f"INSERT INTO {t.events.name} ({columns}) VALUES ({marks})"
+        if rows:
+            self.conn.exec_driver_sql(sql, rows)
 
     def save_profiles(self, profiles: Sequence[Profile]) -> None:
         """Write each profile's dirty rows at version ``profile.version + 1`` (and set it).
@@ -418,8 +441,3 @@ def _load_profiles(conn: Connection, user_ids: Sequence[str], lock: bool = False
         for row in conn.execute(select(t.person_items).where(t.person_items.c.user_id.in_(part))):
             profiles[row.user_id].items[row.item_id] = codec.row_item_state(row)
     return profiles
-
-
-def _pair_chunks(pairs: Sequence[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
-    for start in range(0, len(pairs), CHUNK):
-        yield list(pairs[start : start + CHUNK])
