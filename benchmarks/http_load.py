@@ -32,10 +32,12 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -61,6 +63,21 @@ WRK = shutil.which("wrk") or "/usr/bin/wrk"
 WORKERS = (1, 2)
 CONNECTIONS = (1, 8)
 BATCH = 10_000
+MIXED_BATCH = 1_000
+MIXED_WRITERS = 8
+MIXED_READERS = 2
+MIXED_SUMMED = frozenset(
+    {
+        "batches",
+        "batch_non2xx",
+        "batch_503",
+        "events_accepted",
+        "recs",
+        "rec_non2xx",
+        "lists_stored",
+        "lists_dropped",
+    }
+)
 TARGETS = {
     "floor_ratio_1w_8c": 0.40,  # at least
     "p99_ms_1w_8c": 30.0,  # at most
@@ -455,6 +472,95 @@ def batch_python(work: Path, batches: Sequence[Sequence[dict[str, Any]]]) -> dic
     return {"events_per_s": total / elapsed, "events": total, "accepted": accepted}
 
 
+def mixed_load(
+    base: str, ratings: Ratings, seed: int, seconds: float, writers: int = 8, readers: int = 2
+) -> dict[str, Any]:
+    """Writers post 1,000-event batches while readers fetch recommendations, for ``seconds``.
+
+    The scenario under which SQLite with several workers used to fail batches with 503
+    "database is locked" and drop served lists. Returns latencies, status counts and the
+    recommendation ids served (checked against the store once the server has stopped).
+    """
+    rows = ratings.rows
+    stop = time.monotonic() + seconds
+    lock = threading.Lock()
+    out: dict[str, Any] = {"batch_s": [], "batch_status": Counter(), "rec_s": [], "rec_status": Counter()}
+    rec_ids: list[str] = []
+    accepted = [0]
+
+    def writer(w: int) -> None:
+        rnd = random.Random(seed * 100 + w)
+        k = 0
+        with httpx.Client(base_url=base, timeout=120) as client:
+            while time.monotonic() < stop:
+                picks = rnd.sample(range(len(rows)), MIXED_BATCH)
+                events = [
+                    {
+                        "id": f"m{seed}-{w}-{k}-{j}",
+                        "user_id": f"m-{rows[j][0]}",
+                        "item_id": rows[j][1],
+                        "type": "rate",
+                        "value": rows[j][2],
+                    }
+                    for j in picks
+                ]
+                t = time.perf_counter()
+                resp = client.post("/v1/events/batch", json={"events": events})
+                elapsed = time.perf_counter() - t
+                with lock:
+                    out["batch_s"].append(elapsed)
+                    out["batch_status"][resp.status_code] += 1
+                    if resp.status_code == 200:
+                        accepted[0] += int(resp.json()["accepted"])
+                k += 1
+
+    def reader(r: int) -> None:
+        rnd = random.Random(seed * 1000 + r)
+        with httpx.Client(base_url=base, timeout=60) as client:
+            while time.monotonic() < stop:
+                user = rnd.choice(ratings.users)
+                t = time.perf_counter()
+                resp = client.get(f"/v1/users/{user}/recommendations", params={"n": 10})
+                elapsed = time.perf_counter() - t
+                with lock:
+                    out["rec_s"].append(elapsed)
+                    out["rec_status"][resp.status_code] += 1
+                    if resp.status_code == 200:
+                        rec_ids.append(resp.json()["recommendation_id"])
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+    threads += [threading.Thread(target=reader, args=(r,)) for r in range(readers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    batch_p50, batch_p99 = percentiles_ms(out["batch_s"]) if out["batch_s"] else (0.0, 0.0)
+    rec_p50, rec_p99 = percentiles_ms(out["rec_s"]) if out["rec_s"] else (0.0, 0.0)
+    return {
+        "batches": len(out["batch_s"]),
+        "batch_p50_ms": batch_p50,
+        "batch_p99_ms": batch_p99,
+        "batch_non2xx": sum(v for k, v in out["batch_status"].items() if k != 200),
+        "batch_503": out["batch_status"].get(503, 0),
+        "events_accepted": accepted[0],
+        "recs": len(out["rec_s"]),
+        "rec_p50_ms": rec_p50,
+        "rec_p99_ms": rec_p99,
+        "rec_non2xx": sum(v for k, v in out["rec_status"].items() if k != 200),
+        "rec_ids": rec_ids,
+    }
+
+
+def stored_lists(work: Path, rec_ids: Sequence[str]) -> int:
+    """How many of ``rec_ids`` the store holds (read after the server stopped and flushed)."""
+    conn = sqlite3.connect(f"file:{work / 'tactful.sqlite3'}?mode=ro", uri=True)
+    try:
+        have = {r[0] for r in conn.execute("SELECT id FROM recommendations")}
+    finally:
+        conn.close()
+    return sum(1 for r in rec_ids if r in have)
+
+
 # -- one run ---------------------------------------------------------------------------------
 
 
@@ -521,6 +627,17 @@ def one_run(
             print(f"  single {label}: {single[label]}", file=sys.stderr)
     result["single"] = single
 
+    restore(pristine, work)
+    port = free_port()
+    server = tactful_server(work, 2, port, logs / f"tactful-mixed-run{seed}.log")
+    with serving(server, port, "/v1/health", found) as base:
+        mixed = mixed_load(base, ratings, seed, args.mixed_seconds, MIXED_WRITERS, MIXED_READERS)
+    ids = mixed.pop("rec_ids")
+    mixed["lists_stored"] = stored_lists(work, ids)
+    mixed["lists_dropped"] = len(ids) - mixed["lists_stored"]
+    result["mixed"] = mixed
+    print(f"  mixed: {mixed}", file=sys.stderr)
+
     batches = ratings.fresh_batches(args.batches)
     restore(pristine, work)
     port = free_port()
@@ -562,6 +679,10 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "p99_ms": median_of(runs, "single", label, "p99_ms"),
             "non2xx": sum(r["single"][label]["non2xx"] for r in runs),
         }
+    med["mixed"] = {
+        k: (sum if k in MIXED_SUMMED else statistics.median)([float(r["mixed"][k]) for r in runs])
+        for k in runs[0]["mixed"]
+    }
     for kind in ("batch_http", "batch_python"):
         med["batch"][kind] = median_of(runs, kind, "events_per_s")
     med["batch"]["http_non2xx"] = sum(r["batch_http"]["non2xx"] for r in runs)
@@ -627,6 +748,18 @@ def markdown(med: dict[str, Any], meta: dict[str, Any]) -> str:
         f"Batch ingest (10k-event batches, {meta['batch_events']:,} events under fresh person ids): "
         f"{batch['batch_http']:,.0f} events/s over HTTP (non-2xx {batch['http_non2xx']}), "
         f"{batch['batch_python']:,.0f} events/s through `Engine.ingest`.",
+        "",
+        "## Mixed load on SQLite, 2 workers",
+        "",
+        f"{MIXED_WRITERS} clients post {MIXED_BATCH:,}-event batches while {MIXED_READERS} clients fetch "
+        f"recommendations, {meta['mixed_seconds']:g} s (counts summed over runs, latencies medians).",
+        "",
+        "| batches | batch p50 ms | batch p99 ms | batch non-2xx (503) | recs | rec p50 ms | rec p99 ms "
+        "| rec non-2xx | served lists stored / dropped |",
+        "|---|---|---|---|---|---|---|---|---|",
+        "| {batches:,.0f} | {batch_p50_ms:.0f} | {batch_p99_ms:.0f} | {batch_non2xx:.0f} ({batch_503:.0f}) "
+        "| {recs:,.0f} | {rec_p50_ms:.1f} | {rec_p99_ms:.1f} | {rec_non2xx:.0f} "
+        "| {lists_stored:,.0f} / {lists_dropped:.0f} |".format(**med["mixed"]),
         "",
         "## Against the targets",
         "",
@@ -761,6 +894,7 @@ def main() -> None:
     args.warm_passes = 1 if args.quick else 2
     args.single_events, args.single_warm = (50, 5) if args.quick else (300, 10)
     args.batches = 2 if args.quick else None
+    args.mixed_seconds = 5.0 if args.quick else 20.0
     signal.signal(signal.SIGTERM, _terminate)
     threadpool_limits(1)  # as `tactful serve` runs (serving_blas_threads)
     meta: dict[str, Any] = {
@@ -772,6 +906,7 @@ def main() -> None:
         "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "runs": args.runs,
         "seconds": args.seconds,
+        "mixed_seconds": args.mixed_seconds,
     }
     tmp = tempfile.TemporaryDirectory(prefix="tactful-http-load-")
     root = args.data_dir.resolve() if args.data_dir else Path(tmp.name)
