@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from tactful.clock import from_epoch, to_epoch
@@ -115,7 +114,3 @@ def row_item_state(row: Any) -> ItemState:
         last_engaged=row.last_engaged,
         unengaged=row.unengaged,
     )
-
-
-def epoch_or_none(value: datetime | None) -> float | None:
-    return None if value is None else to_epoch(value)
