@@ -79,6 +79,17 @@ class StorageError(TactfulError):
     status = 503
 
 
+class Overloaded(TactfulError):
+    """The server is at capacity and shed this request before doing any of it; retry later."""
+
+    code = "overloaded"
+    status = 503
+
+    def __init__(self, message: str, retry_after: float = 1.0, field: str | None = None) -> None:
+        super().__init__(message, field)
+        self.retry_after = retry_after
+
+
 def http_status(error: TactfulError) -> int:
     """The HTTP status for an error: the single mapping used by the API."""
     return error.status

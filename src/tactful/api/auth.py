@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from tactful.api.lanes import Lanes
 from tactful.engine import Engine
 from tactful.errors import Forbidden, RateLimited, Unauthorized
 from tactful.security.keys import KeyRing, Scope
@@ -25,6 +26,7 @@ from tactful.security.tokens import TOKEN_PREFIX
 log = logging.getLogger("tactful.security")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_SCOPES = frozenset(Scope)
+_DECLARED = "_tactful_scope_declared"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +54,16 @@ class ScopeGuard:
     person: str | None = None
     public: bool = False
 
-    def __call__(self, request: Request) -> Principal:
+    async def __call__(self, request: Request) -> Principal:
         gate: Gatekeeper = request.app.state.gatekeeper
-        principal = gate.authorize(request, self)
+        if self.public:
+            principal = ANONYMOUS
+        elif not gate.enabled:
+            principal = AUTH_DISABLED
+        else:  # key lookups, Redis rate limits and audit writes block: off the event loop
+            lanes: Lanes = request.app.state.lanes
+            lane = lanes.read if request.method in SAFE_METHODS else lanes.write
+            principal = await lane.run(gate.authorize, request, self)
         request.state.principal = principal
         return principal
 
@@ -124,10 +133,18 @@ def route_table(app: FastAPI) -> list[RouteScope]:
     return out
 
 
-def deny_undeclared(request: Request) -> None:
+async def deny_undeclared(request: Request) -> None:
     """Attached to every route by ``create_app``: no declared scope, no access."""
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute) or route_guard(route) is None:
+    declared = False
+    if isinstance(route, APIRoute):
+        # a route's dependencies do not change once it serves: walk them once per route
+        known: bool | None = getattr(route, _DECLARED, None)
+        if known is None:
+            known = route_guard(route) is not None
+            setattr(route, _DECLARED, known)
+        declared = known
+    if not declared:
         path = getattr(route, "path", request.url.path)
         log.error("route %s declares no scope; denied", path)
         raise Forbidden(f"route {path} declares no scope (add dependencies=[requires(...)])")

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tactful.api.schemas import ErrorResponse
-from tactful.errors import RateLimited, TactfulError, Unauthorized, http_status
+from tactful.errors import Overloaded, RateLimited, StorageError, TactfulError, Unauthorized, http_status
 
 log = logging.getLogger("tactful.api")
 
@@ -27,6 +27,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "Payload too large"),
         (422, "Invalid input"),
         (429, "Rate limited"),
+        (503, "Busy or the database is unavailable: retry after the Retry-After seconds"),
     )
 }
 
@@ -49,8 +50,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TactfulError)
     async def _tactful(_: Request, exc: TactfulError) -> JSONResponse:
         headers: dict[str, str] | None = None
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, RateLimited | Overloaded):
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+        elif isinstance(exc, StorageError):
+            headers = {"Retry-After": "1"}
         elif isinstance(exc, Unauthorized):
             headers = {"WWW-Authenticate": "Bearer"}
         return JSONResponse(exc.to_dict(), status_code=http_status(exc), headers=headers)

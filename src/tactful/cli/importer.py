@@ -18,8 +18,10 @@ DbUrl = Annotated[str | None, typer.Option(help="Database URL (default TACTFUL_D
 
 
 def _lines(path: Path) -> int:
+    """Records in the file, for the progress bar: non-blank lines, less a CSV's header."""
     with path.open("rb") as fh:
-        return sum(1 for _ in fh)
+        lines = sum(1 for line in fh if line.strip())
+    return max(lines - 1, 0) if path.suffix.lower() == ".csv" else lines
 
 
 @import_app.command("items")

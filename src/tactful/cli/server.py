@@ -1,13 +1,20 @@
-"""Running the API under uvicorn, with one engine per worker process."""
+"""Running the API under uvicorn, with one engine per worker process.
+
+Each worker's app closes its engine when uvicorn shuts it down (SIGINT or SIGTERM), which
+writes the served lists and back-off counters still buffered; the retrainer, which runs in
+the process that started the server, is stopped first.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 
 import uvicorn
 from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
+from tactful.cli.console import console
 from tactful.config.settings import Settings
 from tactful.engine import Engine
 from tactful.services.retrainer import Retrainer
@@ -42,17 +49,54 @@ def limit_blas(settings: Settings) -> None:
         threadpool_limits(settings.models.serving_blas_threads)
 
 
+def mask_password(url: str) -> str:
+    """``scheme://user:secret@host/db`` with the secret replaced by ``***``."""
+    return re.sub(r"^([\w+.-]+://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def startup_summary(engine: Engine, host: str, port: int, workers: int) -> list[str]:
+    """What `tactful serve` says before it starts listening."""
+    settings = engine.settings
+    shown_host = f"[{host}]" if ":" in host else host
+    base = f"http://{shown_host}:{port}"
+    serving = settings.serving
+    auth = "on: API keys required" if settings.auth.enabled else "OFF: anyone who can reach it"
+    return [
+        f"data folder   {settings.data_dir.resolve()}",
+        f"database      {mask_password(settings.resolved_database_url)}",
+        f"model         {engine.models.version or 'no model yet'}",
+        f"auth          {auth}",
+        f"workers       {workers} × ({serving.read_threads} read + {serving.write_threads} write threads, "
+        f"queue {serving.queue})",
+        f"listening on  {base}   API docs: {base}/docs",
+    ]
+
+
 def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     limit_blas(settings)
-    if workers > 1:
-        start_retrainer(Engine(settings))
-        os.environ["TACTFUL_DATA_DIR"] = str(settings.data_dir)
-        if settings.database_url:
-            os.environ["TACTFUL_DATABASE_URL"] = settings.database_url
-        if not settings.auth.enabled:
-            os.environ["TACTFUL_AUTH__ENABLED"] = "false"
-        uvicorn.run("tactful.cli.server:app_factory", factory=True, host=host, port=port, workers=workers)
-        return
     engine = Engine(settings)
-    start_retrainer(engine)
-    uvicorn.run(create_site(engine), host=host, port=port)
+    for line in startup_summary(engine, host, port, workers):
+        console.print(line, highlight=False, markup=False)
+    retrainer = start_retrainer(engine)
+    access_log = settings.serving.access_log
+    try:
+        if workers > 1:
+            os.environ["TACTFUL_DATA_DIR"] = str(settings.data_dir)
+            if settings.database_url:
+                os.environ["TACTFUL_DATABASE_URL"] = settings.database_url
+            if not settings.auth.enabled:
+                os.environ["TACTFUL_AUTH__ENABLED"] = "false"
+            uvicorn.run(
+                "tactful.cli.server:app_factory",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                access_log=access_log,
+            )
+        else:
+            app = create_site(engine, on_shutdown=[retrainer.stop])
+            uvicorn.run(app, host=host, port=port, access_log=access_log)
+    finally:  # the app's lifespan already did this unless uvicorn never started it
+        retrainer.stop()
+        engine.close()

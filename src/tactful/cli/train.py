@@ -10,6 +10,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from tactful.cli.console import console, engine_for, make_settings
 
+# How the figures the training reports are named on screen.
+LABELS = {
+    "validation_ndcg@10": "NDCG@10 on the validation split",
+    "trials": "settings tried on the validation split",
+    "regularization": "regularization (λ)",
+}
+
 
 def train(
     data_dir: Annotated[Path | None, typer.Option(help="Data folder (default TACTFUL_DATA_DIR).")] = None,
@@ -23,4 +30,4 @@ def train(
             report = engine.train(lambda step: bar.update(task, description=step))
         console.print(str(report))
         for key, value in report.validation.items():
-            console.print(f"  validation {key}: {value:g}")
+            console.print(f"  {LABELS.get(key, key)}: {value:g}")

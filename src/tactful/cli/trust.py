@@ -95,14 +95,22 @@ def revoke_key(
 
 
 def token(
-    user: Annotated[str, typer.Option(help="The person the token is for.")],
+    user: Annotated[str | None, typer.Argument(help="The person the token is for.")] = None,
+    user_option: Annotated[
+        str | None, typer.Option("--user", help="The same as the argument (kept for older scripts).")
+    ] = None,
     ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds (default from settings).")] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Issue a signed, expiring user token that opens only this person's own data."""
+    if user is not None and user_option is not None and user != user_option:
+        raise typer.BadParameter(f"two different people: {user!r} and --user {user_option!r}")
+    person = user if user is not None else user_option
+    if person is None:
+        raise typer.BadParameter("name the person: tactful token USER")
     with engine_for(make_settings(data_dir, database_url)) as engine:
-        typer.echo(engine.issue_user_token(user, ttl))
+        typer.echo(engine.issue_user_token(person, ttl))
 
 
 def retention(

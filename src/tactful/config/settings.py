@@ -113,6 +113,38 @@ class ModelSettings(BaseModel):
     )
 
 
+class ServingSettings(BaseModel):
+    """How a `tactful serve` worker runs requests.
+
+    Routes are async: the event loop parses, validates and serializes, and hands each engine
+    call to a small thread pool. Engine work is mostly CPU-bound Python that holds the GIL,
+    so a few threads keep the CPU busy (one can run while another waits on the database)
+    and more only add contention: throughput stays flat as connections rise instead of
+    falling. Reads (recommendations, profiles, lookups) and writes (events, catalog,
+    preferences, erasure) have pools of their own, so a long batch never holds up a
+    recommendation. A request that finds its pool's queue full is refused at once with 503
+    ``overloaded`` and ``Retry-After``, before any work is done.
+    """
+
+    read_threads: int = Field(
+        2, ge=1, le=64, description="Threads per worker process for recommendations and other reads."
+    )
+    write_threads: int = Field(
+        2, ge=1, le=64, description="Threads per worker process for events, catalog and profile writes."
+    )
+    queue: int = Field(
+        64,
+        ge=0,
+        le=100_000,
+        description="Requests per pool and worker that may wait for a thread; beyond that a request "
+        "gets 503 with Retry-After.",
+    )
+    retry_after_seconds: int = Field(
+        1, ge=1, le=3600, description="The Retry-After a shed request is given, in seconds."
+    )
+    access_log: bool = Field(True, description="Log one line per request (uvicorn's access log).")
+
+
 class Settings(BaseSettings):
     """Every knob tactful has, with documented defaults.
 
@@ -144,6 +176,7 @@ class Settings(BaseSettings):
     models: ModelSettings = Field(default_factory=ModelSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -51,7 +51,3 @@ def slug(text: str, limit: int = 96) -> str:
     kept = re.sub(r"[\s/\\:]+", "-", lowered)
     kept = re.sub(r"[\x00-\x1f\x7f]", "", kept).strip("-")
     return kept[:limit]
-
-
-def tag_namespace(tag: str) -> str:
-    return tag.split(":", 1)[0]

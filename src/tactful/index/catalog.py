@@ -245,9 +245,6 @@ class CatalogIndex:
         """Boolean mask of items that may be shown at ``now``."""
         return (self.available_from <= now) & (self.expires_at > now)
 
-    def tags_of(self, pos: int) -> list[str]:
-        return self.items[pos].tags
-
     def apply_stats(self, stats: Sequence[ItemStat]) -> None:
         """Refresh counters in place after this worker committed an ingest."""
         changed: list[int] = []

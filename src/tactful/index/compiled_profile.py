@@ -304,10 +304,6 @@ class CompiledProfile:
             self._memo[(kind, now, half_lives.tobytes(), mask.tobytes())] = values
         return values
 
-    def item_positive(self) -> np.ndarray:
-        """Per item row and provenance column: the stored score is positive."""
-        return np.asarray(self.item_score > 0)
-
     def positive_only_outside(self, allowed: frozenset[str] | set[str]) -> np.ndarray:
         """Item rows with a positive score only in provenance columns outside ``allowed``."""
         bits = self.item_positive_bits

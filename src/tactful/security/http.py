@@ -38,6 +38,28 @@ def policy_for(path: str) -> str:
     return PAGE_CSP
 
 
+def _encoded(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    extra = {**COMMON, "content-security-policy": policy_for(path)}
+    if path.startswith("/v1/"):
+        extra["cache-control"] = "no-store"
+    return tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in extra.items())
+
+
+# The header sets a response can get, encoded once (keyed by the policy's sample path).
+_API_HEADERS = _encoded("/v1/")
+_SCHEMA_HEADERS = _encoded("/openapi.json")
+_DOCS_HEADERS = _encoded("/docs")
+_PAGE_HEADERS = _encoded("/")
+
+
+def headers_for(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    if path.startswith("/v1/"):
+        return _API_HEADERS
+    if path.startswith(DOCS_PATHS):
+        return _DOCS_HEADERS
+    return _SCHEMA_HEADERS if path == "/openapi.json" else _PAGE_HEADERS
+
+
 class SecurityHeaders:
     """Pure ASGI middleware: adds the headers unless the response already set them."""
 
@@ -48,18 +70,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
-        extra = {**COMMON, "content-security-policy": policy_for(path)}
-        if path.startswith("/v1/"):
-            extra["cache-control"] = "no-store"
+        extra = headers_for(scope.get("path", ""))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                present = {name.decode("latin-1").lower() for name, _ in headers}
-                for name, value in extra.items():
-                    if name not in present:
-                        headers.append((name.encode("latin-1"), value.encode("latin-1")))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(pair for pair in extra if pair[0] not in present)
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -92,10 +92,6 @@ class SignalRules:
         self.rules = default_rules(short_play_seconds)
         self.rules.update(overrides or {})
 
-    @property
-    def types(self) -> frozenset[str]:
-        return frozenset(self.rules)
-
     def rule(self, event_type: str) -> EventRule:
         try:
             return self.rules[event_type]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -123,7 +122,3 @@ def row_item_state(row: Any) -> ItemState:
         last_engaged=row.last_engaged,
         unengaged=row.unengaged,
     )
-
-
-def epoch_or_none(value: datetime | None) -> float | None:
-    return None if value is None else to_epoch(value)

@@ -175,9 +175,10 @@ class SqlStore(SqlPolicy, SqlTrust, SqlPrivacy):
             # thread, and SQLAlchemy's per-row work would hold the GIL several times longer
             mark = "?" if self.is_sqlite else "%s"
             cols = list(rows[0])
+            # idempotent: a retried write whose first attempt did commit changes nothing
             sql = (
                 f'INSERT INTO "{t.recommendations.name}" ({", ".join(cols)}) '
-                f"VALUES ({', '.join([mark] * len(cols))})"
+                f"VALUES ({', '.join([mark] * len(cols))}) ON CONFLICT (id) DO NOTHING"
             )
             with self._write() as conn:
                 conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])

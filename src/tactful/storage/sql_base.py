@@ -9,6 +9,7 @@ on the engine, transactions and upserts defined here.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -21,6 +22,14 @@ from sqlalchemy import Connection, Table, create_engine, delete, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
 
 from tactful.domain.stats import ItemStat
 from tactful.errors import StorageError
@@ -29,6 +38,9 @@ from tactful.storage import schema as t
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = threading.Lock()
 CHUNK = 500
+BUSY_TIMEOUT_MS = 10_000  # one wait for SQLite's lock (readers and each BEGIN attempt)
+LOCK_WAIT_SECONDS = 120.0  # how long a SQLite writer retries BEGIN IMMEDIATE before giving up
+log = logging.getLogger("tactful.storage")
 CATALOG_VERSION = "catalog_version"
 """``meta`` key bumped by every change workers must reload the catalog for."""
 
@@ -46,12 +58,13 @@ class SqlBase:
             self.engine: Engine = create_engine(
                 url,
                 isolation_level="AUTOCOMMIT",
-                connect_args={"check_same_thread": False, "timeout": 30},
+                connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
                 poolclass=NullPool if path == ":memory:" else None,
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        self._sqlite_writer = threading.RLock()
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -101,21 +114,50 @@ class SqlBase:
     # -- transactions ----------------------------------------------------------------------
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        """The one entry point of every write transaction.
+
+        On SQLite, this process's writers take turns on a lock of their own first, so at
+        most one thread per process waits for the database's write lock, and a
+        ``BEGIN IMMEDIATE`` that times out on it (another process is writing) is retried
+        with back-off for up to ``LOCK_WAIT_SECONDS`` instead of failing with "database is
+        locked". Nothing has run when ``BEGIN`` fails, so the retry is always safe.
+        """
         try:
-            with self.engine.connect() as conn:
-                if self.is_sqlite:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if self.is_sqlite:
+                with self._sqlite_writer:
+                    conn = self._begin_immediate()
                     try:
                         yield conn
                     except BaseException:
                         conn.exec_driver_sql("ROLLBACK")
                         raise
-                    conn.exec_driver_sql("COMMIT")
-                else:
-                    with conn.begin():
-                        yield conn
+                    else:
+                        conn.exec_driver_sql("COMMIT")
+                    finally:
+                        conn.close()
+            else:
+                with self.engine.connect() as conn, conn.begin():
+                    yield conn
         except OperationalError as exc:
             raise StorageError(f"database unavailable: {exc.orig}") from exc
+
+    def _begin_immediate(self) -> Connection:
+        for attempt in Retrying(
+            stop=stop_after_delay(LOCK_WAIT_SECONDS),
+            wait=wait_exponential(multiplier=0.01, max=0.5) + wait_random(0, 0.01),
+            retry=retry_if_exception(_is_locked),
+            before_sleep=_log_lock_wait,
+            reraise=True,
+        ):
+            with attempt:
+                conn = self.engine.connect()
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                except BaseException:
+                    conn.close()
+                    raise
+                return conn
+        raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def transaction(self) -> AbstractContextManager[Connection]:
         """One all-or-nothing write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
@@ -204,10 +246,23 @@ def chunks(values: Sequence[str]) -> Iterator[list[str]]:
         yield list(values[start : start + CHUNK])
 
 
+def _is_locked(exc: BaseException) -> bool:
+    """SQLite's "database is locked" / busy: another process holds the write lock."""
+    if not isinstance(exc, OperationalError):
+        return False
+    text = str(exc.orig).lower()
+    return "locked" in text or "busy" in text
+
+
+def _log_lock_wait(state: RetryCallState) -> None:
+    if state.attempt_number in (1, 5, 20):
+        log.info("SQLite write lock busy for %.1f s; retrying", state.seconds_since_start or 0.0)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()

@@ -5,51 +5,55 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from tactful.api.auth import requires
-from tactful.api.deps import get_engine
+from tactful.api.deps import EngineDep, LanesDep
 from tactful.domain.event import Event, EventContext
 from tactful.domain.identifiers import ID_PATTERN
-from tactful.engine import Engine
 from tactful.security.keys import Scope
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
-EngineDep = Annotated[Engine, Depends(get_engine)]
 FEEDBACK = {"like": "like", "dislike": "dislike", "save": "save", "dismiss": "dismiss"}
 
 
 @router.get(
     "/", response_class=HTMLResponse, dependencies=[requires(Scope.serve, Scope.profile, person="user")]
 )
-def feed(
+async def feed(
     request: Request,
     engine: EngineDep,
+    lanes: LanesDep,
     user: Annotated[str, Query(pattern=ID_PATTERN)] = "demo-new",
     n: Annotated[int, Query(ge=1, le=50)] = 12,
 ) -> HTMLResponse:
-    recs = engine.recommend(user, surface="home", n=n)
-    profile = engine.profile(user)
-    people = engine.store.sample_person_ids(12)
-    return templates.TemplateResponse(
-        request,
-        "feed.html",
-        {"recs": recs, "profile": profile, "user": user, "people": people},
-    )
+    def render() -> HTMLResponse:
+        recs = engine.recommend(user, surface="home", n=n)
+        profile = engine.profile(user)
+        people = engine.store.sample_person_ids(12)
+        return templates.TemplateResponse(
+            request,
+            "feed.html",
+            {"recs": recs, "profile": profile, "user": user, "people": people},
+        )
+
+    return await lanes.read.run(render)
 
 
 @router.post("/ui/feedback", dependencies=[requires(Scope.ingest)])
-def feedback(
+async def feedback(
     engine: EngineDep,
+    lanes: LanesDep,
     user: Annotated[str, Form(pattern=ID_PATTERN)],
     item: Annotated[str, Form(pattern=ID_PATTERN)],
     action: Annotated[str, Form(pattern="^(like|dislike|save|dismiss)$")],
     recommendation_id: Annotated[str | None, Form(pattern=ID_PATTERN)] = None,
 ) -> RedirectResponse:
-    engine.ingest(
+    await lanes.write.run(
+        engine.ingest,
         [
             Event(
                 user_id=user,
@@ -59,6 +63,6 @@ def feedback(
                 recommendation_id=recommendation_id,
                 context=EventContext(device="web"),
             )
-        ]
+        ],
     )
     return RedirectResponse(f"/?user={user}", status_code=303)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from fastapi import FastAPI
 
 from tactful.api.app import create_app
@@ -9,6 +11,6 @@ from tactful.engine import Engine
 from tactful.web.pages import router as pages_router
 
 
-def create_site(engine: Engine) -> FastAPI:
-    """The API and the pages around one engine."""
-    return create_app(engine, routers=[pages_router])
+def create_site(engine: Engine, on_shutdown: Sequence[Callable[[], object]] = ()) -> FastAPI:
+    """The API and the pages around one engine, which the app closes when it shuts down."""
+    return create_app(engine, routers=[pages_router], on_shutdown=on_shutdown)

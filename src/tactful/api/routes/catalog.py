@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from tactful.api.auth import requires
-from tactful.api.deps import Count, ItemId, get_engine
+from tactful.api.deps import Count, EngineDep, ItemId, LanesDep
 from tactful.api.schemas import Count as CountBody
 from tactful.api.schemas import IdBatch, ItemBatch, ItemList, TagBatch
 from tactful.domain.identifiers import ID_PATTERN
 from tactful.domain.item import Item
-from tactful.engine import Engine
 from tactful.security.keys import Scope
 
 router = APIRouter(tags=["catalog"])
-EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 @router.post(
@@ -25,15 +23,15 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
     summary="Upsert items in bulk",
     dependencies=[requires(Scope.ingest)],
 )
-def upsert_items(body: ItemBatch, engine: EngineDep) -> CountBody:
-    return CountBody(count=engine.upsert_items(body.items))
+async def upsert_items(body: ItemBatch, engine: EngineDep, lanes: LanesDep) -> CountBody:
+    return CountBody(count=await lanes.write.run(engine.upsert_items, body.items))
 
 
 @router.get(
     "/items/{item_id}", response_model=Item, summary="Get one item", dependencies=[requires(Scope.serve)]
 )
-def get_item(item_id: ItemId, engine: EngineDep) -> Item:
-    return engine.get_item(item_id)
+async def get_item(item_id: ItemId, engine: EngineDep, lanes: LanesDep) -> Item:
+    return await lanes.read.run(engine.get_item, item_id)
 
 
 @router.delete(
@@ -42,9 +40,12 @@ def get_item(item_id: ItemId, engine: EngineDep) -> Item:
     summary="Delete one item",
     dependencies=[requires(Scope.ingest)],
 )
-def delete_item(item_id: ItemId, engine: EngineDep) -> CountBody:
-    engine.get_item(item_id)
-    return CountBody(count=engine.delete_items([item_id]))
+async def delete_item(item_id: ItemId, engine: EngineDep, lanes: LanesDep) -> CountBody:
+    def delete() -> int:
+        engine.get_item(item_id)  # 404 for an unknown item
+        return engine.delete_items([item_id])
+
+    return CountBody(count=await lanes.write.run(delete))
 
 
 @router.post(
@@ -53,8 +54,8 @@ def delete_item(item_id: ItemId, engine: EngineDep) -> CountBody:
     summary="Delete items in bulk",
     dependencies=[requires(Scope.ingest)],
 )
-def delete_items(body: IdBatch, engine: EngineDep) -> CountBody:
-    return CountBody(count=engine.delete_items(body.ids))
+async def delete_items(body: IdBatch, engine: EngineDep, lanes: LanesDep) -> CountBody:
+    return CountBody(count=await lanes.write.run(engine.delete_items, body.ids))
 
 
 @router.post(
@@ -63,8 +64,8 @@ def delete_items(body: IdBatch, engine: EngineDep) -> CountBody:
     summary="Declare tag metadata (labels, sensitivity)",
     dependencies=[requires(Scope.ingest)],
 )
-def declare_tags(body: TagBatch, engine: EngineDep) -> CountBody:
-    return CountBody(count=engine.declare_tags(body.tags))
+async def declare_tags(body: TagBatch, engine: EngineDep, lanes: LanesDep) -> CountBody:
+    return CountBody(count=await lanes.write.run(engine.declare_tags, body.tags))
 
 
 @router.get(
@@ -73,13 +74,14 @@ def declare_tags(body: TagBatch, engine: EngineDep) -> CountBody:
     summary="Items similar to one item",
     dependencies=[requires(Scope.serve)],
 )
-def similar(
+async def similar(
     item_id: ItemId,
     engine: EngineDep,
+    lanes: LanesDep,
     n: Count = None,
     user_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
 ) -> ItemList:
-    return ItemList(items=engine.similar(item_id, n, user_id))
+    return ItemList(items=await lanes.read.run(engine.similar, item_id, n, user_id))
 
 
 @router.get(
@@ -88,9 +90,10 @@ def similar(
     summary="Popular or trending items",
     dependencies=[requires(Scope.serve)],
 )
-def popular(
+async def popular(
     engine: EngineDep,
+    lanes: LanesDep,
     n: Count = None,
     kind: Annotated[str, Query(pattern="^(popular|trending)$")] = "popular",
 ) -> ItemList:
-    return ItemList(items=engine.popular(n, kind))
+    return ItemList(items=await lanes.read.run(engine.popular, n, kind))

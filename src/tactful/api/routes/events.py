@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from tactful.api.auth import requires
-from tactful.api.deps import get_engine
+from tactful.api.deps import EngineDep, LanesDep
 from tactful.domain.event import Event, EventBatch, IngestResult
-from tactful.engine import Engine
 from tactful.security.keys import Scope
 
 router = APIRouter(tags=["events"])
-EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 @router.post(
@@ -22,8 +18,8 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
     summary="Record one event",
     dependencies=[requires(Scope.ingest)],
 )
-def post_event(event: Event, engine: EngineDep) -> IngestResult:
-    return engine.ingest([event])
+async def post_event(event: Event, engine: EngineDep, lanes: LanesDep) -> IngestResult:
+    return await lanes.write.run(engine.ingest, [event])
 
 
 @router.post(
@@ -32,5 +28,5 @@ def post_event(event: Event, engine: EngineDep) -> IngestResult:
     summary="Record up to 10,000 events, all or nothing",
     dependencies=[requires(Scope.ingest)],
 )
-def post_batch(batch: EventBatch, engine: EngineDep) -> IngestResult:
-    return engine.ingest(batch.events)
+async def post_batch(batch: EventBatch, engine: EngineDep, lanes: LanesDep) -> IngestResult:
+    return await lanes.write.run(engine.ingest, batch.events)

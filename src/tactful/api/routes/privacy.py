@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tactful.api.auth import current_principal, requires
-from tactful.api.deps import UserId, get_engine
-from tactful.engine import Engine
+from tactful.api.deps import EngineDep, LanesDep, UserId
 from tactful.privacy.erasure import ErasureReport
 from tactful.privacy.export import PersonExport
 from tactful.security.keys import Scope
 
 router = APIRouter(tags=["privacy"])
-EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 class TokenRequest(BaseModel):
@@ -39,8 +36,8 @@ class TokenResponse(BaseModel):
     summary="Everything stored about a person, as one JSON bundle",
     dependencies=[requires(Scope.profile, person="user_id")],
 )
-def export(user_id: UserId, engine: EngineDep, request: Request) -> PersonExport:
-    return engine.export_person(user_id, actor=current_principal(request).actor)
+async def export(user_id: UserId, engine: EngineDep, lanes: LanesDep, request: Request) -> PersonExport:
+    return await lanes.write.run(engine.export_person, user_id, actor=current_principal(request).actor)
 
 
 @router.delete(
@@ -49,8 +46,8 @@ def export(user_id: UserId, engine: EngineDep, request: Request) -> PersonExport
     summary="Erase a person: every row, counter contribution and model factor",
     dependencies=[requires(Scope.profile, person="user_id")],
 )
-def erase(user_id: UserId, engine: EngineDep, request: Request) -> ErasureReport:
-    return engine.erase_person(user_id, actor=current_principal(request).actor)
+async def erase(user_id: UserId, engine: EngineDep, lanes: LanesDep, request: Request) -> ErasureReport:
+    return await lanes.write.run(engine.erase_person, user_id, actor=current_principal(request).actor)
 
 
 @router.post(
@@ -59,7 +56,12 @@ def erase(user_id: UserId, engine: EngineDep, request: Request) -> ErasureReport
     summary="Issue a signed, expiring token that opens only this person's own data",
     dependencies=[requires(Scope.profile)],
 )
-def issue_token(user_id: UserId, body: TokenRequest, engine: EngineDep) -> TokenResponse:
-    token = engine.issue_user_token(user_id, body.ttl_seconds)
-    claims = engine.signer.verify(token, engine.clock.now())
-    return TokenResponse(token=token, user_id=user_id, expires_at=claims.expires_at)
+async def issue_token(
+    user_id: UserId, body: TokenRequest, engine: EngineDep, lanes: LanesDep
+) -> TokenResponse:
+    def issue() -> TokenResponse:  # the first token may create the secret file
+        token = engine.issue_user_token(user_id, body.ttl_seconds)
+        claims = engine.signer.verify(token, engine.clock.now())
+        return TokenResponse(token=token, user_id=user_id, expires_at=claims.expires_at)
+
+    return await lanes.write.run(issue)

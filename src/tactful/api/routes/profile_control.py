@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 
 from tactful.api.auth import requires
-from tactful.api.deps import UserId, get_engine
+from tactful.api.deps import EngineDep, LanesDep, UserId
 from tactful.domain.person import Consent
 from tactful.domain.recommendation import ProfileView
-from tactful.engine import Engine
 from tactful.security.keys import Scope
 
 router = APIRouter(tags=["profile control"])
-EngineDep = Annotated[Engine, Depends(get_engine)]
 TagPath = Annotated[
     str,
     Path(
@@ -40,8 +38,8 @@ PROFILE_ROUTE: dict[str, Any] = {
     **PROFILE_ROUTE,
     summary="State an interest: an explicit signal that overrides inference",
 )
-def state_interest(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
-    return engine.state_interest(user_id, tag)
+async def state_interest(user_id: UserId, tag: TagPath, engine: EngineDep, lanes: LanesDep) -> ProfileView:
+    return await lanes.write.run(engine.state_interest, user_id, tag)
 
 
 @router.delete(
@@ -49,8 +47,8 @@ def state_interest(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileV
     **PROFILE_ROUTE,
     summary="Remove an interest: deleted, and not learned again until stated",
 )
-def remove_interest(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
-    return engine.remove_interest(user_id, tag)
+async def remove_interest(user_id: UserId, tag: TagPath, engine: EngineDep, lanes: LanesDep) -> ProfileView:
+    return await lanes.write.run(engine.remove_interest, user_id, tag)
 
 
 @router.post(
@@ -58,8 +56,8 @@ def remove_interest(user_id: UserId, tag: TagPath, engine: EngineDep) -> Profile
     **PROFILE_ROUTE,
     summary="Mute a topic: gone from recommendations at once, its interest deleted and not re-learned",
 )
-def mute(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
-    return engine.mute_topic(user_id, tag)
+async def mute(user_id: UserId, tag: TagPath, engine: EngineDep, lanes: LanesDep) -> ProfileView:
+    return await lanes.write.run(engine.mute_topic, user_id, tag)
 
 
 @router.delete(
@@ -67,8 +65,8 @@ def mute(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
     **PROFILE_ROUTE,
     summary="Unmute a topic",
 )
-def unmute(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
-    return engine.unmute_topic(user_id, tag)
+async def unmute(user_id: UserId, tag: TagPath, engine: EngineDep, lanes: LanesDep) -> ProfileView:
+    return await lanes.write.run(engine.unmute_topic, user_id, tag)
 
 
 @router.put(
@@ -76,5 +74,5 @@ def unmute(user_id: UserId, tag: TagPath, engine: EngineDep) -> ProfileView:
     **PROFILE_ROUTE,
     summary="Replace consent: personalization on/off, allowed provenances, sensitive opt-ins",
 )
-def put_consent(user_id: UserId, body: Consent, engine: EngineDep) -> ProfileView:
-    return engine.set_consent(user_id, body)
+async def put_consent(user_id: UserId, body: Consent, engine: EngineDep, lanes: LanesDep) -> ProfileView:
+    return await lanes.write.run(engine.set_consent, user_id, body)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
 from tactful.api.auth import current_principal, requires
-from tactful.api.deps import get_engine
+from tactful.api.deps import EngineDep, LanesDep
 from tactful.domain.identifiers import ID_PATTERN
-from tactful.engine import Engine
 from tactful.policy.promotions import Promotion, PromotionSpec, PromotionUpdate
 from tactful.security.keys import Scope
 
 router = APIRouter(tags=["promotions"])
-EngineDep = Annotated[Engine, Depends(get_engine)]
 PromotionId = Annotated[str, Path(pattern=ID_PATTERN, description="The promotion's id.")]
 ADMIN = [requires(Scope.admin)]
 
@@ -27,36 +25,38 @@ class PromotionList(BaseModel):
 @router.post(
     "/promotions", response_model=Promotion, status_code=201, summary="Create a promotion", dependencies=ADMIN
 )
-def create(body: PromotionSpec, request: Request, engine: EngineDep) -> Promotion:
-    return engine.create_promotion(body, actor=current_principal(request).actor)
+async def create(body: PromotionSpec, request: Request, engine: EngineDep, lanes: LanesDep) -> Promotion:
+    return await lanes.write.run(engine.create_promotion, body, actor=current_principal(request).actor)
 
 
 @router.get("/promotions", response_model=PromotionList, summary="List promotions", dependencies=ADMIN)
-def list_all(
+async def list_all(
     engine: EngineDep,
+    lanes: LanesDep,
     include_ended: Annotated[bool, Query(description="Also list ended promotions.")] = True,
 ) -> PromotionList:
-    return PromotionList(promotions=engine.promotions(include_ended))
+    return PromotionList(promotions=await lanes.read.run(engine.promotions, include_ended))
 
 
 @router.get(
     "/promotions/{promotion_id}", response_model=Promotion, summary="One promotion", dependencies=ADMIN
 )
-def get_one(promotion_id: PromotionId, engine: EngineDep) -> Promotion:
-    return engine.get_promotion(promotion_id)
+async def get_one(promotion_id: PromotionId, engine: EngineDep, lanes: LanesDep) -> Promotion:
+    return await lanes.read.run(engine.get_promotion, promotion_id)
 
 
 @router.patch(
     "/promotions/{promotion_id}", response_model=Promotion, summary="Update a promotion", dependencies=ADMIN
 )
-def update(
-    promotion_id: PromotionId, body: PromotionUpdate, request: Request, engine: EngineDep
+async def update(
+    promotion_id: PromotionId, body: PromotionUpdate, request: Request, engine: EngineDep, lanes: LanesDep
 ) -> Promotion:
-    return engine.update_promotion(promotion_id, body, actor=current_principal(request).actor)
+    actor = current_principal(request).actor
+    return await lanes.write.run(engine.update_promotion, promotion_id, body, actor=actor)
 
 
 @router.delete(
     "/promotions/{promotion_id}", response_model=Promotion, summary="End a promotion now", dependencies=ADMIN
 )
-def end(promotion_id: PromotionId, request: Request, engine: EngineDep) -> Promotion:
-    return engine.end_promotion(promotion_id, actor=current_principal(request).actor)
+async def end(promotion_id: PromotionId, request: Request, engine: EngineDep, lanes: LanesDep) -> Promotion:
+    return await lanes.write.run(engine.end_promotion, promotion_id, actor=current_principal(request).actor)

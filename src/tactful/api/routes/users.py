@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from tactful.api.auth import requires
-from tactful.api.deps import Count, Surface, UserId, get_engine
+from tactful.api.deps import Count, EngineDep, LanesDep, Surface, UserId
 from tactful.api.schemas import RerankRequest
 from tactful.domain.person import Person
 from tactful.domain.recommendation import ProfileView, Recommendations
-from tactful.engine import Engine
 from tactful.errors import ValidationError
 from tactful.security.keys import Scope
 
 router = APIRouter(tags=["people"])
-EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 @router.get(
@@ -26,16 +24,17 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
     summary="Recommendations for a person on a surface",
     dependencies=[requires(Scope.serve, person="user_id")],
 )
-def recommendations(
+async def recommendations(
     user_id: UserId,
     engine: EngineDep,
+    lanes: LanesDep,
     surface: Surface = "home",
     n: Count = None,
     explain: Annotated[
         str | None, Query(pattern="^(full)$", description="'full' lists excluded candidates")
     ] = None,
 ) -> Recommendations:
-    return engine.recommend(user_id, surface=surface, n=n, explain=explain == "full")
+    return await lanes.read.run(engine.recommend, user_id, surface=surface, n=n, explain=explain == "full")
 
 
 @router.post(
@@ -48,8 +47,9 @@ def recommendations(
     "`explain: full`); unknown ids get a 422 naming them.",
     dependencies=[requires(Scope.serve, person="user_id")],
 )
-def rerank(user_id: UserId, body: RerankRequest, engine: EngineDep) -> Recommendations:
-    return engine.rerank(user_id, body.items, surface=body.surface, explain=body.explain == "full")
+async def rerank(user_id: UserId, body: RerankRequest, engine: EngineDep, lanes: LanesDep) -> Recommendations:
+    explain = body.explain == "full"
+    return await lanes.read.run(engine.rerank, user_id, body.items, surface=body.surface, explain=explain)
 
 
 @router.get(
@@ -59,8 +59,8 @@ def rerank(user_id: UserId, body: RerankRequest, engine: EngineDep) -> Recommend
     summary="What tactful believes about a person, with evidence",
     dependencies=[requires(Scope.profile, person="user_id")],
 )
-def profile(user_id: UserId, engine: EngineDep) -> ProfileView:
-    return engine.profile(user_id)
+async def profile(user_id: UserId, engine: EngineDep, lanes: LanesDep) -> ProfileView:
+    return await lanes.read.run(engine.profile, user_id)
 
 
 @router.get(
@@ -69,8 +69,8 @@ def profile(user_id: UserId, engine: EngineDep) -> ProfileView:
     summary="The person record",
     dependencies=[requires(Scope.profile, person="user_id")],
 )
-def get_person(user_id: UserId, engine: EngineDep) -> Person:
-    return engine.person(user_id)
+async def get_person(user_id: UserId, engine: EngineDep, lanes: LanesDep) -> Person:
+    return await lanes.read.run(engine.person, user_id)
 
 
 @router.put(
@@ -79,7 +79,7 @@ def get_person(user_id: UserId, engine: EngineDep) -> Person:
     summary="Create or replace the person record",
     dependencies=[requires(Scope.profile, person="user_id")],
 )
-def put_person(user_id: UserId, body: Person, engine: EngineDep) -> Person:
+async def put_person(user_id: UserId, body: Person, engine: EngineDep, lanes: LanesDep) -> Person:
     if body.id != user_id:
         raise ValidationError("body id must match the path", field="id")
-    return engine.save_person(body)
+    return await lanes.write.run(engine.save_person, body)
