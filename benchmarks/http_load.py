@@ -53,8 +53,10 @@ import uvicorn
 import uvicorn.config
 from fastapi import FastAPI, Response
 from threadpoolctl import threadpool_limits
+from uvicorn.supervisors import Multiprocess
 
 from tactful import Engine, Event, Settings
+from tactful.cli.server import tcp_listener
 from tactful.importers.movielens import movielens_events, movielens_items
 
 ML = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-latest-small"
@@ -294,24 +296,11 @@ def floor_server(body: Path, workers: int, port: int, log: Path, nodelay: bool =
 
 
 def serve_floor(port: int, workers: int, nodelay: bool) -> None:
-    """Run the floor; ``nodelay`` gives uvicorn's multi-worker listener the TCP protocol number.
-
-    With several workers uvicorn binds the listening socket itself with ``proto`` 0, so
-    asyncio never sets TCP_NODELAY on accepted connections and each keep-alive response waits
-    for the client's delayed ACK (~40 ms on Linux). The patched floor shows what two workers
-    would serve without that stall; it is reported apart, never as the floor.
-    """
+    """Run the floor; with ``nodelay`` and several workers it listens as `tactful serve` does."""
     if nodelay and workers > 1:
-        bind = uvicorn.config.Config.bind_socket
-
-        def bind_tcp(self: uvicorn.config.Config) -> socket.socket:
-            sock = bind(self)
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
-                sock.set_inheritable(True)
-            return sock
-
-        uvicorn.config.Config.bind_socket = bind_tcp  # type: ignore[method-assign]
+        config = uvicorn.Config("http_load:floor_app", factory=True, host=HOST, port=port, workers=workers)
+        Multiprocess(config, sockets=[tcp_listener(config)]).run()
+        return
     uvicorn.run("http_load:floor_app", factory=True, host=HOST, port=port, workers=workers)
 
 
@@ -609,8 +598,8 @@ def one_run(
                     f"  tactful {workers}w {conns}c: {result['load'][f'tactful_{workers}w_{conns}c']}",
                     file=sys.stderr,
                 )
-        measure_floor(args, result, f"floor_{workers}w", body, workers, False, logs, seed, script)
-    measure_floor(args, result, "floor_nodelay_2w", body, 2, True, logs, seed, script)
+        # the floor listens like `tactful serve`: with several workers, a TCP listener proper
+        measure_floor(args, result, f"floor_{workers}w", body, workers, workers > 1, logs, seed, script)
 
     restore(pristine, work)
     port = free_port()
@@ -728,7 +717,10 @@ def markdown(med: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         "non-2xx and socket errors: tactful / floor, summed over runs.",
         "",
-        *nodelay_note(load),
+        "With several workers both tactful and the floor listen on a socket created with "
+        "IPPROTO_TCP, so asyncio sets TCP_NODELAY on accepted connections (uvicorn's own "
+        "multi-worker listener leaves it off and every keep-alive response then waits ~40 ms "
+        "for the client's delayed ACK; `tactful serve` works around it).",
         "",
         *problems_note(meta["problems"]),
         "",
@@ -829,20 +821,6 @@ def markdown(med: dict[str, Any], meta: dict[str, Any]) -> str:
             f"| {'yes' if met else '**no**'} |"
         )
     return "\n".join(out) + "\n"
-
-
-def nodelay_note(load: dict[str, Any]) -> list[str]:
-    one, eight = load["floor_nodelay_2w_1c"], load["floor_nodelay_2w_8c"]
-    return [
-        "With several workers uvicorn binds the listener itself and asyncio then leaves "
-        "TCP_NODELAY off on accepted connections, so every keep-alive response waits for the "
-        "client's delayed ACK (about 40 ms; uvicorn issue #3149). Both `tactful serve --workers 2` "
-        "and the 2-worker floor above run that way. The same 2-worker floor with TCP_NODELAY "
-        f"restored (not used as the floor): {one['req_per_s']:,.0f} req/s, p50/p99 "
-        f"{one['p50_ms']:.2f}/{one['p99_ms']:.2f} ms at 1 connection; {eight['req_per_s']:,.0f} req/s, "
-        f"p50/p99 {eight['p50_ms']:.2f}/{eight['p99_ms']:.2f} ms at 8 "
-        f"({eight['req_per_s'] / load['floor_1w_8c']['req_per_s']:.2f}x the 1-worker floor).",
-    ]
 
 
 def problems_note(problems: Sequence[dict[str, Any]]) -> list[str]:

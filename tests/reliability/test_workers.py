@@ -203,3 +203,23 @@ def test_every_served_list_is_stored_after_a_graceful_stop(pair: Pair) -> None:
     with pair.db() as db:
         stored = {r[0] for r in db.execute("SELECT id FROM recommendations")}
     assert pair.served and pair.served <= stored, f"{len(pair.served - stored)} served lists not stored"
+
+
+def test_the_shared_listener_is_a_tcp_socket_so_connections_get_nodelay() -> None:
+    """With several workers, accepted connections must send at once (no delayed-ACK stall)."""
+    import socket
+
+    import uvicorn
+
+    from tactful.cli.server import tcp_listener
+
+    sock = tcp_listener(uvicorn.Config("tactful.cli.server:app_factory", host="127.0.0.1", port=0))
+    try:
+        assert sock.proto == socket.IPPROTO_TCP and sock.type == socket.SOCK_STREAM
+        sock.listen()
+        client = socket.create_connection(sock.getsockname()[:2])
+        conn, _ = sock.accept()
+        with client, conn:
+            assert conn.proto == socket.IPPROTO_TCP  # what asyncio checks before setting TCP_NODELAY
+    finally:
+        sock.close()
