@@ -365,8 +365,11 @@ class Engine(TrustOperations, ProfileControls, PromotionOperations):
         )
 
     def close(self) -> None:
-        self.served.close()
-        self.store.close()
+        """Write the buffered served lists and back-off counters, then release the database."""
+        try:
+            self.served.close()
+        finally:
+            self.store.close()
 
     def __enter__(self) -> Engine:
         return self
