@@ -253,9 +253,11 @@ class Engine:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
-        """Flush buffered served lists and counters, then close the store."""
-        self.served.close()
-        self.store.close()
+        """Write the buffered served lists and back-off counters, then release the database."""
+        try:
+            self.served.close()
+        finally:
+            self.store.close()
 
     def __enter__(self) -> Engine:
         return self
