@@ -291,18 +291,8 @@ class SqlUnitOfWork:
         the length of the person's history. The persons rows are locked on PostgreSQL.
         """
         profiles = {uid: Profile(uid) for uid in wanted}
-        lock = not self.store.is_sqlite
         for part in chunks(sorted(profiles)):
-            query = select(
-                t.persons.c.id, t.persons.c.positive_signals, t.persons.c.active_days, t.persons.c.version
-            ).where(t.persons.c.id.in_(part))
-            if lock:
-                query = query.order_by(t.persons.c.id).with_for_update()
-            for row in self.conn.execute(query):
-                p = profiles[row.id]
-                p.positive_signals = row.positive_signals
-                p.active_days = json.loads(row.active_days)
-                p.version = row.version
+            _load_counters(self.conn, profiles, part, lock=not self.store.is_sqlite)
         # One indexed lookup per person and table (row-value IN lists are not index lookups on
         # SQLite), as fixed driver-level text: the statement overhead would otherwise dominate.
         mark = "?" if self.store.is_sqlite else "%s"
@@ -425,18 +415,24 @@ class SqlUnitOfWork:
         self.store._save_item_stats(self.conn, stats)
 
 
+def _load_counters(conn: Connection, profiles: dict[str, Profile], part: list[str], lock: bool) -> None:
+    """The persons-row part of these profiles: counters, active days, version (locked on PostgreSQL)."""
+    query = select(
+        t.persons.c.id, t.persons.c.positive_signals, t.persons.c.active_days, t.persons.c.version
+    ).where(t.persons.c.id.in_(part))
+    if lock:
+        query = query.order_by(t.persons.c.id).with_for_update()
+    for row in conn.execute(query):
+        p = profiles[row.id]
+        p.positive_signals = row.positive_signals
+        p.active_days = json.loads(row.active_days)
+        p.version = row.version
+
+
 def _load_profiles(conn: Connection, user_ids: Sequence[str], lock: bool = False) -> dict[str, Profile]:
     profiles = {uid: Profile(uid) for uid in user_ids}
     for part in chunks(sorted(profiles)):
-        query = select(
-            t.persons.c.id, t.persons.c.positive_signals, t.persons.c.active_days, t.persons.c.version
-        ).where(t.persons.c.id.in_(part))
-        if lock:
-            query = query.order_by(t.persons.c.id).with_for_update()
-        for row in conn.execute(query):
-            profiles[row.id].positive_signals = row.positive_signals
-            profiles[row.id].active_days = json.loads(row.active_days)
-            profiles[row.id].version = row.version
+        _load_counters(conn, profiles, part, lock)
         for row in conn.execute(select(t.interests).where(t.interests.c.user_id.in_(part))):
             profiles[row.user_id].interests[row.tag] = codec.row_interest(row)
         for row in conn.execute(select(t.person_items).where(t.person_items.c.user_id.in_(part))):
