@@ -132,15 +132,10 @@ class AuditRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredAuditRecord:
+class StoredAuditRecord(AuditRecord):
     """An appended audit entry with its sequence number (increasing in append order)."""
 
-    seq: int
-    at: float
-    actor: str
-    action: str
-    subject: str | None
-    details: dict[str, Any]
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,5 +90,6 @@ class SqlTrust(SqlBase):
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [
-            StoredAuditRecord(r.seq, r.at, r.actor, r.action, r.subject, json.loads(r.details)) for r in rows
+            StoredAuditRecord(r.at, r.actor, r.action, r.subject, json.loads(r.details), seq=r.seq)
+            for r in rows
         ]
