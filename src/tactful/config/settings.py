@@ -143,6 +143,22 @@ class ServingSettings(BaseModel):
         1, ge=1, le=3600, description="The Retry-After a shed request is given, in seconds."
     )
     access_log: bool = Field(True, description="Log one line per request (uvicorn's access log).")
+    answer_cache_size: int = Field(
+        4096,
+        ge=0,
+        le=1_000_000,
+        description="Recent lists each worker (and in-process engine) keeps per person, surface and "
+        "length, and serves again while nothing they depend on changed: the person, catalog, "
+        "promotions, model and back-off versions, checked on every request. 0 turns it off.",
+    )
+    answer_cache_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="The longest a kept list is served again, in seconds, so that time-driven "
+        "changes (decay, trending) show within this bound; a list also expires at the end of the "
+        "day and at the next item availability or promotion start or end. 0 turns it off.",
+    )
 
 
 class Settings(BaseSettings):

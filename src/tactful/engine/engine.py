@@ -43,6 +43,7 @@ from tactful.scoring.popularity import PopularityScorer
 from tactful.scoring.trending import TrendingScorer
 from tactful.security.audit import AuditLog
 from tactful.security.tokens import TokenSigner
+from tactful.services.answers import AnswerCache
 from tactful.services.ingest import IngestService
 from tactful.services.model_registry import ModelRegistry
 from tactful.services.models import ModelService
@@ -50,7 +51,7 @@ from tactful.services.people import PeopleService
 from tactful.services.planner import PolicyLayer
 from tactful.services.privacy import PrivacyService
 from tactful.services.promotions import PromotionService
-from tactful.services.recommend import RecommendService
+from tactful.services.recommend import Answer, RecommendService
 from tactful.services.served_log import RecommendationLog
 from tactful.services.state import PersonStates
 from tactful.services.training import TrainReport
@@ -91,18 +92,29 @@ class Engine:
         self.config = RunConfig.from_settings(self.settings).check_scorers([s.name for s in scorers])
         self.pipeline = Pipeline(scorers, self.config, half_lives, extra_rules)
         self.policy_store: PolicyStore = self.store
+        serving = self.settings.serving
+        self.answers: AnswerCache[Answer] = AnswerCache(
+            serving.answer_cache_size, serving.answer_cache_seconds
+        )
         self.states = PersonStates(
             self.store,
             self.policy_store.freshness,
             half_lives,
-            on_catalog_change=[self.collaborative.clear],
+            on_catalog_change=[self.collaborative.clear, self.answers.clear],
         )
         self.planner = PolicyLayer(self.policy_store, half_lives)
         self.served = RecommendationLog(self.store, save_backoff=self.policy_store.save_backoff)
         self.audit = AuditLog(self.store, self.clock)
         self.ingestion = IngestService(self.store, self.states, self.settings, self.rules, self.clock)
         self.recommender = RecommendService(
-            self.states, self.planner, self.pipeline, self.served, self.models, self.clock, self.config
+            self.states,
+            self.planner,
+            self.pipeline,
+            self.served,
+            self.models,
+            self.clock,
+            self.config,
+            self.answers,
         )
         self.people = PeopleService(
             self.store, self.states, self.planner, self.clock, self.config, half_lives
@@ -118,6 +130,7 @@ class Engine:
     def _forget(self, user_id: str) -> None:
         """Nothing derived from an erased person stays in this worker's memory."""
         self.states.drop(user_id)
+        self.answers.drop(user_id)
         self.collaborative.forget(user_id)
 
     # -- catalog -----------------------------------------------------------------------------

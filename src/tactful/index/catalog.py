@@ -29,6 +29,7 @@ class CatalogArrays:
     category_index: dict[str, int]
     item_category: np.ndarray  # bool item×category: the item is in that sensitive category
     always_available: bool  # no item has an availability window
+    availability_changes: np.ndarray  # every finite window start or end, sorted
 
     @classmethod
     def build(
@@ -61,7 +62,13 @@ class CatalogArrays:
             category_index=category_index,
             item_category=item_category,
             always_available=bool(np.all(available_from == -np.inf) and np.all(expires_at == np.inf)),
+            availability_changes=_finite_sorted(available_from, expires_at),
         )
+
+
+def _finite_sorted(*arrays: np.ndarray) -> np.ndarray:
+    joined = np.concatenate([np.asarray(a, dtype=float) for a in arrays]) if arrays else np.zeros(0)
+    return np.sort(joined[np.isfinite(joined)])
 
 
 def items_with_columns(item_tag_csc: sp.csc_matrix, cols: np.ndarray, size: int) -> np.ndarray:
@@ -240,6 +247,12 @@ class CatalogIndex:
             trend_ts=trend_ts,
             tag_labels={m.tag: m.label for m in tag_meta if m.label},
         )
+
+    def next_availability_change(self, now: float) -> float:
+        """When an item's availability window next opens or closes after ``now`` (inf: never)."""
+        changes = self.derived.availability_changes
+        at = int(np.searchsorted(changes, now, side="right"))
+        return float(changes[at]) if at < changes.size else float("inf")
 
     def available(self, now: float) -> np.ndarray:
         """Boolean mask of items that may be shown at ``now``."""

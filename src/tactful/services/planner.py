@@ -232,6 +232,16 @@ class PolicyLayer:
         placed = self._placed_positions(version, catalog, active)
         return eligible_promotions(active, catalog, interests, exposures, now, surface, enforce, placed)
 
+    def next_promotion_change(self, version: int | None, now: float) -> float:
+        """When a promotion next starts or ends after ``now`` (inf if none will)."""
+        times = [
+            t
+            for p in self._active_promotions(version, now)
+            for t in (p.starts_at, p.ends_at)
+            if t is not None and t > now
+        ]
+        return min(times, default=float("inf"))
+
     def _active_promotions(self, version: int | None, now: float) -> list[ActivePromotion]:
         """Promotions not ended, cached per promotions version (read after the version, never staler)."""
         if version is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,17 +18,29 @@ from tactful.config.run import RunConfig
 from tactful.domain.recommendation import Reason, Recommendations, RecommendedItem
 from tactful.errors import NotFound, UnknownItem, ValidationError
 from tactful.index.catalog import CatalogIndex
-from tactful.pipeline.pipeline import Pipeline, top_k
+from tactful.pipeline.pipeline import Pipeline, PipelineResult, top_k
+from tactful.pipeline.plan import ListPlan
+from tactful.policy.hints import BackoffCounter
 from tactful.policy.respect import respect_mask
 from tactful.scoring.content import tag_similarity
 from tactful.scoring.trending import trend_now
+from tactful.services.answers import AnswerCache, Stamp
 from tactful.services.model_registry import ModelRegistry
 from tactful.services.planner import PolicyLayer
 from tactful.services.served_log import RecommendationLog
 from tactful.services.state import PersonStates
+from tactful.storage.protocol import Freshness
 
 MAX_N = 200
 MAX_RERANK = 500
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A computed list and the plan it was served under (what back-off counting needs)."""
+
+    plan: ListPlan
+    result: PipelineResult
 
 
 class RecommendService:
@@ -42,7 +55,9 @@ class RecommendService:
         models: ModelRegistry,
         clock: Clock,
         base: RunConfig,
+        answers: AnswerCache[Answer] | None = None,
     ) -> None:
+        self.answers: AnswerCache[Answer] = AnswerCache(0, 0.0) if answers is None else answers
         self.states = states
         self.planner = planner
         self.pipeline = pipeline
@@ -118,9 +133,20 @@ class RecommendService:
         pending = self.served.pending_backoff(user_id)  # before the store: see RecommendationLog
         fresh = self.states.freshness(user_id)
         backoff = fresh.backoff if pending is None else pending
-        state = self.states.state(user_id, now, cfg, fresh)
-        plan = self.planner.plan(state, surface, cfg, backoff, fresh.promotions_version)
-        result = self.pipeline.run(plan.state, surface, n, plan, cfg, explain_full=explain, only=only)
+        key = (surface, n, explain)
+        keep = only is None and cfg is self.base and self.answers.enabled
+        stamp = self._stamp(fresh, backoff) if keep else None
+        answer = self.answers.get(user_id, key, stamp, now) if stamp is not None else None
+        if answer is None:
+            state = self.states.state(user_id, now, cfg, fresh)
+            plan = self.planner.plan(state, surface, cfg, backoff, fresh.promotions_version)
+            result = self.pipeline.run(plan.state, surface, n, plan, cfg, explain_full=explain, only=only)
+            if stamp is not None and not plan.promos.positions:  # caps are decided per request
+                until = self.planner.next_promotion_change(fresh.promotions_version, now)
+                catalog = state.context.catalog
+                self.answers.put(user_id, key, stamp, now, catalog, Answer(plan, result), until)
+        else:
+            plan, result = answer.plan, answer.result
         rec_id = "r_" + secrets.token_hex(10)
         counter = self.planner.served(plan, rec_id, result.items)
         self.served.record(rec_id, user_id, surface, now, [i.item_id for i in result.items], counter)
@@ -130,11 +156,17 @@ class RecommendService:
             surface=surface,
             engagement=plan.state.engagement.value,
             generated_at=now_dt,
-            items=result.items,
-            excluded=result.excluded,
+            items=list(result.items),
+            excluded=None if result.excluded is None else list(result.excluded),
             notes=plan.list_notes(explain),
             model_version=self.models.version,
         )
+
+    def _stamp(self, fresh: Freshness, backoff: BackoffCounter) -> Stamp:
+        """The versions a kept answer must match (a newly published model is a new stamp)."""
+        self.models.get()
+        f = fresh
+        return Stamp(f.person_version, f.catalog_version, f.promotions_version, self.models.version, backoff)
 
     # -- lists for everyone ------------------------------------------------------------------
     def popular(self, n: int | None = None, kind: str = "popular") -> list[RecommendedItem]:

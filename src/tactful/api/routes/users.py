@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from tactful.api.auth import requires
 from tactful.api.deps import Count, EngineDep, LanesDep, Surface, UserId
+from tactful.api.responses import model_json
 from tactful.api.schemas import RerankRequest
 from tactful.domain.person import Person
 from tactful.domain.recommendation import ProfileView, Recommendations
@@ -33,8 +34,9 @@ async def recommendations(
     explain: Annotated[
         str | None, Query(pattern="^(full)$", description="'full' lists excluded candidates")
     ] = None,
-) -> Recommendations:
-    return await lanes.read.run(engine.recommend, user_id, surface=surface, n=n, explain=explain == "full")
+) -> Response:
+    found = await lanes.read.run(engine.recommend, user_id, surface=surface, n=n, explain=explain == "full")
+    return model_json(found)
 
 
 @router.post(
@@ -47,9 +49,10 @@ async def recommendations(
     "`explain: full`); unknown ids get a 422 naming them.",
     dependencies=[requires(Scope.serve, person="user_id")],
 )
-async def rerank(user_id: UserId, body: RerankRequest, engine: EngineDep, lanes: LanesDep) -> Recommendations:
+async def rerank(user_id: UserId, body: RerankRequest, engine: EngineDep, lanes: LanesDep) -> Response:
     explain = body.explain == "full"
-    return await lanes.read.run(engine.rerank, user_id, body.items, surface=body.surface, explain=explain)
+    found = await lanes.read.run(engine.rerank, user_id, body.items, surface=body.surface, explain=explain)
+    return model_json(found)
 
 
 @router.get(
