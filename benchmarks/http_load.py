@@ -8,7 +8,8 @@ In one run, against real server processes on 127.0.0.1 (wrk for the load, httpx 
 - ``GET /v1/users/{id}/recommendations?n=10`` cycling over every person: req/s and p50/p99
   at 1 and 8 connections, for ``tactful serve`` with 1 and 2 workers, each next to the
   floor measured in the same run with the same wrk settings: a bare FastAPI app (sync route,
-  uvicorn, same worker count) serving a real tactful response body of median size;
+  uvicorn, same worker count) serving a real tactful response body of median size; and one
+  worker again with kept answers off, every list computed afresh;
 - single-event ingest (``POST /v1/events``, sequential, keep-alive) p50/p99 for the person
   with the longest history and for one with about 20 items;
 - batch ingest events/s in 10k-event batches over HTTP (``POST /v1/events/batch``) and
@@ -281,10 +282,11 @@ def serving(server: Server, port: int, probe: str, found: list[dict[str, Any]]) 
             found.append({"server": server.name, **issues, "sample": server.problem_lines()})
 
 
-def tactful_server(work: Path, workers: int, port: int, log: Path) -> Server:
+def tactful_server(work: Path, workers: int, port: int, log: Path, keep_answers: bool = True) -> Server:
     cmd = [sys.executable, "-m", "tactful.cli.main", "serve", "--no-auth", "--host", HOST]
     cmd += ["--port", str(port), "--workers", str(workers), "--data-dir", str(work)]
-    return Server(f"tactful {workers}w", cmd, SERVER_ENV, log)
+    env = SERVER_ENV if keep_answers else {**SERVER_ENV, "TACTFUL_SERVING__ANSWER_CACHE_SIZE": "0"}
+    return Server(f"tactful {workers}w" + ("" if keep_answers else " uncached"), cmd, env, log)
 
 
 def floor_server(body: Path, workers: int, port: int, log: Path, nodelay: bool = False) -> Server:
@@ -601,6 +603,16 @@ def one_run(
         # the floor listens like `tactful serve`: with several workers, a TCP listener proper
         measure_floor(args, result, f"floor_{workers}w", body, workers, workers > 1, logs, seed, script)
 
+    # every list computed afresh: kept answers off (serving.answer_cache_size = 0)
+    restore(pristine, work)
+    port = free_port()
+    server = tactful_server(work, 1, port, logs / f"tactful-uncached-run{seed}.log", keep_answers=False)
+    with serving(server, port, "/v1/health", found) as base:
+        warm_up(base, ratings.users, 1, args.warm_passes)
+        for conns in CONNECTIONS:
+            result["load"][f"uncached_1w_{conns}c"] = wrk(base, script, conns, args.seconds)
+            print(f"  uncached 1w {conns}c: {result['load'][f'uncached_1w_{conns}c']}", file=sys.stderr)
+
     restore(pristine, work)
     port = free_port()
     server = tactful_server(work, 1, port, logs / f"tactful-ingest-run{seed}.log")
@@ -712,10 +724,28 @@ def markdown(med: dict[str, Any], meta: dict[str, Any]) -> str:
                 f"| {int(t['non2xx'])} / {int(f['non2xx'])} "
                 f"| {int(t['socket_errors'])} / {int(f['socket_errors'])} |"
             )
-    single = med["single"]
     out += [
         "",
         "non-2xx and socket errors: tactful / floor, summed over runs.",
+        "",
+        "Each worker keeps its recent answers and serves one again while the person, catalog, "
+        "promotions, model and back-off versions are unchanged (docs/architecture.md, *Kept "
+        "answers*); the wrk load cycles over the 610 people with nothing changing, so after the "
+        "warm-up most requests are such reloads. The same server with kept answers off "
+        "(`TACTFUL_SERVING__ANSWER_CACHE_SIZE=0`), every list computed afresh:",
+        "",
+        "| workers | conns | req/s | p50 ms | p99 ms | floor req/s | uncached/floor | non-2xx |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for conns in CONNECTIONS:
+        u = load[f"uncached_1w_{conns}c"]
+        f = load[f"floor_1w_{conns}c"]
+        out.append(
+            f"| 1 | {conns} | {u['req_per_s']:,.0f} | {u['p50_ms']:.2f} | {u['p99_ms']:.2f} "
+            f"| {f['req_per_s']:,.0f} | {u['req_per_s'] / f['req_per_s']:.2f} | {int(u['non2xx'])} |"
+        )
+    single = med["single"]
+    out += [
         "",
         "With several workers both tactful and the floor listen on a socket created with "
         "IPPROTO_TCP, so asyncio sets TCP_NODELAY on accepted connections (uvicorn's own "
