@@ -300,8 +300,7 @@ def forget_items(profile: Profile, items: Iterable[str], rules: ProfileRules) ->
         if not others:
             del profile.interests[tag]
             continue
-        for part in parts:
-            interest.scores.subtract(part.scores, rules.half_lives)
+        interest.scores = _remaining(interest.scores, parts, others, rules.half_lives)
         removed = {k for part in parts for k in part.evidence}
         if removed:
             still = {k for part in others for k in part.evidence}
@@ -325,6 +324,37 @@ def forget_items(profile: Profile, items: Iterable[str], rules: ProfileRules) ->
             del profile.items[item_id]
         profile.dirty_items.add(item_id)
     return gone
+
+
+def _remaining(
+    scores: DecayedScores, parts: list[TagInterest], others: list[TagInterest], half_lives: dict[str, float]
+) -> DecayedScores:
+    """A tag's scores without ``parts``: the sum of the ``others`` that taught it.
+
+    Summed afresh from the traces (so tags taught by the same sources stay exactly equal,
+    as they are for someone who never had the forgotten signals) when the traces account for
+    the whole score; otherwise (rows written before traces were kept) ``parts`` are
+    subtracted, which is exact up to rounding because decay is linear.
+    """
+    rebuilt = DecayedScores()
+    for part in sorted(others, key=lambda p: max((s for _, s in p.scores.parts.values()), default=0.0)):
+        for prov, (score, since) in part.scores.parts.items():
+            rebuilt.add(prov, score, since, half_lives.get(prov, 30.0))
+    whole = DecayedScores({k: list(v) for k, v in rebuilt.parts.items()})
+    for part in parts:
+        for prov, (score, since) in part.scores.parts.items():
+            whole.add(prov, score, since, half_lives.get(prov, 30.0))
+    at = max((s for _, s in scores.parts.values()), default=0.0)
+    have = scores.by_provenance(at, half_lives)
+    traced = whole.by_provenance(at, half_lives)
+    if set(have) == set(traced) and all(
+        abs(have[p] - traced[p]) <= 1e-9 * max(1.0, abs(have[p])) for p in have
+    ):
+        return rebuilt
+    left = DecayedScores({k: list(v) for k, v in scores.parts.items()})
+    for part in parts:
+        left.subtract(part.scores, half_lives)
+    return left
 
 
 @dataclass(frozen=True, slots=True)
