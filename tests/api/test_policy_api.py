@@ -110,3 +110,58 @@ def test_similar_items_for_a_person_respect_mutes_and_sensitivity(api: TestClien
     got = {i["item_id"] for i in similar}
     assert "jazz-1" not in got and "jazz-4" not in got and "baby-0" not in got
     assert "jazz-2" in got
+
+
+def profile_of(client: TestClient, user: str) -> dict:
+    body: dict = client.get(f"/v1/users/{user}/profile").json()
+    return body
+
+
+def test_put_person_refuses_a_sensitive_stated_interest_without_opt_in(api: TestClient) -> None:
+    refused = api.put("/v1/users/dee", json={"id": "dee", "stated_interests": ["topic:pregnancy"]})
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "tag"
+    assert api.get("/v1/users/dee").json()["stated_interests"] == []
+    body = {
+        "id": "dee",
+        "consent": {"sensitive_opt_in": ["pregnancy"]},
+        "stated_interests": ["topic:pregnancy"],
+    }
+    assert api.put("/v1/users/dee", json=body).status_code == 200  # the opt-in in the same body counts
+    assert "baby-0" in ids(api, "dee")
+
+
+def test_a_mute_through_put_forgets_and_does_not_come_back_on_unmute(api: TestClient) -> None:
+    events = [{"user_id": "eve", "item_id": f"folk-{k}", "type": "like"} for k in range(3)]
+    api.post("/v1/events/batch", json={"events": events})
+    assert "genre:folk" in {i["tag"] for i in profile_of(api, "eve")["interests"]}
+    assert api.put("/v1/users/eve", json={"id": "eve", "muted_topics": ["genre:folk"]}).status_code == 200
+    assert "genre:folk" not in {i["tag"] for i in profile_of(api, "eve")["interests"]}
+    assert api.put("/v1/users/eve", json={"id": "eve", "muted_topics": []}).json()["muted_topics"] == []
+    after = profile_of(api, "eve")
+    assert after["interests"] == [] and after["positive_signals"] == 0  # learned through folk: gone
+
+
+def test_an_opt_out_through_put_forgets_learned_sensitive_interests(api: TestClient) -> None:
+    api.put("/v1/users/fay/consent", json={"sensitive_opt_in": ["pregnancy"]})
+    api.post("/v1/events", json={"user_id": "fay", "item_id": "baby-0", "type": "like"})
+    assert "topic:pregnancy" in {i["tag"] for i in profile_of(api, "fay")["interests"]}
+    put = api.put("/v1/users/fay", json={"id": "fay", "consent": {"sensitive_opt_in": []}})
+    assert put.status_code == 200 and put.json()["consent"]["sensitive_opt_in"] == []
+    profile = profile_of(api, "fay")
+    assert profile["interests"] == [] and profile["consumed_items"] == []
+
+
+def test_a_put_of_just_the_id_changes_nothing(api: TestClient) -> None:
+    api.put("/v1/users/gus/consent", json={"personalization": False, "sensitive_opt_in": ["pregnancy"]})
+    api.post("/v1/users/gus/mutes/genre:rock")
+    before = api.get("/v1/users/gus").json()
+    assert api.put("/v1/users/gus", json={"id": "gus"}).json() == before
+    assert api.put("/v1/users/gus", json={"id": "gus", "timezone": "Europe/Paris"}).json() == {
+        **before,
+        "timezone": "Europe/Paris",
+    }
+    clash = api.put(
+        "/v1/users/gus",
+        json={"id": "gus", "stated_interests": ["genre:rock"], "muted_topics": ["genre:rock"]},
+    )
+    assert clash.status_code == 422 and api.get("/v1/users/gus").json()["timezone"] == "Europe/Paris"

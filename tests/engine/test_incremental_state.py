@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from tactful import Engine, Event, ManualClock, Settings
 from tactful.config.security import AuthSettings
 from tactful.domain.event import EventContext
+from tactful.domain.person import Person
 from tactful.index.compiled_profile import ITEM_FIELDS, TAG_FIELDS, CompiledProfile
 from tactful.signals.profile import Profile
 from tactful.storage import open_store
@@ -59,6 +60,7 @@ steps = st.lists(
         st.tuples(st.just("state"), st.integers(0, 1), st.sampled_from(USERS), st.sampled_from(TAGS)),
         st.tuples(st.just("remove"), st.integers(0, 1), st.sampled_from(USERS), st.sampled_from(TAGS)),
         st.tuples(st.just("erase"), st.integers(0, 1), st.sampled_from(USERS), st.just("")),
+        st.tuples(st.just("put"), st.integers(0, 1), st.sampled_from(USERS), st.sampled_from(TAGS)),
         st.tuples(st.just("read"), st.integers(0, 1), st.sampled_from(USERS), st.just("")),
         st.tuples(st.just("later"), st.integers(0, 1), st.integers(1, 20), st.just("")),
     ),
@@ -73,6 +75,7 @@ def _same_profile(got: Profile, want: Profile) -> None:
     assert sorted(got.active_days) == sorted(want.active_days)
     assert got.interests == want.interests
     assert got.items == want.items
+    assert got.direct == want.direct
 
 
 def _same_layout(got: CompiledProfile, want: CompiledProfile) -> None:
@@ -126,6 +129,8 @@ def test_cached_state_on_every_worker_equals_a_fresh_read(plan: list[tuple]) -> 
                     engine.state_interest(a, b)
                 elif kind == "remove":
                     engine.remove_interest(a, b)
+                elif kind == "put":  # mutes exactly ``b`` (an unmute of the rest) through the record
+                    engine.save_person(Person(id=a, muted_topics=[b]))
                 elif kind == "erase":
                     engine.erase_person(a)
                 elif kind == "read":

@@ -209,3 +209,48 @@ def test_erasing_10k_events_takes_under_a_second_postgres(
         with pg_store.engine.connect() as conn:
             assert conn.execute(select(t.item_stats.c.interactions).limit(1)).first() is not None
     assert took < 1.0, f"erasure took {took:.3f}s"
+
+
+def database_files(engine: Engine) -> dict[str, bytes]:
+    """The raw bytes of the SQLite database and its -wal and -shm files (those that exist)."""
+    path = Path(engine.settings.resolved_database_url.split("///", 1)[-1])
+    return {p.name: p.read_bytes() for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()}
+
+
+def test_erasure_leaves_no_copy_of_the_id_in_the_database_files(engine: Engine, clock: ManualClock) -> None:
+    _populate(engine, clock)
+    for n in range(20):  # many rewrites of the person's pages: old images pile up in the log
+        engine.ingest([Event(user_id=TARGET, item_id=f"rock-{n % 8}", type="like")])
+        engine.mute_topic(TARGET, f"mood:m{n % 4}")
+    needle = TARGET.encode()
+    assert any(needle in raw for raw in database_files(engine).values())
+    report = engine.erase_person(TARGET)
+    assert report.database_files_scrubbed
+    found = {name: raw.count(needle) for name, raw in database_files(engine).items() if needle in raw}
+    assert found == {}
+    engine.recommend("p1", n=5)  # the store works on as before
+    assert engine.profile("p1").positive_signals > 0
+
+
+def test_a_model_trained_while_an_erasure_commits_is_not_published_with_them(
+    engine: Engine, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine.upsert_items(media_items())
+    engine.ingest(crowd_events(clock, with_target=True))
+    people = len({e.user_id for e in crowd_events(clock, with_target=True)})
+    fit = Recommender.fit
+    seen: list[int] = []
+
+    def fit_then_erase(matrix: sp.csr_matrix, *args: object, **kwargs: object) -> Recommender:
+        seen.append(matrix.shape[0])
+        model = fit(matrix, *args, **kwargs)  # type: ignore[arg-type]
+        if len(seen) == 1:  # between reading the training input and publishing the model
+            engine.erase_person(TARGET)
+        return model
+
+    monkeypatch.setattr(Recommender, "fit", staticmethod(fit_then_erase))
+    report = engine.train()
+    assert seen[0] == people and report.attempts == 2 and report.people == people - 1
+    assert engine.models.version == report.version
+    versions = [p.name for p in engine.settings.model_dir.iterdir() if p.is_dir()]
+    assert versions == [report.version]  # the model trained with them was never kept

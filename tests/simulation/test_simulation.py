@@ -30,6 +30,14 @@ def test_respect_invariants_are_zero_with_policies_on(result: dict[str, dict[str
     # the same population breaks them without the policy layer, so the benchmark can tell
     assert off["cap_violations"] > 0 and off["premature_interest_actions"] > 0
     assert off["sensitive_exposures"] + off["disliked_reshown"] + off["muted_exposures"] > 0
+    assert off["opt_out_residue"] > 0  # the baseline keeps what came through the sensitive phase
+
+
+def test_opted_in_people_opt_out_when_their_phase_ends() -> None:
+    world = build_world(people=24, weeks=9, seed=11)
+    out = [p for p in world.people if p.opt_out_day is not None]
+    assert out and all(p.event_days and p.opt_out_day == p.event_days[1] for p in out)
+    assert all(p.opted_in_on(p.opt_out_day - 1) and not p.opted_in_on(p.opt_out_day) for p in out)  # type: ignore[operator]
 
 
 def test_policies_cost_at_most_five_percent_hit_rate_on_hidden_interests(

@@ -19,7 +19,7 @@ from tactful.domain.item import Item, ItemAttributes, TagMeta
 from tactful.domain.person import Consent, Person
 from tactful.errors import Conflict
 from tactful.policy.hints import BackoffCounter
-from tactful.signals.profile import DecayedScores, ItemState, Profile, TagInterest
+from tactful.signals.profile import DecayedScores, ItemState, Profile, TagInterest, Trace
 from tactful.storage import open_store
 from tactful.storage.protocol import (
     AuditRecord,
@@ -95,8 +95,16 @@ def profile_for(user_id: str, positive: int = 2) -> Profile:
         last_impression=T0 - 5,
         last_engaged=T0,
         unengaged=1,
+        trace=Trace(
+            {"genre:jazz": TagInterest(DecayedScores({"observed": [0.25, T0 - 10]}), ["d:20600"], T0 - 10)},
+            positives=1,
+            days=[20600],
+        ),
     )
     profile.items["b"] = ItemState(disliked=True, impressions=1, last_impression=T0)
+    profile.direct = Trace(
+        {"genre:jazz": TagInterest(DecayedScores({"explicit": [1.0, T0]}), ["d:20601"], T0)}
+    )
     profile.dirty_tags.update(profile.interests)
     profile.dirty_items.update(profile.items)
     return profile
@@ -346,6 +354,39 @@ def test_profile_rows_and_deltas_read_only_what_was_asked_or_changed(store: Stor
     assert store.load_person_delta("ann", latest.version) is None
     assert store.load_person_delta("ann", store.load_profile("ann").version) is not None
     assert store.load_person_delta("nobody", 0) is None
+    # deleting an item row (a forgotten item) also moves the reset version; the direct trace travels
+    latest = store.load_profile("ann")
+    with store.unit_of_work() as uow:
+        gone = uow.load_profiles(["ann"])["ann"]
+        del gone.items["a"]
+        gone.dirty_items.add("a")
+        gone.direct = Trace()
+        uow.save_profiles([gone])
+    assert store.load_person_delta("ann", latest.version) is None
+    after = store.load_profile("ann")
+    assert set(after.items) == {"b"} and after.direct == Trace()
+    with store.unit_of_work() as uow:
+        part = uow.load_profile_rows({"ann": ([], [])})["ann"]
+        part.direct = Trace(positives=2, days=[20602])
+        uow.save_profiles([part])
+    found = store.load_person_delta("ann", after.version)
+    assert found is not None and found[1].direct == Trace(positives=2, days=[20602])
+    assert found[1].applied_to(after) == store.load_profile("ann")
+
+
+def test_erasures_are_counted_and_the_files_scrubbed(store: Store) -> None:
+    populate_person(store, "ann")
+    seq = store.erasure_seq()
+    with store.erasure("ann") as tx:
+        tx.erase_person_rows()
+        tx.count_erasure()
+    assert store.erasure_seq() == seq + 1
+    assert store.scrub_disk() is True
+    with pytest.raises(RuntimeError):
+        with store.erasure("bob") as tx:
+            tx.count_erasure()
+            raise RuntimeError("rolled back")
+    assert store.erasure_seq() == seq + 1
 
 
 # -- unit of work ----------------------------------------------------------------------------

@@ -117,7 +117,14 @@ class Engine:
             self.answers,
         )
         self.people = PeopleService(
-            self.store, self.states, self.planner, self.clock, self.config, half_lives
+            self.store,
+            self.states,
+            self.planner,
+            self.clock,
+            self.config,
+            half_lives,
+            self.ingestion.profile_rules,
+            respect=self.settings.policy.enabled,
         )
         self.promotion_service = PromotionService(
             self.store, self.policy_store, self.clock, self.settings.policy.promotions, self.audit
@@ -207,7 +214,8 @@ class Engine:
         return self.people.person(user_id)
 
     def save_person(self, person: Person) -> Person:
-        return self.people.save_person(person)
+        """Create or update a person record: only the fields set change (see ``people.update_person``)."""
+        return self.people.update_person(person)
 
     def profile(self, user_id: str) -> ProfileView:
         return self.people.profile(user_id)

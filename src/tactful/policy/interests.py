@@ -219,6 +219,23 @@ def ungated_vector(
     return vector
 
 
+def item_learnable(person: Person, catalog: CatalogIndex, item_id: str | None, item_tags: list[str]) -> bool:
+    """Whether a signal on this item may teach anything at all (P8).
+
+    Not when the item carries a topic the person muted, or is in a sensitive category they
+    have not opted in to: such a signal is learned neither as tags nor as item history, so
+    nothing liked while muted comes back on unmute, and nothing from a sensitive phase
+    outlives the opt-out.
+    """
+    if person.muted_topics and not set(person.muted_topics).isdisjoint(item_tags):
+        return False
+    if item_id is not None:
+        pos = catalog.index.get(item_id)
+        if pos is not None and opted_out_categories(person, catalog.sensitive[pos]):
+            return False
+    return True
+
+
 def unlearnable_tags(
     person: Person,
     catalog: CatalogIndex,

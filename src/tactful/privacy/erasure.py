@@ -28,6 +28,8 @@ class ErasureReport(BaseModel):
     rows: dict[str, int]
     counters_adjusted: int
     artifact_files: int
+    database_files_scrubbed: bool = True
+    """The database files hold no copy of the erased rows (SQLite: WAL checkpointed and truncated)."""
     seconds: float
 
 
@@ -99,9 +101,9 @@ def erase_person(
 ) -> ErasureReport:
     """Delete every row keyed by the person, subtract their events from item counters,
     drop their rows from model artifacts, and record the erasure under ``subject`` (a keyed
-    hash, never the id). One transaction for the database part."""
+    hash, never the id). One transaction for the database part; then the database files are
+    scrubbed (no copy left in a write-ahead log or freed pages) and the artifacts cleaned."""
     started = time.perf_counter()
-    scrubbed = scrub_person(model_dir, user_id)
     with store.erasure(user_id) as tx:
         found = tx.events()
         contributions = item_contributions(
@@ -116,9 +118,21 @@ def erase_person(
         rows = tx.erase_person_rows()
         if adjusted:
             tx.bump_catalog_version()  # every worker reloads item counters
-        erased = any(rows.values()) or bool(scrubbed)
-        details = {"rows": rows, "counters_adjusted": adjusted, "artifact_files": len(scrubbed)}
+        tx.count_erasure()  # a model being trained from input read before now is not published
+        details = {"rows": rows, "counters_adjusted": adjusted}
         tx.append_audit(audit.prepare("person.erase", actor, subject=subject, details=details))
+    # After the commit: an artifact saved before this point is scrubbed here, and a training
+    # run that saves one later sees the erasure sequence move and trains again without them.
+    scrubbed = scrub_person(model_dir, user_id)
+    disk = store.scrub_disk()
+    erased = any(rows.values()) or bool(scrubbed)
+    if scrubbed or not disk:
+        audit.record(
+            "person.erase.files",
+            actor,
+            subject=subject,
+            details={"artifact_files": len(scrubbed), "database_files_scrubbed": disk},
+        )
     if on_commit is not None:
         on_commit()
     return ErasureReport(
@@ -126,5 +140,6 @@ def erase_person(
         rows=dict(sorted(rows.items())),
         counters_adjusted=adjusted,
         artifact_files=len(scrubbed),
+        database_files_scrubbed=disk,
         seconds=round(time.perf_counter() - started, 4),
     )

@@ -12,7 +12,7 @@ from tactful.domain.event import Event, IngestResult, Provenance
 from tactful.domain.person import Person
 from tactful.errors import BatchTooLarge, UnknownItem, ValidationError
 from tactful.index.catalog import CatalogIndex
-from tactful.policy.interests import hidden_tags, unlearnable_tags
+from tactful.policy.interests import hidden_tags, item_learnable, unlearnable_tags
 from tactful.services.state import PersonStates
 from tactful.signals.profile import Profile, ProfileDelta, ProfileRules, apply_signal, decay
 from tactful.signals.rules import SignalRules
@@ -44,6 +44,7 @@ class PersonChange:
             self.rows.active_days,
             {t: self.rows.interests[t] for t in self.tags if t in self.rows.interests},
             {i: self.rows.items[i] for i in self.items if i in self.rows.items},
+            self.rows.direct,
         )
 
 
@@ -104,6 +105,12 @@ class IngestService:
 
         return unlearnable
 
+    def learnable(self, catalog: CatalogIndex) -> Callable[[Person, str | None, list[str]], bool]:
+        """Whether a signal on an item may teach anything at all (P8, see :func:`item_learnable`)."""
+        if not self.respect:
+            return lambda person, item_id, tags: True
+        return lambda person, item_id, tags: item_learnable(person, catalog, item_id, tags)
+
     def validate(self, events: Sequence[Event]) -> list[Event]:
         """Check every event against the rules and the catalog; raise on the first bad one.
 
@@ -156,6 +163,7 @@ class IngestService:
         resolved = self.validate(events)
         catalog = self.states.catalog()  # checked against the stored catalog version
         unlearnable = self.unlearnable(catalog)
+        learnable = self.learnable(catalog)
         tags = self._check_items(catalog, resolved, len(events))
         seen: set[str] = set()
         unique: list[Event] = []
@@ -200,6 +208,7 @@ class IngestService:
                     self.profile_rules,
                     session=event.context.session if event.context else None,
                     muted=unlearnable(person, event.item_id, item_tags),
+                    learn=learnable(person, event.item_id, item_tags),
                 )
                 if event.item_id is not None and signal.positive and signal.provenance != Provenance.inferred:
                     stat = stats.setdefault(event.item_id, ItemStat(event.item_id, 0.0, 0.0, at))

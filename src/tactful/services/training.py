@@ -9,6 +9,7 @@ units are the same ones serving folds in at request time.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from tactful.errors import ValidationError
+from tactful.errors import Conflict, ValidationError
 from tactful.index.compiled_profile import PROVENANCES
 from tactful.models.artifact import new_version_id
 from tactful.models.recommender import Recommender
@@ -25,6 +26,7 @@ from tactful.signals.profile import DAY
 from tactful.storage.protocol import Store
 
 CURRENT = "CURRENT"
+TRAIN_ATTEMPTS = 3
 KEEP_VERSIONS = 3
 
 
@@ -45,6 +47,8 @@ class TrainReport:
     interactions: int
     train_seconds: float
     validation: dict[str, float]
+    attempts: int = 1
+    """Training runs it took: more than one when an erasure committed during a run."""
 
     def __str__(self) -> str:
         return (
@@ -99,23 +103,41 @@ def train_model(
     model_dir: Path,
     now: float,
     progress: Callable[[str], None] = lambda _: None,
+    attempts: int = TRAIN_ATTEMPTS,
 ) -> TrainReport:
-    """Fit the default recommender and publish it as the current model."""
-    progress("reading profiles")
-    data = training_data(store, item_ids, half_lives, now)
-    if data.matrix.nnz == 0:
-        raise ValidationError("nothing to train on: no positive signals stored yet", field="events")
-    progress(f"fitting on {data.matrix.nnz} interactions")
-    started = time.perf_counter()
-    model = Recommender.fit(data.matrix, item_ids, data.timestamps)
-    elapsed = time.perf_counter() - started
-    progress("saving artifact")
-    version = new_version_id()
-    path = model.save(model_dir / version)
-    publish(model_dir, version)
-    prune(model_dir, keep=KEEP_VERSIONS)
-    validation = {k: float(v) for k, v in model.artifact.extra.items() if isinstance(v, int | float)}
-    return TrainReport(version, path, data.people, len(item_ids), int(data.matrix.nnz), elapsed, validation)
+    """Fit the default recommender and publish it as the current model.
+
+    A model is published only if no erasure committed between reading its input and
+    publishing it (P15): otherwise it may carry the erased person's contribution, so it is
+    thrown away and trained again from fresh input, up to ``attempts`` times.
+    """
+    for attempt in range(1, attempts + 1):
+        erasures = store.erasure_seq()  # read before the input: a later erasure is seen below
+        progress("reading profiles")
+        data = training_data(store, item_ids, half_lives, now)
+        if data.matrix.nnz == 0:
+            raise ValidationError("nothing to train on: no positive signals stored yet", field="events")
+        progress(f"fitting on {data.matrix.nnz} interactions")
+        started = time.perf_counter()
+        model = Recommender.fit(data.matrix, item_ids, data.timestamps)
+        elapsed = time.perf_counter() - started
+        progress("saving artifact")
+        version = new_version_id()
+        path = model.save(model_dir / version)
+        if store.erasure_seq() != erasures:
+            shutil.rmtree(path, ignore_errors=True)
+            progress("a person was erased while training: training again without them")
+            continue
+        publish(model_dir, version)
+        prune(model_dir, keep=KEEP_VERSIONS)
+        validation = {k: float(v) for k, v in model.artifact.extra.items() if isinstance(v, int | float)}
+        return TrainReport(
+            version, path, data.people, len(item_ids), int(data.matrix.nnz), elapsed, validation, attempt
+        )
+    raise Conflict(
+        f"erasures kept committing during training ({attempts} attempts); nothing was published, try again",
+        field="model",
+    )
 
 
 def publish(model_dir: Path, version: str) -> None:
@@ -134,8 +156,6 @@ def current_version(model_dir: Path) -> str | None:
 
 def prune(model_dir: Path, keep: int) -> None:
     """Delete all but the newest ``keep`` versions (never the current one)."""
-    import shutil
-
     current = current_version(model_dir)
     versions = sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     for old in versions[:-keep]:

@@ -52,6 +52,19 @@ class DecayedScores:
             if keep is None or prov in keep
         )
 
+    def subtract(self, other: DecayedScores, half_lives: dict[str, float]) -> None:
+        """Take ``other`` (a part of these scores) back out; exact, since decay is linear."""
+        for prov, (score, since) in other.parts.items():
+            current = self.parts.get(prov)
+            if current is None:
+                continue
+            mine, at = current
+            half_life = half_lives.get(prov, 30.0)
+            if at >= since:
+                self.parts[prov] = [mine - decay(score, since, at, half_life), at]
+            else:
+                self.parts[prov] = [decay(mine, at, since, half_life) - score, since]
+
     def by_provenance(self, now: float, half_lives: dict[str, float]) -> dict[str, float]:
         return {
             prov: decay(score, since, now, half_lives.get(prov, 30.0))
@@ -70,8 +83,43 @@ class TagInterest:
 
 
 @dataclass(slots=True)
+class Trace:
+    """What the signals through one source (an item, or no item) taught, kept so it can be taken back.
+
+    Per tag: the decayed score share, the evidence keys and the last positive time those
+    signals gave it; and the person counters they moved (positive signals, active days).
+    Opting out of a category or muting a topic subtracts the traces of the items it covers
+    (P8), so no tag keeps weight, evidence or recency that came through them.
+    """
+
+    tags: dict[str, TagInterest] = field(default_factory=dict)
+    positives: int = 0
+    days: list[int] = field(default_factory=list)
+
+    def record(
+        self, tag: str, share: float, prov: str, at: float, half_life: float, key: str | None, cap: int
+    ) -> None:
+        part = self.tags.get(tag)
+        if part is None:
+            part = self.tags[tag] = TagInterest()
+        part.scores.add(prov, share, at, half_life)
+        if key is not None:
+            part.last_positive = max(part.last_positive or at, at)
+            if key not in part.evidence:
+                part.evidence.append(key)
+                del part.evidence[:-cap]
+
+    def count_positive(self, day: int, max_days: int) -> None:
+        self.positives += 1
+        if day not in self.days:
+            self.days.append(day)
+            self.days.sort()
+            del self.days[:-max_days]
+
+
+@dataclass(slots=True)
 class ItemState:
-    """What one person did with one item."""
+    """What one person did with one item, and what it taught (its :class:`Trace`)."""
 
     scores: DecayedScores = field(default_factory=DecayedScores)
     disliked: bool = False
@@ -80,6 +128,7 @@ class ItemState:
     last_impression: float | None = None
     last_engaged: float | None = None
     unengaged: int = 0  # impressions since the last positive signal on this item (P7)
+    trace: Trace = field(default_factory=Trace)
 
 
 @dataclass(slots=True)
@@ -93,6 +142,8 @@ class Profile:
     active_days: list[int] = field(default_factory=list)
     dirty_tags: set[str] = field(default_factory=set)
     dirty_items: set[str] = field(default_factory=set)
+    direct: Trace = field(default_factory=Trace)
+    """What signals without an item (searches, complaints) taught: the rest is in item traces."""
     version: int = 0
     """The person version this state was read at (the store bumps it on every write)."""
 
@@ -141,14 +192,33 @@ def apply_signal(
     rules: ProfileRules,
     session: str | None = None,
     muted: frozenset[str] = frozenset(),
+    learn: bool = True,
 ) -> None:
-    """Fold one signal into the profile. Muted tags are never learned (P8)."""
+    """Fold one signal into the profile. Muted tags are never learned (P8).
+
+    With ``learn`` false (the item carries a muted topic, or is in a sensitive category the
+    person has not opted in to) the signal teaches nothing: no tag, no item history, no
+    counter. Only a dislike is kept, so a thumbs-down stays final (P2).
+    Everything a signal teaches is also recorded in the trace of its source (its item, or
+    :attr:`Profile.direct`), so it can be taken back whole by :func:`forget_items`.
+    """
+    if not learn:
+        if item_id is not None and signal.hard_negative:
+            state = profile.items.get(item_id)
+            if state is None:
+                state = profile.items[item_id] = ItemState()
+            if not state.disliked:
+                state.disliked = True
+                profile.dirty_items.add(item_id)
+        return
     half_life = rules.half_lives.get(signal.provenance.value, 30.0)
     prov = signal.provenance.value
+    trace = profile.direct
     if item_id is not None:
         state = profile.items.get(item_id)
         if state is None:
             state = profile.items[item_id] = ItemState()
+        trace = state.trace
         if signal.impression:
             state.impressions += 1
             state.last_impression = max(state.last_impression or at, at)
@@ -181,6 +251,9 @@ def apply_signal(
                         interest.established = True
                 if len(interest.evidence) >= rules.evidence_threshold:
                     interest.established = True
+            trace.record(
+                tag, share, prov, at, half_life, key if signal.positive else None, rules.max_evidence_keys
+            )
             profile.dirty_tags.add(tag)
     if signal.positive:
         profile.positive_signals += 1
@@ -189,12 +262,99 @@ def apply_signal(
             profile.active_days.append(day)
             profile.active_days.sort()
             del profile.active_days[: -rules.max_active_days]
+        trace.count_positive(day, rules.max_active_days)
 
 
 def forget_tag(profile: Profile, tag: str) -> None:
-    """Delete an inferred interest (mute or removal, P8/P11)."""
+    """Delete an inferred interest (mute or removal, P8/P11), and its part in every trace."""
     if profile.interests.pop(tag, None) is not None:
         profile.dirty_tags.add(tag)
+    for item_id, state in profile.items.items():
+        if state.trace.tags.pop(tag, None) is not None:
+            profile.dirty_items.add(item_id)
+    profile.direct.tags.pop(tag, None)
+
+
+def forget_items(profile: Profile, items: Iterable[str], rules: ProfileRules) -> set[str]:
+    """Take back everything learned through ``items``, as if their signals never came (P8).
+
+    Each tag loses the score share, evidence keys and recency that those items' traces gave
+    it (a key or recency another source also gave stays); a tag nothing else taught is
+    deleted. The person's positive-signal count and active days lose theirs too. The items'
+    own rows go, except that a dislike is kept (P2: a thumbs-down is final). Returns the
+    items forgotten.
+    """
+    gone = {i for i in items if i in profile.items}
+    if not gone:
+        return gone
+    forgotten = [profile.items[i].trace for i in sorted(gone)]
+    kept = [s.trace for i, s in profile.items.items() if i not in gone]
+    kept.append(profile.direct)
+    for tag in sorted({tag for trace in forgotten for tag in trace.tags}):
+        interest = profile.interests.get(tag)
+        if interest is None:
+            continue
+        profile.dirty_tags.add(tag)
+        parts = [trace.tags[tag] for trace in forgotten if tag in trace.tags]
+        others = [trace.tags[tag] for trace in kept if tag in trace.tags]
+        if not others:
+            del profile.interests[tag]
+            continue
+        interest.scores = _remaining(interest.scores, parts, others, rules.half_lives)
+        removed = {k for part in parts for k in part.evidence}
+        if removed:
+            still = {k for part in others for k in part.evidence}
+            evidence = [k for k in interest.evidence if k not in removed or k in still]
+            if len(evidence) != len(interest.evidence):
+                interest.evidence = evidence
+                interest.established = len(evidence) >= rules.evidence_threshold
+        lasts = [part.last_positive for part in parts if part.last_positive is not None]
+        if lasts and interest.last_positive is not None and max(lasts) >= interest.last_positive:
+            left = [part.last_positive for part in others if part.last_positive is not None]
+            interest.last_positive = max(left) if left else None
+    profile.positive_signals = max(0, profile.positive_signals - sum(t.positives for t in forgotten))
+    days = {d for trace in forgotten for d in trace.days}
+    if days:
+        still_days = {d for trace in kept for d in trace.days}
+        profile.active_days = [d for d in profile.active_days if d not in days or d in still_days]
+    for item_id in gone:
+        if profile.items[item_id].disliked:
+            profile.items[item_id] = ItemState(disliked=True)
+        else:
+            del profile.items[item_id]
+        profile.dirty_items.add(item_id)
+    return gone
+
+
+def _remaining(
+    scores: DecayedScores, parts: list[TagInterest], others: list[TagInterest], half_lives: dict[str, float]
+) -> DecayedScores:
+    """A tag's scores without ``parts``: the sum of the ``others`` that taught it.
+
+    Summed afresh from the traces (so tags taught by the same sources stay exactly equal,
+    as they are for someone who never had the forgotten signals) when the traces account for
+    the whole score; otherwise (rows written before traces were kept) ``parts`` are
+    subtracted, which is exact up to rounding because decay is linear.
+    """
+    rebuilt = DecayedScores()
+    for part in sorted(others, key=lambda p: max((s for _, s in p.scores.parts.values()), default=0.0)):
+        for prov, (score, since) in part.scores.parts.items():
+            rebuilt.add(prov, score, since, half_lives.get(prov, 30.0))
+    whole = DecayedScores({k: list(v) for k, v in rebuilt.parts.items()})
+    for part in parts:
+        for prov, (score, since) in part.scores.parts.items():
+            whole.add(prov, score, since, half_lives.get(prov, 30.0))
+    at = max((s for _, s in scores.parts.values()), default=0.0)
+    have = scores.by_provenance(at, half_lives)
+    traced = whole.by_provenance(at, half_lives)
+    if set(have) == set(traced) and all(
+        abs(have[p] - traced[p]) <= 1e-9 * max(1.0, abs(have[p])) for p in have
+    ):
+        return rebuilt
+    left = DecayedScores({k: list(v) for k, v in scores.parts.items()})
+    for part in parts:
+        left.subtract(part.scores, half_lives)
+    return left
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +371,7 @@ class ProfileDelta:
     active_days: list[int]
     interests: dict[str, TagInterest]
     items: dict[str, ItemState]
+    direct: Trace = field(default_factory=Trace)
 
     def applied_to(self, profile: Profile) -> Profile:
         """A new profile: ``profile`` with these rows replaced (``profile`` is not changed)."""
@@ -224,5 +385,6 @@ class ProfileDelta:
             items=items,
             positive_signals=self.positive_signals,
             active_days=list(self.active_days),
+            direct=self.direct,
             version=self.version,
         )

@@ -21,6 +21,7 @@ KEYS = (
     "cap_violations",
     "retarget_after_window",
     "premature_interest_actions",
+    "opt_out_residue",
     "drift_adapt_days",
     "exploration_share",
     "coverage",
@@ -82,7 +83,7 @@ class Tracker:
         for item in recs.items:
             tags = self._tags(item.item_id)
             topic = self.world.item_topic.get(item.item_id)
-            if self._sensitive.get(item.item_id) and not person.opted_in:
+            if self._sensitive.get(item.item_id) and not person.opted_in_on(day):
                 c["sensitive_exposures"] += 1
             if item.item_id in self.disliked[person.id]:
                 c["disliked_reshown"] += 1

@@ -22,7 +22,8 @@ from tactful.config.settings import Settings
 from tactful.domain.event import Event, EventContext
 from tactful.domain.person import Consent
 from tactful.engine import Engine
-from tactful.simulation.metrics import Tracker
+from tactful.simulation.metrics import KEYS, Tracker
+from tactful.simulation.residue import ResidueProbe
 from tactful.simulation.world import SENSITIVE_CATEGORY, SENSITIVE_TAG, Persona, World, build_world
 
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -68,6 +69,7 @@ def run_engine(world: World, policies: bool, data_dir: Path, seed: int) -> dict[
         evidence_threshold=settings.profile.evidence_threshold,
         retarget_window_days=settings.policy.hints.retarget_window_days,
     )
+    probe = ResidueProbe(world, settings.profile.max_evidence_keys)
     with Engine(settings, clock=clock) as engine:
         engine.upsert_items(world.items)
         engine.declare_tags(world.tag_meta)
@@ -99,9 +101,11 @@ def run_engine(world: World, policies: bool, data_dir: Path, seed: int) -> dict[
                 rng = np.random.default_rng([seed, n, day])
                 if rng.random() > person.visit_p:
                     continue
-                _visit(engine, tracker, world, person, day, rng, by_topic, clock)
+                _visit(engine, tracker, probe, world, person, day, rng, by_topic, clock)
         engine.served.flush()
-    return tracker.result()
+        residue = probe.residue(engine, world.days - 1)
+    figures = {**tracker.result(), "opt_out_residue": residue}
+    return {key: figures[key] for key in KEYS}
 
 
 def _life(engine: Engine, person: Persona, day: int) -> None:
@@ -111,6 +115,8 @@ def _life(engine: Engine, person: Persona, day: int) -> None:
             engine.set_consent(person.id, Consent(sensitive_opt_in=[SENSITIVE_CATEGORY]))
         for tag in person.stated:
             engine.state_interest(person.id, tag)
+    if day == person.opt_out_day:
+        engine.set_consent(person.id, Consent())
     if day == person.mute_day and person.mute_tag:
         engine.mute_topic(person.id, person.mute_tag)
 
@@ -118,6 +124,7 @@ def _life(engine: Engine, person: Persona, day: int) -> None:
 def _visit(
     engine: Engine,
     tracker: Tracker,
+    probe: ResidueProbe,
     world: World,
     person: Persona,
     day: int,
@@ -149,6 +156,7 @@ def _visit(
             if shown in current and draws[k, 0] < CLICK_P:
                 events.append(Event(user_id=person.id, item_id=item.item_id, type="click", context=ctx))
                 tracker.positive(person, item.item_id, session, at)
+                probe.positive(person, item.item_id, session)
                 if draws[k, 1] < LIKE_P:
                     events.append(Event(user_id=person.id, item_id=item.item_id, type="like", context=ctx))
             elif shown not in current:
@@ -159,4 +167,5 @@ def _visit(
     for item_id in organic:
         events.append(Event(user_id=person.id, item_id=item_id, type="click", context=ctx))
         tracker.positive(person, item_id, session, at)
+        probe.positive(person, item_id, session)
     engine.ingest(events)

@@ -64,6 +64,14 @@ class Persona:
     def in_event(self, day: int) -> bool:
         return self.event_days is not None and self.event_days[0] <= day < self.event_days[1]
 
+    @property
+    def opt_out_day(self) -> int | None:
+        """An opted-in person opts out of the sensitive category again the day their event ends."""
+        return self.event_days[1] if self.event_days is not None and self.opted_in else None
+
+    def opted_in_on(self, day: int) -> bool:
+        return self.opted_in and (self.opt_out_day is None or day < self.opt_out_day)
+
 
 @dataclass
 class PromotionPlan:

@@ -10,7 +10,7 @@ import orjson
 from tactful.clock import from_epoch, to_epoch
 from tactful.domain.item import Item, ItemAttributes
 from tactful.domain.person import Consent, Person
-from tactful.signals.profile import DecayedScores, ItemState, TagInterest
+from tactful.signals.profile import DecayedScores, ItemState, TagInterest, Trace
 
 
 def dumps(value: Any) -> str:
@@ -97,6 +97,24 @@ def row_interest(row: Any) -> TagInterest:
     )
 
 
+def trace_json(trace: Trace) -> str:
+    """A trace as compact JSON: per tag ``[scores, evidence, last_positive]``, counters."""
+    if not trace.tags and not trace.positives and not trace.days:
+        return "{}"
+    tags = {tag: [p.scores.parts, p.evidence, p.last_positive] for tag, p in trace.tags.items()}
+    return dumps({"t": tags, "n": trace.positives, "d": trace.days})
+
+
+def json_trace(value: Any) -> Trace:
+    if not value:
+        return Trace()
+    tags = {
+        tag: TagInterest(scores=DecayedScores(parts), evidence=evidence, last_positive=last)
+        for tag, (parts, evidence, last) in value.get("t", {}).items()
+    }
+    return Trace(tags, int(value.get("n", 0)), list(value.get("d", [])))
+
+
 def item_state_row(user_id: str, item_id: str, state: ItemState, version: int) -> dict[str, Any]:
     return {
         "user_id": user_id,
@@ -109,6 +127,7 @@ def item_state_row(user_id: str, item_id: str, state: ItemState, version: int) -
         "last_impression": state.last_impression,
         "last_engaged": state.last_engaged,
         "unengaged": state.unengaged,
+        "trace": trace_json(state.trace),
     }
 
 
@@ -121,4 +140,5 @@ def row_item_state(row: Any) -> ItemState:
         last_impression=row.last_impression,
         last_engaged=row.last_engaged,
         unengaged=row.unengaged,
+        trace=json_trace(loads(row.trace)),
     )

@@ -284,6 +284,10 @@ class Erasure(Protocol):
         """Make every worker reload the catalog and item counters (and drop cached profiles)."""
         ...
 
+    def count_erasure(self) -> None:
+        """Move the store's erasure sequence (:meth:`PrivacyStore.erasure_seq`) on by one."""
+        ...
+
     def append_audit(self, record: AuditRecord) -> None:
         """Audit the erasure inside its own transaction."""
         ...
@@ -303,6 +307,14 @@ class PrivacyStore(Protocol):
 
     def erasure(self, user_id: str) -> AbstractContextManager[Erasure]:
         """Open the erasure transaction for one person (committed when the block exits cleanly)."""
+        ...
+
+    def erasure_seq(self) -> int:
+        """How many erasures have committed (a training run compares it before and after)."""
+        ...
+
+    def scrub_disk(self) -> bool:
+        """After an erasure: leave no copy of deleted rows in the database files; True when done."""
         ...
 
     def drop_events_before(self, cutoff: float, dry_run: bool = False) -> DroppedEvents:

@@ -57,6 +57,7 @@ persons = Table(
     Column("version", Integer, nullable=False, server_default="0"),
     Column("blocked", Text, nullable=False, server_default="[]"),
     Column("reset_version", Integer, nullable=False, server_default="0"),
+    Column("trace", Text, nullable=False, server_default="{}"),
 )
 
 events = Table(
@@ -103,6 +104,7 @@ person_items = Table(
     Column("last_engaged", Float),
     Column("unengaged", Integer, nullable=False, server_default="0"),
     Column("version", Integer, nullable=False, server_default="0"),
+    Column("trace", Text, nullable=False, server_default="{}"),
     Index("ix_person_items_user_version", "user_id", "version"),
 )
 

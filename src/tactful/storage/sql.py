@@ -150,7 +150,14 @@ class SqlStore(SqlPolicy, SqlTrust, SqlPrivacy):
                 r.item_id: codec.row_item_state(r)
                 for r in conn.execute(select(t.person_items).where(pc.user_id == user_id, pc.version > since))
             }
-        delta = ProfileDelta(row.version, row.positive_signals, json.loads(row.active_days), interests, items)
+        delta = ProfileDelta(
+            row.version,
+            row.positive_signals,
+            json.loads(row.active_days),
+            interests,
+            items,
+            codec.json_trace(json.loads(row.trace)),
+        )
         return codec.row_person(row), delta
 
     def sample_person_ids(self, limit: int) -> list[str]:
@@ -353,7 +360,8 @@ class SqlUnitOfWork:
         interest_rows: list[dict[str, Any]] = []
         gone: list[tuple[str, str]] = []
         item_rows: list[dict[str, Any]] = []
-        person_rows: list[tuple[int, str, int, str, int]] = []
+        gone_items: list[tuple[str, str]] = []
+        person_rows: list[tuple[int, str, int, str, str, int]] = []
         for p in profiles:
             version = p.version + 1
             deleted = False
@@ -363,20 +371,28 @@ class SqlUnitOfWork:
                 else:
                     gone.append((p.user_id, tag))
                     deleted = True
-            item_rows.extend(codec.item_state_row(p.user_id, i, p.items[i], version) for i in p.dirty_items)
-            person_rows.append(
-                (version, p.user_id, p.positive_signals, codec.dumps(p.active_days), int(deleted))
-            )
+            for item_id in p.dirty_items:
+                if item_id in p.items:
+                    item_rows.append(codec.item_state_row(p.user_id, item_id, p.items[item_id], version))
+                else:
+                    gone_items.append((p.user_id, item_id))
+                    deleted = True
+            days, trace = codec.dumps(p.active_days), codec.trace_json(p.direct)
+            person_rows.append((version, p.user_id, p.positive_signals, days, trace, int(deleted)))
             p.version = version
             p.dirty_tags.clear()
             p.dirty_items.clear()
         if person_rows:
             mark = "?" if self.store.is_sqlite else "%s"
             self.conn.exec_driver_sql(
-                f"UPDATE persons SET positive_signals = {mark}, active_days = {mark}, version = {mark}, "
+                f"UPDATE persons SET positive_signals = {mark}, active_days = {mark}, trace = {mark}, "
+                f"version = {mark}, "
                 f"reset_version = CASE WHEN {mark} = 1 THEN {mark} ELSE reset_version END WHERE id = {mark}",
-                [(pos, days, v, flag, v, uid) for v, uid, pos, days, flag in person_rows],
+                [(pos, days, trace, v, flag, v, uid) for v, uid, pos, days, trace, flag in person_rows],
             )
+        pi = t.person_items.c
+        for user_id, item_id in gone_items:
+            self.conn.execute(delete(t.person_items).where(pi.user_id == user_id, pi.item_id == item_id))
         for user_id, tag in gone:
             self.conn.execute(
                 delete(t.interests).where(t.interests.c.user_id == user_id, t.interests.c.tag == tag)
@@ -417,15 +433,15 @@ class SqlUnitOfWork:
 
 def _load_counters(conn: Connection, profiles: dict[str, Profile], part: list[str], lock: bool) -> None:
     """The persons-row part of these profiles: counters, active days, version (locked on PostgreSQL)."""
-    query = select(
-        t.persons.c.id, t.persons.c.positive_signals, t.persons.c.active_days, t.persons.c.version
-    ).where(t.persons.c.id.in_(part))
+    c = t.persons.c
+    query = select(c.id, c.positive_signals, c.active_days, c.trace, c.version).where(c.id.in_(part))
     if lock:
         query = query.order_by(t.persons.c.id).with_for_update()
     for row in conn.execute(query):
         p = profiles[row.id]
         p.positive_signals = row.positive_signals
         p.active_days = json.loads(row.active_days)
+        p.direct = codec.json_trace(json.loads(row.trace))
         p.version = row.version
 
 

@@ -4,11 +4,14 @@ the erasure transaction and retention."""
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Column, Connection, Table, Text, delete, func, select
+from sqlalchemy.exc import OperationalError
 
 from tactful.domain.stats import ItemStat
 from tactful.storage import schema as t
@@ -16,6 +19,10 @@ from tactful.storage.protocol import AuditRecord, DroppedEvents, StoredEvent
 from tactful.storage.sql_base import SqlBase
 from tactful.storage.sql_trust import insert_audit
 
+ERASURE_SEQ = "erasure_seq"
+"""``meta`` key counting erasures, so a training run can tell that one committed while it ran."""
+SCRUB_ATTEMPTS = 5
+log = logging.getLogger("tactful.storage")
 RETENTION_BATCH = 20_000
 """Events deleted per retention transaction (short transactions keep ingest flowing)."""
 
@@ -82,6 +89,9 @@ class SqlErasure:
     def bump_catalog_version(self) -> None:
         self.store._bump_catalog(self.conn)
 
+    def count_erasure(self) -> None:
+        self.store._bump_meta(self.conn, ERASURE_SEQ)
+
     def append_audit(self, record: AuditRecord) -> None:
         insert_audit(self.conn, record)
 
@@ -107,6 +117,37 @@ class SqlPrivacy(SqlBase):
     def erasure(self, user_id: str) -> Iterator[SqlErasure]:
         with self._write() as conn:
             yield SqlErasure(conn, self, user_id)
+
+    def erasure_seq(self) -> int:
+        return self._read_meta_int(ERASURE_SEQ)
+
+    def scrub_disk(self) -> bool:
+        """Leave no copy of deleted rows in the database files (after an erasure).
+
+        SQLite keeps old bytes in three places: the write-ahead log (old page images), freed
+        pages, and the unused gap inside live pages (cells moved by a page split leave their
+        old copy behind, which ``secure_delete`` does not reach). So the log is checkpointed,
+        the database rebuilt into fresh pages (``VACUUM``, with ``secure_delete`` on for every
+        connection) and the log checkpointed and truncated to zero bytes again. This costs
+        time in proportion to the database size (about 20 ms per MB). True when done; False
+        when another process kept the database busy throughout. PostgreSQL keeps dead rows
+        until its own VACUUM reclaims them: nothing is done here (see docs/privacy.md).
+        """
+        if not self.is_sqlite:
+            return True
+        for attempt in range(SCRUB_ATTEMPTS):
+            try:
+                with self._sqlite_writer, self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                    conn.exec_driver_sql("VACUUM")
+                    busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            except OperationalError as exc:
+                log.warning("scrubbing the database files after an erasure: %s (retrying)", exc)
+                busy = 1
+            if not busy:
+                return True
+            time.sleep(0.05 * (attempt + 1))
+        return False
 
     def drop_events_before(self, cutoff: float, dry_run: bool = False) -> DroppedEvents:
         ev = t.events.c

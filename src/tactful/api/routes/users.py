@@ -79,7 +79,10 @@ async def get_person(user_id: UserId, engine: EngineDep, lanes: LanesDep) -> Per
 @router.put(
     "/users/{user_id}",
     response_model=Person,
-    summary="Create or replace the person record",
+    summary="Create or update the person record (fields left out stay as they are)",
+    description="Applies the same rules as the profile-control routes: a new mute or an opt-out "
+    "forgets what was learned through it, a sensitive stated interest needs the opt-in, a dropped "
+    "mute is an unmute. Lists given replace the current ones. Refused changes get a 4xx and change nothing.",
     dependencies=[requires(Scope.profile, person="user_id")],
 )
 async def put_person(user_id: UserId, body: Person, engine: EngineDep, lanes: LanesDep) -> Person:
