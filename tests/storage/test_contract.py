@@ -25,6 +25,7 @@ from tactful.storage.protocol import (
     AuditRecord,
     ItemStat,
     KeyRecord,
+    KnownEvent,
     PromotionFields,
     ServedList,
     Store,
@@ -360,13 +361,13 @@ def test_unit_of_work_is_all_or_nothing(store: Store) -> None:
             uow.write_events([event("ann", "a", T0, "e1", "like")])
             uow.save_profiles([profile_for("ann")])
             uow.save_item_stats([ItemStat("a", 1.0, 1.0, T0)])
-            assert uow.known_event_ids(["e1"]) == {"e1"}  # visible inside the transaction
+            assert set(uow.known_events([("ann", "e1")])) == {("ann", "e1")}  # visible inside the transaction
             raise RuntimeError("boom")
     assert store.get_person("ann") is None and store.get_person("bob") is None
     assert store.last_event_seq() == 0 and store.count("events") == 0
     assert store.load_all_item_stats() == [] and store.load_profile("ann") == Profile("ann")
     with store.unit_of_work() as uow:
-        assert uow.known_event_ids(["e1"]) == set()
+        assert uow.known_events([("ann", "e1")]) == {}
 
 
 def test_event_ids_make_writes_idempotent(store: Store) -> None:
@@ -374,9 +375,31 @@ def test_event_ids_make_writes_idempotent(store: Store) -> None:
     write_events(store, [event("ann", None, T0 + n, i, "search") for n, i in enumerate(ids)])
     write_events(store, [event("ann", None, T0, None, "search"), event("ann", None, T0, None, "search")])
     with store.unit_of_work() as uow:
-        assert uow.known_event_ids([*ids[::7], "new-1", "new-2"]) == set(ids[::7])
-        assert uow.known_event_ids([]) == set()
+        keys = [("ann", i) for i in [*ids[::7], "new-1", "new-2"]]
+        assert set(uow.known_events(keys)) == {("ann", i) for i in ids[::7]}
+        assert uow.known_events([]) == {}
     assert store.count("events") == 1102  # events without an id are never deduplicated
+
+
+def test_event_ids_are_scoped_to_their_person(store: Store) -> None:
+    write_events(store, [event("ann", "a", T0, "e1", "like", 1.0), event("ann", None, T0, "e2", "search")])
+    with store.unit_of_work() as uow:
+        # bob's e1 is his own event, not ann's
+        assert uow.write_events([event("bob", "b", T0, "e1", "dislike")]) == 1
+        known = uow.known_events([("ann", "e1"), ("bob", "e1"), ("bob", "e2"), ("cyd", "e1")])
+    assert set(known) == {("ann", "e1"), ("bob", "e1")}
+    assert known[("ann", "e1")] == KnownEvent("a", "like", 1.0)
+    assert known[("bob", "e1")] == KnownEvent("b", "dislike", None)
+    assert store.count("events") == 3
+
+
+def test_writing_a_stored_event_again_is_skipped_and_counted(store: Store) -> None:
+    write_events(store, [event("ann", "a", T0, "e1", "like")])
+    with store.unit_of_work() as uow:
+        again = [event("ann", "a", T0, "e1", "like"), event("ann", "a", T0, "e2", "like"), event("ann", "a", T0)]
+        assert uow.write_events(again) == 2  # e1 skipped, no error; e2 and the id-less one written
+        assert uow.write_events([]) == 0
+    assert store.count("events") == 3
 
 
 # -- events and training reads ---------------------------------------------------------------

@@ -71,6 +71,15 @@ class StoredEvent:
     provenance: str
 
 
+@dataclass(frozen=True, slots=True)
+class KnownEvent:
+    """What a stored event with a client id said: a retry must say the same (else 409)."""
+
+    item_id: str | None
+    type: str
+    value: float | None
+
+
 @dataclass(frozen=True)
 class Freshness:
     """What a request checks before trusting this worker's caches, read in one round trip.
@@ -152,7 +161,9 @@ class DroppedEvents:
 class UnitOfWork(Protocol):
     """One all-or-nothing write transaction."""
 
-    def known_event_ids(self, ids: Sequence[str]) -> set[str]: ...
+    def known_events(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], KnownEvent]:
+        """The stored events among these ``(user_id, event_id)`` keys (ids are per person)."""
+        ...
 
     def load_profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]: ...
 
@@ -164,11 +175,18 @@ class UnitOfWork(Protocol):
 
     def create_persons(self, persons: Sequence[Person], now: float) -> None: ...
 
-    def load_persons(self, user_ids: Sequence[str]) -> dict[str, Person]: ...
+    def load_persons(self, user_ids: Sequence[str]) -> dict[str, Person]:
+        """The stored persons among these; their rows stay locked until the transaction ends,
+        so two transactions writing for one person (two retries of a batch, say) run one
+        after the other, and the second sees what the first stored."""
+        ...
 
     def load_item_stats(self, item_ids: Sequence[str]) -> dict[str, ItemStat]: ...
 
-    def write_events(self, events: Sequence[Event]) -> None: ...
+    def write_events(self, events: Sequence[Event]) -> int:
+        """Append events; one whose ``(user_id, id)`` is already stored is skipped (never an
+        error). Returns how many were written."""
+        ...
 
     def save_profiles(self, profiles: Sequence[Profile]) -> None: ...
 
