@@ -98,7 +98,7 @@ def test_single_posts_of_one_id_at_once_over_http_never_5xx(engines: list[Engine
     statuses: list[int] = []
     for n in range(10):
         event = {"id": f"one-{n}", "user_id": "ann", "item_id": item, "type": "click"}
-        results = _at_once(lambda i: clients[i % len(clients)].post("/v1/events", json=event), 4)
+        results = _at_once(lambda i, body=event: clients[i % len(clients)].post("/v1/events", json=body), 4)
         statuses += [r.status_code for r in results]
         assert sum(r.json()["accepted"] for r in results) == 1, [r.json() for r in results]
     assert set(statuses) == {200}

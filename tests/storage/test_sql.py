@@ -49,7 +49,10 @@ def test_migration_to_person_scoped_event_ids_keeps_the_events(
         scratch = SqlStore(f"sqlite:///{tmp_path}/old.sqlite3")
     try:
         _upgrade(scratch, "0004")
-        insert = "INSERT INTO events (event_id, user_id, type, ts, provenance) VALUES ('e1', '{}', 'click', 1, 'observed')"
+        insert = (
+            "INSERT INTO events (event_id, user_id, type, ts, provenance) "
+            "VALUES ('e1', '{}', 'click', 1, 'observed')"
+        )
         with scratch.engine.begin() as conn:
             conn.exec_driver_sql(insert.format("ann"))
             with pytest.raises(Exception):  # noqa: B017 - the old key: one id for everybody

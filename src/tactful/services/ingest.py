@@ -21,6 +21,15 @@ from tactful.storage.protocol import ItemStat, Store
 FUTURE_SLACK = timedelta(days=1)
 
 
+def _content(event: Event) -> tuple[str | None, str, float | None]:
+    """What a retry of an event must repeat: the item, the type and the value.
+
+    The timestamp is not compared (a retry without one is stamped anew by the server), nor
+    the context, surface or attribution.
+    """
+    return (event.item_id, event.type, event.value)
+
+
 @dataclass(frozen=True)
 class PersonChange:
     """What one batch did to one person: versions before and after, and the rows it wrote.
@@ -155,7 +164,7 @@ class IngestService:
                 key = (event.user_id, event.id)
                 first = keyed.get(key)
                 if first is not None:
-                    if (first[1].item_id, first[1].type, first[1].value) != (event.item_id, event.type, event.value):
+                    if _content(first[1]) != _content(event):
                         raise Conflict(
                             f"event id {event.id!r} is used twice in this batch for different events",
                             field=cls._where(n, len(events)) + ".id",
@@ -196,7 +205,7 @@ class IngestService:
             known = uow.known_events(sorted(keyed))
             for key, stored in known.items():
                 n, event = keyed[key]
-                if (stored.item_id, stored.type, stored.value) != (event.item_id, event.type, event.value):
+                if (stored.item_id, stored.type, stored.value) != _content(event):
                     raise Conflict(
                         f"event id {event.id!r} of this person was already used for another event",
                         field=self._where(n, len(events)) + ".id",

@@ -274,7 +274,8 @@ class SqlUnitOfWork:
         found: dict[tuple[str, str], KnownEvent] = {}
         ev = t.events.c
         for part in chunks(sorted({event_id for _, event_id in wanted})):  # the key leads with the id
-            query = select(ev.user_id, ev.event_id, ev.item_id, ev.type, ev.value).where(ev.event_id.in_(part))
+            query = select(ev.user_id, ev.event_id, ev.item_id, ev.type, ev.value)
+            query = query.where(ev.event_id.in_(part))
             for r in self.conn.execute(query):
                 if (r.user_id, r.event_id) in wanted:
                     found[(r.user_id, r.event_id)] = KnownEvent(r.item_id, r.type, r.value)
