@@ -23,6 +23,7 @@ from tactful.signals.profile import DecayedScores, ItemState, Profile, TagIntere
 from tactful.storage import open_store
 from tactful.storage.protocol import (
     AuditRecord,
+    ErasureCheck,
     ItemStat,
     KeyRecord,
     KnownEvent,
@@ -662,6 +663,54 @@ def test_erasure_is_all_or_nothing(store: Store) -> None:
     assert store.person_rows("ann") == before
     assert store.load_all_item_stats() == [ItemStat("a", 5.0, 2.0, T0)]
     assert store.catalog_version() == version and store.audit_records(10) == []
+
+
+def test_buffered_writes_checked_against_tombstones_drop_what_an_erasure_preceded(store: Store) -> None:
+    with store.erasure("ann") as tx:
+        tx.add_tombstone("h:ann", T0, T0 - DAY)
+    check = ErasureCheck({"ann": "h:ann", "bob": "h:bob"}, margin=5.0)
+    served = [
+        ServedList("r-before", "ann", "home", T0 - 60, ("a",)),
+        ServedList("r-skew", "ann", "home", T0 + 5, ("a",)),  # within the margin: dropped too
+        ServedList("r-after", "ann", "home", T0 + 6, ("a",)),  # served after the erasure: kept
+        ServedList("r-bob", "bob", "home", T0 - 60, ("a",)),
+    ]
+    assert store.save_recommendations(served, check) == 2
+    assert {r["id"] for r in store.person_rows("ann")["recommendations"]} == {"r-after"}
+    assert [r["id"] for r in store.person_rows("bob")["recommendations"]] == ["r-bob"]
+    counters = [("ann", BackoffCounter(3, T0, None), T0 - 1), ("bob", BackoffCounter(2, T0, None), T0 - 1)]
+    assert store.save_backoff(counters, check) == 1
+    assert store.backoff("ann") == BackoffCounter() and store.backoff("bob") == BackoffCounter(2, T0, None)
+    store.record_served("ann", "r-late", [("p1", "a")], BackoffCounter(4, T0, None), T0, check)
+    assert store.person_rows("ann")["promotion_exposures"] == [] and store.backoff("ann") == BackoffCounter()
+    store.record_served("ann", "r-new", [("p1", "a")], None, T0 + 60, check)  # a later request counts
+    assert len(store.person_rows("ann")["promotion_exposures"]) == 1
+    # without a check (or for a subject never erased) nothing is dropped
+    assert store.save_recommendations([ServedList("r-raw", "ann", "home", T0 - 60, ())]) == 1
+    # a tombstone is a keyed hash and a time, and is forgotten after its keep period
+    with store.erasure("cyd") as tx:
+        tx.add_tombstone("h:cyd", T0 + 40 * DAY, T0 + 10 * DAY)
+    assert store.count("erasures") == 1
+    assert store.save_recommendations([ServedList("r-old", "ann", "home", T0 - 60, ())], check) == 1
+
+
+def test_a_buffered_write_waits_for_an_erasure_in_progress(store: Store) -> None:
+    """The check and the erasure exclude each other: the write, started while the erasure
+    is open, sees its tombstone once it commits (never the state before it)."""
+    import threading
+
+    check = ErasureCheck({"ann": "h:ann"})
+    done: list[int] = []
+    with store.erasure("ann") as tx:
+        tx.add_tombstone("h:ann", T0, T0 - DAY)
+        late = [ServedList("r1", "ann", "home", T0, ())]
+        writer = threading.Thread(target=lambda: done.append(store.save_recommendations(late, check)))
+        writer.start()
+        writer.join(timeout=0.5)
+        assert writer.is_alive()  # held back until the erasure commits
+        tx.erase_person_rows()
+    writer.join(timeout=30)
+    assert done == [0] and store.person_rows("ann")["recommendations"] == []
 
 
 def test_retention_drops_only_old_events_and_dry_run_drops_none(store: Store) -> None:

@@ -72,6 +72,22 @@ class StoredEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ErasureCheck:
+    """Lets a delayed write skip the rows of people erased after the rows were produced.
+
+    A worker buffers served lists and back-off counters and writes them later; meanwhile
+    another worker (or host) may erase the person. Erasure leaves a tombstone (the person's
+    keyed hash and the time); a write given this check looks the tombstones up *inside its
+    own transaction*, serialized with erasures, and drops every row produced at or before
+    ``erased_at + margin`` (``margin`` allows for clocks of several hosts differing).
+    """
+
+    subjects: Mapping[str, str]
+    """person id → the keyed hash their tombstone is stored under (never the id itself)"""
+    margin: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class KnownEvent:
     """What a stored event with a client id said: a retry must say the same (else 409)."""
 
@@ -236,13 +252,17 @@ class PolicyStore(Protocol):
         placements: Sequence[tuple[str, str]],
         counter: BackoffCounter | None,
         now: float,
+        check: ErasureCheck | None = None,
     ) -> None:
         """Promoted placements ``(promotion_id, item_id)`` and (optionally) the person's new
         back-off counter, in one transaction."""
         ...
 
-    def save_backoff(self, counters: Sequence[tuple[str, BackoffCounter, float]]) -> None:
-        """Back-off counters ``(user_id, counter, updated_at)``, in one transaction."""
+    def save_backoff(
+        self, counters: Sequence[tuple[str, BackoffCounter, float]], check: ErasureCheck | None = None
+    ) -> int:
+        """Back-off counters ``(user_id, counter, updated_at)``, in one transaction; with
+        ``check``, those of people erased since are dropped. Returns how many were written."""
         ...
 
     def backoff(self, user_id: str) -> BackoffCounter:
@@ -304,6 +324,13 @@ class Erasure(Protocol):
 
     def append_audit(self, record: AuditRecord) -> None:
         """Audit the erasure inside its own transaction."""
+        ...
+
+    def add_tombstone(self, subject: str, erased_at: float, forget_before: float) -> None:
+        """Record that the person (by keyed hash) was erased at ``erased_at``, so writes
+        checked with :class:`ErasureCheck` drop their older rows; tombstones older than
+        ``forget_before`` are removed. The erasure transaction excludes every checked write
+        until it commits (PostgreSQL: an advisory lock; SQLite: the write lock)."""
         ...
 
 
@@ -381,7 +408,10 @@ class Store(PolicyStore, KeyStore, AuditStore, PrivacyStore, Protocol):
         """The person and the profile rows written after ``since``; None if rows were deleted since."""
         ...
 
-    def save_recommendations(self, served: Sequence[ServedList]) -> None: ...
+    def save_recommendations(self, served: Sequence[ServedList], check: ErasureCheck | None = None) -> int:
+        """Served lists, in one transaction (a list already stored is skipped); with ``check``,
+        those of people erased since are dropped. Returns how many were kept."""
+        ...
 
     def iter_events(self, batch_size: int = 50_000) -> Iterator[list[StoredEvent]]: ...
 

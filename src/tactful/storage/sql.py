@@ -25,10 +25,17 @@ from tactful.domain.person import Consent, Person
 from tactful.signals.profile import Profile, ProfileDelta
 from tactful.storage import codec
 from tactful.storage import schema as t
-from tactful.storage.protocol import ItemStat, ItemStateRow, KnownEvent, ServedList, StoredEvent
+from tactful.storage.protocol import (
+    ErasureCheck,
+    ItemStat,
+    ItemStateRow,
+    KnownEvent,
+    ServedList,
+    StoredEvent,
+)
 from tactful.storage.sql_base import CATALOG_VERSION, CHUNK, chunks
 from tactful.storage.sql_policy import SqlPolicy
-from tactful.storage.sql_privacy import SqlPrivacy
+from tactful.storage.sql_privacy import SqlPrivacy, erased_after
 from tactful.storage.sql_trust import SqlTrust
 
 
@@ -159,7 +166,7 @@ class SqlStore(SqlPolicy, SqlTrust, SqlPrivacy):
             query = select(t.persons.c.id).order_by(t.persons.c.positive_signals.desc()).limit(limit)
             return list(conn.execute(query).scalars())
 
-    def save_recommendations(self, served: Sequence[ServedList]) -> None:
+    def save_recommendations(self, served: Sequence[ServedList], check: ErasureCheck | None = None) -> int:
         rows = [
             {
                 "id": s.rec_id,
@@ -170,18 +177,24 @@ class SqlStore(SqlPolicy, SqlTrust, SqlPrivacy):
             }
             for s in served
         ]
-        if rows:
-            # one driver-level executemany: this runs in the serving process's background
-            # thread, and SQLAlchemy's per-row work would hold the GIL several times longer
-            mark = "?" if self.is_sqlite else "%s"
-            cols = list(rows[0])
-            # idempotent: a retried write whose first attempt did commit changes nothing
-            sql = (
-                f'INSERT INTO "{t.recommendations.name}" ({", ".join(cols)}) '
-                f"VALUES ({', '.join([mark] * len(cols))}) ON CONFLICT (id) DO NOTHING"
-            )
-            with self._write() as conn:
+        if not rows:
+            return 0
+        # one driver-level executemany: this runs in the serving process's background
+        # thread, and SQLAlchemy's per-row work would hold the GIL several times longer
+        mark = "?" if self.is_sqlite else "%s"
+        cols = list(rows[0])
+        # idempotent: a retried write whose first attempt did commit changes nothing
+        sql = (
+            f'INSERT INTO "{t.recommendations.name}" ({", ".join(cols)}) '
+            f"VALUES ({', '.join([mark] * len(cols))}) ON CONFLICT (id) DO NOTHING"
+        )
+        with self._write() as conn:
+            erased = erased_after(conn, self.is_sqlite, check, [(s.user_id, s.at) for s in served])
+            if erased:
+                rows = [r for r in rows if (r["user_id"], r["created_at"]) not in erased]
+            if rows:
                 conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+        return len(rows)
 
     def iter_item_states(self, batch_size: int = 50_000) -> Iterator[list[ItemStateRow]]:
         """Every person's per-item state (decayed scores by provenance), in key order."""
