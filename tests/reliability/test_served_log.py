@@ -12,7 +12,7 @@ from tactful import Engine
 from tactful.errors import Overloaded, StorageError
 from tactful.policy.hints import BackoffCounter
 from tactful.services.served_log import RecommendationLog
-from tactful.storage.protocol import ServedList
+from tactful.storage.protocol import ErasureCheck, ServedList
 from tactful.web.site import create_site
 
 FAST = {"interval": 0.01, "retry_wait": (0.001, 0.005)}
@@ -28,13 +28,14 @@ class FlakyStore:
         self.saved: list[ServedList] = []
         self.lock = threading.Lock()
 
-    def save_recommendations(self, served: Sequence[ServedList]) -> None:
+    def save_recommendations(self, served: Sequence[ServedList], check: ErasureCheck | None = None) -> int:
         with self.lock:
             self.attempts += 1
             if self.forever or self.failures > 0:
                 self.failures -= 1
                 raise RuntimeError("database is locked")
             self.saved.extend(served)
+            return len(served)
 
 
 def _record(log: RecommendationLog, k: int) -> None:
@@ -75,11 +76,12 @@ def test_backoff_counters_are_kept_until_written() -> None:
     written: list[tuple[str, BackoffCounter, float]] = []
     failures = [3]
 
-    def save_backoff(rows: Sequence[tuple[str, BackoffCounter, float]]) -> None:
+    def save_backoff(rows: Sequence[tuple[str, BackoffCounter, float]], check: ErasureCheck | None) -> int:
         if failures[0] > 0:
             failures[0] -= 1
             raise RuntimeError("database is locked")
         written.extend(rows)
+        return len(rows)
 
     counter = BackoffCounter(ignored_slots=4, counted_since=1.0)
     log = RecommendationLog(FlakyStore(), save_backoff=save_backoff, **FAST)  # type: ignore[arg-type]
@@ -95,11 +97,11 @@ def test_engine_keeps_served_lists_through_write_failures(catalog_engine: Engine
     real = store.save_recommendations
     failures = [4]
 
-    def flaky(served: Sequence[ServedList]) -> None:
+    def flaky(served: Sequence[ServedList], check: ErasureCheck | None = None) -> int:
         if failures[0] > 0:
             failures[0] -= 1
             raise StorageError("database unavailable: database is locked")
-        real(served)
+        return real(served, check)
 
     monkeypatch.setattr(store, "save_recommendations", flaky)
     catalog_engine.served.retry_wait = (0.001, 0.005)
@@ -111,7 +113,7 @@ def test_engine_keeps_served_lists_through_write_failures(catalog_engine: Engine
 
 
 def test_a_full_buffer_is_a_503_with_retry_after(catalog_engine: Engine, monkeypatch) -> None:
-    def down(served: Sequence[ServedList]) -> None:
+    def down(served: Sequence[ServedList], check: ErasureCheck | None = None) -> int:
         raise StorageError("database unavailable")
 
     monkeypatch.setattr(catalog_engine.store, "save_recommendations", down)

@@ -23,8 +23,10 @@ from tactful.signals.profile import DecayedScores, ItemState, Profile, TagIntere
 from tactful.storage import open_store
 from tactful.storage.protocol import (
     AuditRecord,
+    ErasureCheck,
     ItemStat,
     KeyRecord,
+    KnownEvent,
     PromotionFields,
     ServedList,
     Store,
@@ -401,13 +403,13 @@ def test_unit_of_work_is_all_or_nothing(store: Store) -> None:
             uow.write_events([event("ann", "a", T0, "e1", "like")])
             uow.save_profiles([profile_for("ann")])
             uow.save_item_stats([ItemStat("a", 1.0, 1.0, T0)])
-            assert uow.known_event_ids(["e1"]) == {"e1"}  # visible inside the transaction
+            assert set(uow.known_events([("ann", "e1")])) == {("ann", "e1")}  # visible inside the transaction
             raise RuntimeError("boom")
     assert store.get_person("ann") is None and store.get_person("bob") is None
     assert store.last_event_seq() == 0 and store.count("events") == 0
     assert store.load_all_item_stats() == [] and store.load_profile("ann") == Profile("ann")
     with store.unit_of_work() as uow:
-        assert uow.known_event_ids(["e1"]) == set()
+        assert uow.known_events([("ann", "e1")]) == {}
 
 
 def test_event_ids_make_writes_idempotent(store: Store) -> None:
@@ -415,9 +417,32 @@ def test_event_ids_make_writes_idempotent(store: Store) -> None:
     write_events(store, [event("ann", None, T0 + n, i, "search") for n, i in enumerate(ids)])
     write_events(store, [event("ann", None, T0, None, "search"), event("ann", None, T0, None, "search")])
     with store.unit_of_work() as uow:
-        assert uow.known_event_ids([*ids[::7], "new-1", "new-2"]) == set(ids[::7])
-        assert uow.known_event_ids([]) == set()
+        keys = [("ann", i) for i in [*ids[::7], "new-1", "new-2"]]
+        assert set(uow.known_events(keys)) == {("ann", i) for i in ids[::7]}
+        assert uow.known_events([]) == {}
     assert store.count("events") == 1102  # events without an id are never deduplicated
+
+
+def test_event_ids_are_scoped_to_their_person(store: Store) -> None:
+    write_events(store, [event("ann", "a", T0, "e1", "like", 1.0), event("ann", None, T0, "e2", "search")])
+    with store.unit_of_work() as uow:
+        # bob's e1 is his own event, not ann's
+        assert uow.write_events([event("bob", "b", T0, "e1", "dislike")]) == 1
+        known = uow.known_events([("ann", "e1"), ("bob", "e1"), ("bob", "e2"), ("cyd", "e1")])
+    assert set(known) == {("ann", "e1"), ("bob", "e1")}
+    assert known[("ann", "e1")] == KnownEvent("a", "like", 1.0)
+    assert known[("bob", "e1")] == KnownEvent("b", "dislike", None)
+    assert store.count("events") == 3
+
+
+def test_writing_a_stored_event_again_is_skipped_and_counted(store: Store) -> None:
+    write_events(store, [event("ann", "a", T0, "e1", "like")])
+    with store.unit_of_work() as uow:
+        again = [event("ann", "a", T0, "e1", "like"), event("ann", "a", T0, "e2", "like")]
+        again.append(event("ann", "a", T0))
+        assert uow.write_events(again) == 2  # e1 skipped, no error; e2 and the id-less one written
+        assert uow.write_events([]) == 0
+    assert store.count("events") == 3
 
 
 # -- events and training reads ---------------------------------------------------------------
@@ -679,6 +704,54 @@ def test_erasure_is_all_or_nothing(store: Store) -> None:
     assert store.person_rows("ann") == before
     assert store.load_all_item_stats() == [ItemStat("a", 5.0, 2.0, T0)]
     assert store.catalog_version() == version and store.audit_records(10) == []
+
+
+def test_buffered_writes_checked_against_tombstones_drop_what_an_erasure_preceded(store: Store) -> None:
+    with store.erasure("ann") as tx:
+        tx.add_tombstone("h:ann", T0, T0 - DAY)
+    check = ErasureCheck({"ann": "h:ann", "bob": "h:bob"}, margin=5.0)
+    served = [
+        ServedList("r-before", "ann", "home", T0 - 60, ("a",)),
+        ServedList("r-skew", "ann", "home", T0 + 5, ("a",)),  # within the margin: dropped too
+        ServedList("r-after", "ann", "home", T0 + 6, ("a",)),  # served after the erasure: kept
+        ServedList("r-bob", "bob", "home", T0 - 60, ("a",)),
+    ]
+    assert store.save_recommendations(served, check) == 2
+    assert {r["id"] for r in store.person_rows("ann")["recommendations"]} == {"r-after"}
+    assert [r["id"] for r in store.person_rows("bob")["recommendations"]] == ["r-bob"]
+    counters = [("ann", BackoffCounter(3, T0, None), T0 - 1), ("bob", BackoffCounter(2, T0, None), T0 - 1)]
+    assert store.save_backoff(counters, check) == 1
+    assert store.backoff("ann") == BackoffCounter() and store.backoff("bob") == BackoffCounter(2, T0, None)
+    store.record_served("ann", "r-late", [("p1", "a")], BackoffCounter(4, T0, None), T0, check)
+    assert store.person_rows("ann")["promotion_exposures"] == [] and store.backoff("ann") == BackoffCounter()
+    store.record_served("ann", "r-new", [("p1", "a")], None, T0 + 60, check)  # a later request counts
+    assert len(store.person_rows("ann")["promotion_exposures"]) == 1
+    # without a check (or for a subject never erased) nothing is dropped
+    assert store.save_recommendations([ServedList("r-raw", "ann", "home", T0 - 60, ())]) == 1
+    # a tombstone is a keyed hash and a time, and is forgotten after its keep period
+    with store.erasure("cyd") as tx:
+        tx.add_tombstone("h:cyd", T0 + 40 * DAY, T0 + 10 * DAY)
+    assert store.count("erasures") == 1
+    assert store.save_recommendations([ServedList("r-old", "ann", "home", T0 - 60, ())], check) == 1
+
+
+def test_a_buffered_write_waits_for_an_erasure_in_progress(store: Store) -> None:
+    """The check and the erasure exclude each other: the write, started while the erasure
+    is open, sees its tombstone once it commits (never the state before it)."""
+    import threading
+
+    check = ErasureCheck({"ann": "h:ann"})
+    done: list[int] = []
+    with store.erasure("ann") as tx:
+        tx.add_tombstone("h:ann", T0, T0 - DAY)
+        late = [ServedList("r1", "ann", "home", T0, ())]
+        writer = threading.Thread(target=lambda: done.append(store.save_recommendations(late, check)))
+        writer.start()
+        writer.join(timeout=0.5)
+        assert writer.is_alive()  # held back until the erasure commits
+        tx.erase_person_rows()
+    writer.join(timeout=30)
+    assert done == [0] and store.person_rows("ann")["recommendations"] == []
 
 
 def test_retention_drops_only_old_events_and_dry_run_drops_none(store: Store) -> None:

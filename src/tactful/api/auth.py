@@ -27,6 +27,9 @@ log = logging.getLogger("tactful.security")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_SCOPES = frozenset(Scope)
 _DECLARED = "_tactful_scope_declared"
+PREAUTHENTICATED = "tactful_preauthenticated"
+"""``request.state`` key: the principal :class:`~tactful.api.admission.Admission` found
+before the body was read (so the scope check does not verify the credential again)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +204,7 @@ class Gatekeeper:
             return ANONYMOUS
         if not self.enabled:
             return AUTH_DISABLED
-        principal = self.authenticate(request)
+        principal = getattr(request.state, PREAUTHENTICATED, None) or self.authenticate(request)
         if principal is None:
             raise Unauthorized("missing credentials: send 'Authorization: Bearer <API key or user token>'")
         self._check_scope(request, guard, principal)

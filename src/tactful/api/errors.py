@@ -46,17 +46,22 @@ def _field(loc: Sequence[Any]) -> str | None:
     return out or None
 
 
+def error_response(exc: TactfulError) -> JSONResponse:
+    """The response for a tactful error (also used by middleware, outside the handlers)."""
+    headers: dict[str, str] | None = None
+    if isinstance(exc, RateLimited | Overloaded):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    elif isinstance(exc, StorageError):
+        headers = {"Retry-After": "1"}
+    elif isinstance(exc, Unauthorized):
+        headers = {"WWW-Authenticate": "Bearer"}
+    return JSONResponse(exc.to_dict(), status_code=http_status(exc), headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TactfulError)
     async def _tactful(_: Request, exc: TactfulError) -> JSONResponse:
-        headers: dict[str, str] | None = None
-        if isinstance(exc, RateLimited | Overloaded):
-            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
-        elif isinstance(exc, StorageError):
-            headers = {"Retry-After": "1"}
-        elif isinstance(exc, Unauthorized):
-            headers = {"WWW-Authenticate": "Bearer"}
-        return JSONResponse(exc.to_dict(), status_code=http_status(exc), headers=headers)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

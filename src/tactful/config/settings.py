@@ -159,6 +159,20 @@ class ServingSettings(BaseModel):
         "changes (decay, trending) show within this bound; a list also expires at the end of the "
         "day and at the next item availability or promotion start or end. 0 turns it off.",
     )
+    erasure_clock_margin_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="Buffered served lists and back-off counters of an erased person are dropped "
+        "if produced up to this long after the erasure (allows for hosts' clocks differing).",
+    )
+    erasure_tombstone_days: float = Field(
+        30.0,
+        ge=1,
+        le=3650,
+        description="How long an erasure's tombstone (a keyed hash and a time, never the id) is "
+        "kept for workers' buffered writes to be checked against.",
+    )
 
 
 class Settings(BaseSettings):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from tactful.domain.identifiers import EntityId, ShortText, TypeName
+from tactful.domain.identifiers import EntityId, Label, ShortText, TypeName
 
 
 class Provenance(StrEnum):
@@ -25,10 +25,10 @@ class EventContext(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    device: Annotated[str, StringConstraints(max_length=64)] | None = None
+    device: Annotated[Label, StringConstraints(max_length=64)] | None = None
     query: ShortText | None = None
-    category: Annotated[str, StringConstraints(max_length=128)] | None = None
-    session: Annotated[str, StringConstraints(max_length=128)] | None = None
+    category: Annotated[Label, StringConstraints(max_length=128)] | None = None
+    session: Annotated[Label, StringConstraints(max_length=128)] | None = None
 
 
 class Event(BaseModel):

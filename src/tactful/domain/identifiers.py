@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated
 
 from pydantic import AfterValidator, StringConstraints
@@ -22,23 +23,68 @@ Category = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
 """A sensitive category such as ``health`` or ``finance``."""
 
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
 def check_text(value: str) -> str:
-    """Free text may hold any character except NUL (PostgreSQL text cannot store it)."""
+    """Free text: any character except NUL and unpaired UTF-16 surrogates.
+
+    NUL cannot be stored (PostgreSQL text refuses it) and a lone surrogate (``"\\ud800"``
+    in JSON) is not Unicode text at all: it cannot be encoded as UTF-8, to the database or
+    back to the client. A valid pair (``"\\ud83d\\ude00"``) arrives as one character and
+    is fine. Bidirectional controls and zero-width characters are kept: they are part of
+    right-to-left and emoji text, and tactful never interprets free text.
+    """
     if "\x00" in value:
         raise ValueError("text must not contain NUL characters")
+    found = _SURROGATE_RE.search(value)
+    if found is not None:
+        raise ValueError(
+            f"text must be valid Unicode: unpaired UTF-16 surrogate U+{ord(found.group()):04X} "
+            f"at position {found.start()}"
+        )
     return value
 
 
-ShortText = Annotated[str, StringConstraints(max_length=512), AfterValidator(check_text)]
+def check_label(value: str) -> str:
+    """A machine label (tag, context field, attribute key, URL): visible characters only.
+
+    On top of :func:`check_text`, refuses control characters (Unicode category Cc) and
+    invisible format characters (Cf: bidirectional overrides and isolates, zero-width
+    space/joiners, the byte-order mark, soft hyphen…), which would make two labels that
+    look the same differ, or reorder how a label is displayed.
+    """
+    check_text(value)
+    for n, char in enumerate(value):
+        kind = unicodedata.category(char)
+        if kind in ("Cc", "Cf"):
+            what = "control" if kind == "Cc" else "invisible formatting"
+            raise ValueError(f"label must not contain {what} character U+{ord(char):04X} (position {n})")
+    return value
+
+
+Text = Annotated[str, AfterValidator(check_text)]
+"""Free text (titles, labels shown to people, search queries, attribute values)."""
+
+ShortText = Annotated[Text, StringConstraints(max_length=512)]
+"""Free text of at most 512 characters (titles, tag labels, promotion names, queries)."""
+
+Label = Annotated[str, AfterValidator(check_label)]
+"""A machine label: give it a length with ``Annotated[Label, StringConstraints(max_length=…)]``."""
 
 
 def check_tag(value: str) -> str:
-    """A tag is ``namespace:value``, lowercase, no spaces, slashes or control characters."""
+    """A tag is ``namespace:value``, lowercase, no spaces, slashes or control characters,
+    and a valid :func:`check_label` (no invisible characters, no lone surrogates)."""
     if not _TAG_RE.match(value) or value != value.lower():
         raise ValueError(
             "tag must look like 'namespace:value' (lowercase, no spaces, slashes or control "
             "characters; namespace ≤ 32, value ≤ 96 characters)"
         )
+    try:
+        check_label(value)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("label", "tag", 1)) from None
     return value
 
 
@@ -46,8 +92,9 @@ Tag = Annotated[str, AfterValidator(check_tag)]
 
 
 def slug(text: str, limit: int = 96) -> str:
-    """Turn free text into a tag value: lowercase, spaces to dashes, unsafe characters dropped."""
+    """Turn free text into a tag value: lowercase, spaces to dashes, unsafe characters dropped
+    (controls, invisible formatting characters and lone surrogates, as :func:`check_tag` wants)."""
     lowered = text.strip().lower()
     kept = re.sub(r"[\s/\\:]+", "-", lowered)
-    kept = re.sub(r"[\x00-\x1f\x7f]", "", kept).strip("-")
+    kept = "".join(c for c in kept if unicodedata.category(c) not in ("Cc", "Cf", "Cs")).strip("-")
     return kept[:limit]

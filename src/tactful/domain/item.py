@@ -5,11 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from tactful.domain.identifiers import Category, EntityId, ShortText, Tag
+from tactful.domain.identifiers import Category, EntityId, Label, ShortText, Tag, check_text
 
-AttributeValue = Annotated[str, StringConstraints(max_length=2048)] | float | int | bool | None
+MAX_ATTRIBUTE_TEXT = 2048
+
+
+def _attribute_value(value: str | float | int | bool | None) -> str | float | int | bool | None:
+    """A text value is free text (:func:`check_text`) of at most 2,048 characters."""
+    if isinstance(value, str):
+        if len(value) > MAX_ATTRIBUTE_TEXT:
+            raise ValueError(f"text must have at most {MAX_ATTRIBUTE_TEXT} characters")
+        check_text(value)
+    return value
+
+
+AttributeValue = Annotated[str | float | int | bool | None, AfterValidator(_attribute_value)]
 
 
 class ItemAttributes(BaseModel):
@@ -18,11 +30,11 @@ class ItemAttributes(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     price: float | None = Field(None, ge=0, le=1e12, allow_inf_nan=False)
-    url: Annotated[str, StringConstraints(max_length=2048)] | None = None
-    image: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    url: Annotated[Label, StringConstraints(max_length=2048)] | None = None
+    image: Annotated[Label, StringConstraints(max_length=2048)] | None = None
     available_from: datetime | None = None
     expires_at: datetime | None = None
-    extra: dict[Annotated[str, StringConstraints(max_length=64)], AttributeValue] = Field(
+    extra: dict[Annotated[Label, StringConstraints(max_length=64)], AttributeValue] = Field(
         default_factory=dict, max_length=32
     )
 

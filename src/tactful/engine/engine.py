@@ -54,6 +54,7 @@ from tactful.services.promotions import PromotionService
 from tactful.services.recommend import Answer, RecommendService
 from tactful.services.served_log import RecommendationLog
 from tactful.services.state import PersonStates
+from tactful.services.tombstones import Tombstones
 from tactful.services.training import TrainReport
 from tactful.signals.rules import SignalRules
 from tactful.storage import open_store
@@ -102,8 +103,15 @@ class Engine:
             half_lives,
             on_catalog_change=[self.collaborative.clear, self.answers.clear],
         )
-        self.planner = PolicyLayer(self.policy_store, half_lives)
-        self.served = RecommendationLog(self.store, save_backoff=self.policy_store.save_backoff)
+        # keyed like the audit log's subjects; read lazily (the signer loads the secret once)
+        tombstones = Tombstones(
+            lambda user_id: self.privacy.signer.subject_hash(user_id),
+            self.settings.serving.erasure_clock_margin_seconds,
+        )
+        self.planner = PolicyLayer(self.policy_store, half_lives, tombstones)
+        self.served = RecommendationLog(
+            self.store, save_backoff=self.policy_store.save_backoff, tombstones=tombstones
+        )
         self.audit = AuditLog(self.store, self.clock)
         self.ingestion = IngestService(self.store, self.states, self.settings, self.rules, self.clock)
         self.recommender = RecommendService(

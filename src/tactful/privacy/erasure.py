@@ -97,14 +97,22 @@ def erase_person(
     audit: AuditLog,
     subject: str,
     actor: str,
+    erased_at: float | None = None,
+    keep_tombstone_days: float = 30.0,
     on_commit: Callable[[], None] | None = None,
 ) -> ErasureReport:
     """Delete every row keyed by the person, subtract their events from item counters,
     drop their rows from model artifacts, and record the erasure under ``subject`` (a keyed
     hash, never the id). One transaction for the database part; then the database files are
-    scrubbed (no copy left in a write-ahead log or freed pages) and the artifacts cleaned."""
+    scrubbed (no copy left in a write-ahead log or freed pages) and the artifacts cleaned.
+
+    The same transaction leaves a tombstone (``subject``, ``erased_at``): rows any worker
+    produced for the person before then and still holds in a buffer are dropped when that
+    worker writes them (see :class:`~tactful.storage.protocol.ErasureCheck`)."""
     started = time.perf_counter()
+    at = time.time() if erased_at is None else erased_at
     with store.erasure(user_id) as tx:
+        tx.add_tombstone(subject, at, at - keep_tombstone_days * 86_400.0)
         found = tx.events()
         contributions = item_contributions(
             ((e.item_id, e.type, e.value, e.ts, e.provenance) for e in found), rules

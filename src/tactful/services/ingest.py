@@ -10,7 +10,7 @@ from tactful.clock import Clock, to_epoch
 from tactful.config.settings import Settings
 from tactful.domain.event import Event, IngestResult, Provenance
 from tactful.domain.person import Person
-from tactful.errors import BatchTooLarge, UnknownItem, ValidationError
+from tactful.errors import BatchTooLarge, Conflict, StorageError, UnknownItem, ValidationError
 from tactful.index.catalog import CatalogIndex
 from tactful.policy.interests import hidden_tags, item_learnable, unlearnable_tags
 from tactful.services.state import PersonStates
@@ -19,6 +19,15 @@ from tactful.signals.rules import SignalRules
 from tactful.storage.protocol import ItemStat, Store
 
 FUTURE_SLACK = timedelta(days=1)
+
+
+def _content(event: Event) -> tuple[str | None, str, float | None]:
+    """What a retry of an event must repeat: the item, the type and the value.
+
+    The timestamp is not compared (a retry without one is stamped anew by the server), nor
+    the context, surface or attribution.
+    """
+    return (event.item_id, event.type, event.value)
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,34 @@ class IngestService:
         return resolved
 
     @staticmethod
+    def _where(n: int, total: int) -> str:
+        return f"events[{n}]" if total > 1 else "event"
+
+    @classmethod
+    def _dedupe(cls, events: Sequence[Event]) -> tuple[list[Event], dict[tuple[str, str], tuple[int, Event]]]:
+        """The batch without repeats of one ``(user_id, id)``, and those keys with their first event.
+
+        An id names one event of one person; a repeat is a retry and must say the same
+        thing (item, type, value), else the batch is a :class:`Conflict`.
+        """
+        unique: list[Event] = []
+        keyed: dict[tuple[str, str], tuple[int, Event]] = {}
+        for n, event in enumerate(events):
+            if event.id is not None:
+                key = (event.user_id, event.id)
+                first = keyed.get(key)
+                if first is not None:
+                    if _content(first[1]) != _content(event):
+                        raise Conflict(
+                            f"event id {event.id!r} is used twice in this batch for different events",
+                            field=cls._where(n, len(events)) + ".id",
+                        )
+                    continue
+                keyed[key] = (n, event)
+            unique.append(event)
+        return unique, keyed
+
+    @staticmethod
     def _check_items(catalog: CatalogIndex, events: Sequence[Event], total: int) -> dict[str, list[str]]:
         """The tags of the events' items, from the current catalog index (no query)."""
         tags: dict[str, list[str]] = {}
@@ -165,18 +202,23 @@ class IngestService:
         unlearnable = self.unlearnable(catalog)
         learnable = self.learnable(catalog)
         tags = self._check_items(catalog, resolved, len(events))
-        seen: set[str] = set()
-        unique: list[Event] = []
-        for event in resolved:
-            if event.id is not None:
-                if event.id in seen:
-                    continue
-                seen.add(event.id)
-            unique.append(event)
+        unique, keyed = self._dedupe(resolved)
         now = to_epoch(self.clock.now())
         with self.store.unit_of_work() as uow:
-            known = uow.known_event_ids([e.id for e in unique if e.id is not None])
-            fresh = [e for e in unique if e.id is None or e.id not in known]
+            users = sorted({e.user_id for e in unique})
+            # locked (PostgreSQL) before looking for duplicates: a concurrent retry of this
+            # batch waits here, then finds what the first one stored
+            uow.create_persons([Person(id=u) for u in users], now)
+            persons = uow.load_persons(users)
+            known = uow.known_events(sorted(keyed))
+            for key, stored in known.items():
+                n, event = keyed[key]
+                if (stored.item_id, stored.type, stored.value) != _content(event):
+                    raise Conflict(
+                        f"event id {event.id!r} of this person was already used for another event",
+                        field=self._where(n, len(events)) + ".id",
+                    )
+            fresh = [e for e in unique if e.id is None or (e.user_id, e.id) not in known]
             if not fresh:
                 return IngestOutcome(IngestResult(accepted=0, duplicates=len(resolved)), [])
             signals = [self.rules.interpret(e) for e in fresh]
@@ -187,9 +229,6 @@ class IngestService:
                     want_items.add(event.item_id)
                     want_tags.update(tags.get(event.item_id, ()))
                 want_tags.update(signal.context_tags)
-            users = sorted(wanted)
-            uow.create_persons([Person(id=u) for u in users], now)
-            persons = uow.load_persons(users)
             profiles = uow.load_profile_rows(wanted)
             before = {u: p.version for u, p in profiles.items()}
             item_ids = sorted({e.item_id for e in fresh if e.item_id is not None})
@@ -218,7 +257,8 @@ class IngestService:
                         stat.trend_ts = at
                     else:
                         stat.trend += decay(1.0, at, stat.trend_ts, half_life)
-            uow.write_events(fresh)
+            if uow.write_events(fresh) != len(fresh):  # cannot happen while persons are locked
+                raise StorageError("a concurrent write stored some of these events first; retry the batch")
             touched = {u: (frozenset(p.dirty_items), frozenset(p.dirty_tags)) for u, p in profiles.items()}
             uow.save_profiles(list(profiles.values()))
             changed = list(stats.values())

@@ -41,6 +41,7 @@ from tactful.policy.promotions import (
 )
 from tactful.policy.respect import MutedRule, ProvenanceRule, SensitiveRule, SurfaceFilterRule
 from tactful.policy.selection import SelectConfig
+from tactful.services.tombstones import Tombstones
 from tactful.signals.profile import DAY, Engagement
 from tactful.storage.protocol import PolicyStore
 
@@ -51,9 +52,12 @@ BASELINE_OFF = frozenset({"disliked", "similar_to_disliked"})
 class PolicyLayer:
     """Builds list plans and records what was served."""
 
-    def __init__(self, store: PolicyStore, half_lives: dict[str, float]) -> None:
+    def __init__(
+        self, store: PolicyStore, half_lives: dict[str, float], tombstones: Tombstones | None = None
+    ) -> None:
         self.store = store
         self.half_lives = half_lives
+        self.tombstones = tombstones
         self._active: tuple[int, list[ActivePromotion]] | None = None
         self._placed: tuple[tuple[int, int, int], dict[str, list[int]]] | None = None
 
@@ -300,7 +304,9 @@ class PolicyLayer:
             threshold = plan.backoff_threshold
             counter = count_served(counter, personal, threshold, plan.state.context.now)
         if placements:
-            self.store.record_served(plan.state.person.id, rec_id, placements, None, plan.state.context.now)
+            user_id = plan.state.person.id
+            check = None if self.tombstones is None else self.tombstones.check([user_id])
+            self.store.record_served(user_id, rec_id, placements, None, plan.state.context.now, check)
         return counter if counter is not None and counter != plan.counter else None
 
 

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
-from tactful.clock import Clock
+from tactful.clock import Clock, to_epoch
 from tactful.config.settings import Settings
 from tactful.domain.identifiers import ID_PATTERN
 from tactful.errors import ValidationError
@@ -84,7 +84,7 @@ class PrivacyService:
     def erase_person(self, user_id: str, actor: str = "python") -> ErasureReport:
         """Remove the person from every table, counter and model artifact; audited by hash."""
         _check_id(user_id)
-        self.served.flush()  # or a list served a moment ago would be written after the erasure
+        self.served.flush()  # this worker's own buffer; other workers check the tombstone
         return erase_person(
             self.store,
             user_id,
@@ -94,6 +94,8 @@ class PrivacyService:
             audit=self.audit,
             subject=self.signer.subject_hash(user_id),
             actor=actor,
+            erased_at=to_epoch(self.clock.now()),
+            keep_tombstone_days=self.settings.serving.erasure_tombstone_days,
             on_commit=lambda: self.forget(user_id),
         )
 

@@ -13,9 +13,13 @@ request produces is kept here, in memory, and written with the next batch. The t
   write, without a lock), so a person served by several workers at once may be counted a
   little late or short; back-off is a soft signal and this never shows anything the person
   asked not to see.
-- Export and erasure call :meth:`flush` first, so pending counters are part of an export
-  and cannot be written after an erasure; when the database cannot take them, the export
-  or erasure fails (503) instead of going on without them.
+- Export and erasure call :meth:`flush` first, so pending counters are part of an export;
+  when the database cannot take them, the export or erasure fails (503) instead of going
+  on without them.
+- An erasure on *another* worker cannot flush this one's buffer. Each write therefore
+  carries a :class:`~tactful.services.tombstones.Tombstones` check: inside its own
+  transaction the store looks up erasure tombstones and drops every buffered row of a
+  person erased after the row was produced, so nothing buffered outlives an erasure.
 
 Nothing buffered is dropped. A write that fails (a busy or unavailable database) is retried
 with back-off, and what it carried stays buffered until a write succeeds. The buffer is
@@ -32,19 +36,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
 from tactful.errors import Overloaded, StorageError
 from tactful.policy.hints import BackoffCounter
-from tactful.storage.protocol import ServedList, Store
+from tactful.services.tombstones import Tombstones
+from tactful.storage.protocol import ErasureCheck, ServedList, Store
 
 log = logging.getLogger("tactful.engine")
 
 T = TypeVar("T")
-BackoffWriter = Callable[[Sequence[tuple[str, BackoffCounter, float]]], None]
+BackoffWriter = Callable[..., int]
+"""``(counters, check=ErasureCheck | None) -> written``: writes back-off counters."""
 
 
 class RecommendationLog:
@@ -68,8 +75,10 @@ class RecommendationLog:
         retry_seconds: float = 5.0,
         close_seconds: float = 30.0,
         retry_wait: tuple[float, float] = (0.05, 2.0),
+        tombstones: Tombstones | None = None,
     ) -> None:
         self.store = store
+        self.tombstones = tombstones
         self.interval = interval
         self.batch = batch
         self.save_backoff = save_backoff
@@ -148,7 +157,8 @@ class RecommendationLog:
             while written < todo:
                 with self._lock:  # record() only appends, and only a flush removes from the front
                     chunk = self._pending[: min(self.batch, todo - written)]
-                self._retry(seconds, self.store.save_recommendations, chunk)
+                check = self._check(s.user_id for s in chunk)
+                self._retry(seconds, partial(self.store.save_recommendations, check=check), chunk)
                 with self._lock:
                     del self._pending[: len(chunk)]
                 written += len(chunk)
@@ -156,14 +166,17 @@ class RecommendationLog:
                 with self._lock:
                     counters = dict(self._counters)
                 rows = [(user, c, at) for user, (c, at) in counters.items()]
-                self._retry(seconds, self.save_backoff, rows)
+                self._retry(seconds, partial(self.save_backoff, check=self._check(counters)), rows)
                 with self._lock:
                     for user, entry in counters.items():
                         if self._counters.get(user) is entry:
                             del self._counters[user]
             return written
 
-    def _retry(self, seconds: float, write: Callable[[T], None], rows: T) -> None:
+    def _check(self, user_ids: Iterable[str]) -> ErasureCheck | None:
+        return None if self.tombstones is None else self.tombstones.check(user_ids)
+
+    def _retry(self, seconds: float, write: Callable[[T], object], rows: T) -> None:
         first, longest = self.retry_wait
         for attempt in Retrying(
             stop=stop_after_delay(seconds),

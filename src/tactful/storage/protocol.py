@@ -71,6 +71,31 @@ class StoredEvent:
     provenance: str
 
 
+@dataclass(frozen=True, slots=True)
+class ErasureCheck:
+    """Lets a delayed write skip the rows of people erased after the rows were produced.
+
+    A worker buffers served lists and back-off counters and writes them later; meanwhile
+    another worker (or host) may erase the person. Erasure leaves a tombstone (the person's
+    keyed hash and the time); a write given this check looks the tombstones up *inside its
+    own transaction*, serialized with erasures, and drops every row produced at or before
+    ``erased_at + margin`` (``margin`` allows for clocks of several hosts differing).
+    """
+
+    subjects: Mapping[str, str]
+    """person id → the keyed hash their tombstone is stored under (never the id itself)"""
+    margin: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class KnownEvent:
+    """What a stored event with a client id said: a retry must say the same (else 409)."""
+
+    item_id: str | None
+    type: str
+    value: float | None
+
+
 @dataclass(frozen=True)
 class Freshness:
     """What a request checks before trusting this worker's caches, read in one round trip.
@@ -152,7 +177,9 @@ class DroppedEvents:
 class UnitOfWork(Protocol):
     """One all-or-nothing write transaction."""
 
-    def known_event_ids(self, ids: Sequence[str]) -> set[str]: ...
+    def known_events(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], KnownEvent]:
+        """The stored events among these ``(user_id, event_id)`` keys (ids are per person)."""
+        ...
 
     def load_profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]: ...
 
@@ -164,11 +191,18 @@ class UnitOfWork(Protocol):
 
     def create_persons(self, persons: Sequence[Person], now: float) -> None: ...
 
-    def load_persons(self, user_ids: Sequence[str]) -> dict[str, Person]: ...
+    def load_persons(self, user_ids: Sequence[str]) -> dict[str, Person]:
+        """The stored persons among these; their rows stay locked until the transaction ends,
+        so two transactions writing for one person (two retries of a batch, say) run one
+        after the other, and the second sees what the first stored."""
+        ...
 
     def load_item_stats(self, item_ids: Sequence[str]) -> dict[str, ItemStat]: ...
 
-    def write_events(self, events: Sequence[Event]) -> None: ...
+    def write_events(self, events: Sequence[Event]) -> int:
+        """Append events; one whose ``(user_id, id)`` is already stored is skipped (never an
+        error). Returns how many were written."""
+        ...
 
     def save_profiles(self, profiles: Sequence[Profile]) -> None: ...
 
@@ -218,13 +252,17 @@ class PolicyStore(Protocol):
         placements: Sequence[tuple[str, str]],
         counter: BackoffCounter | None,
         now: float,
+        check: ErasureCheck | None = None,
     ) -> None:
         """Promoted placements ``(promotion_id, item_id)`` and (optionally) the person's new
         back-off counter, in one transaction."""
         ...
 
-    def save_backoff(self, counters: Sequence[tuple[str, BackoffCounter, float]]) -> None:
-        """Back-off counters ``(user_id, counter, updated_at)``, in one transaction."""
+    def save_backoff(
+        self, counters: Sequence[tuple[str, BackoffCounter, float]], check: ErasureCheck | None = None
+    ) -> int:
+        """Back-off counters ``(user_id, counter, updated_at)``, in one transaction; with
+        ``check``, those of people erased since are dropped. Returns how many were written."""
         ...
 
     def backoff(self, user_id: str) -> BackoffCounter:
@@ -290,6 +328,13 @@ class Erasure(Protocol):
 
     def append_audit(self, record: AuditRecord) -> None:
         """Audit the erasure inside its own transaction."""
+        ...
+
+    def add_tombstone(self, subject: str, erased_at: float, forget_before: float) -> None:
+        """Record that the person (by keyed hash) was erased at ``erased_at``, so writes
+        checked with :class:`ErasureCheck` drop their older rows; tombstones older than
+        ``forget_before`` are removed. The erasure transaction excludes every checked write
+        until it commits (PostgreSQL: an advisory lock; SQLite: the write lock)."""
         ...
 
 
@@ -375,7 +420,10 @@ class Store(PolicyStore, KeyStore, AuditStore, PrivacyStore, Protocol):
         """The person and the profile rows written after ``since``; None if rows were deleted since."""
         ...
 
-    def save_recommendations(self, served: Sequence[ServedList]) -> None: ...
+    def save_recommendations(self, served: Sequence[ServedList], check: ErasureCheck | None = None) -> int:
+        """Served lists, in one transaction (a list already stored is skipped); with ``check``,
+        those of people erased since are dropped. Returns how many were kept."""
+        ...
 
     def iter_events(self, batch_size: int = 50_000) -> Iterator[list[StoredEvent]]: ...
 

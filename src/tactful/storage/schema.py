@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -64,7 +65,7 @@ events = Table(
     "events",
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(128), unique=True),
+    Column("event_id", String(128)),
     Column("user_id", String(128), nullable=False),
     Column("item_id", String(128)),
     Column("type", String(32), nullable=False),
@@ -76,6 +77,7 @@ events = Table(
     Column("context", Text),
     Index("ix_events_user", "user_id"),
     Index("ix_events_ts", "ts"),
+    UniqueConstraint("event_id", "user_id", name="uq_events_user_event"),  # ids are per person
 )
 
 interests = Table(
@@ -191,6 +193,15 @@ person_policy = Table(
     Column("backoff_since", Float),
     Column("updated_at", Float, nullable=False),
 )
+
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("subject", String(64), primary_key=True),  # a keyed hash of the person id, never the id
+    Column("erased_at", Float, nullable=False),
+    Index("ix_erasures_erased_at", "erased_at"),
+)
+"""Tombstones: who was erased and when, so no worker writes rows it buffered before that."""
 
 PERSON_TABLES = (
     "persons",

@@ -25,10 +25,17 @@ from tactful.domain.person import Consent, Person
 from tactful.signals.profile import Profile, ProfileDelta
 from tactful.storage import codec
 from tactful.storage import schema as t
-from tactful.storage.protocol import ItemStat, ItemStateRow, ServedList, StoredEvent
+from tactful.storage.protocol import (
+    ErasureCheck,
+    ItemStat,
+    ItemStateRow,
+    KnownEvent,
+    ServedList,
+    StoredEvent,
+)
 from tactful.storage.sql_base import CATALOG_VERSION, CHUNK, chunks
 from tactful.storage.sql_policy import SqlPolicy
-from tactful.storage.sql_privacy import SqlPrivacy
+from tactful.storage.sql_privacy import SqlPrivacy, erased_after
 from tactful.storage.sql_trust import SqlTrust
 
 
@@ -166,7 +173,7 @@ class SqlStore(SqlPolicy, SqlTrust, SqlPrivacy):
             query = select(t.persons.c.id).order_by(t.persons.c.positive_signals.desc()).limit(limit)
             return list(conn.execute(query).scalars())
 
-    def save_recommendations(self, served: Sequence[ServedList]) -> None:
+    def save_recommendations(self, served: Sequence[ServedList], check: ErasureCheck | None = None) -> int:
         rows = [
             {
                 "id": s.rec_id,
@@ -177,18 +184,24 @@ class SqlStore(SqlPolicy, SqlTrust, SqlPrivacy):
             }
             for s in served
         ]
-        if rows:
-            # one driver-level executemany: this runs in the serving process's background
-            # thread, and SQLAlchemy's per-row work would hold the GIL several times longer
-            mark = "?" if self.is_sqlite else "%s"
-            cols = list(rows[0])
-            # idempotent: a retried write whose first attempt did commit changes nothing
-            sql = (
-                f'INSERT INTO "{t.recommendations.name}" ({", ".join(cols)}) '
-                f"VALUES ({', '.join([mark] * len(cols))}) ON CONFLICT (id) DO NOTHING"
-            )
-            with self._write() as conn:
+        if not rows:
+            return 0
+        # one driver-level executemany: this runs in the serving process's background
+        # thread, and SQLAlchemy's per-row work would hold the GIL several times longer
+        mark = "?" if self.is_sqlite else "%s"
+        cols = list(rows[0])
+        # idempotent: a retried write whose first attempt did commit changes nothing
+        sql = (
+            f'INSERT INTO "{t.recommendations.name}" ({", ".join(cols)}) '
+            f"VALUES ({', '.join([mark] * len(cols))}) ON CONFLICT (id) DO NOTHING"
+        )
+        with self._write() as conn:
+            erased = erased_after(conn, self.is_sqlite, check, [(s.user_id, s.at) for s in served])
+            if erased:
+                rows = [r for r in rows if (r["user_id"], r["created_at"]) not in erased]
+            if rows:
                 conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+        return len(rows)
 
     def iter_item_states(self, batch_size: int = 50_000) -> Iterator[list[ItemStateRow]]:
         """Every person's per-item state (decayed scores by provenance), in key order."""
@@ -276,13 +289,16 @@ class SqlUnitOfWork:
         self.conn = conn
         self.store = store
 
-    def known_event_ids(self, ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(ids), CHUNK):
-            part = list(ids[start : start + CHUNK])
-            found.update(
-                self.conn.execute(select(t.events.c.event_id).where(t.events.c.event_id.in_(part))).scalars()
-            )
+    def known_events(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], KnownEvent]:
+        wanted = set(keys)
+        found: dict[tuple[str, str], KnownEvent] = {}
+        ev = t.events.c
+        for part in chunks(sorted({event_id for _, event_id in wanted})):  # the key leads with the id
+            query = select(ev.user_id, ev.event_id, ev.item_id, ev.type, ev.value)
+            query = query.where(ev.event_id.in_(part))
+            for r in self.conn.execute(query):
+                if (r.user_id, r.event_id) in wanted:
+                    found[(r.user_id, r.event_id)] = KnownEvent(r.item_id, r.type, r.value)
         return found
 
     def load_profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]:
@@ -321,15 +337,22 @@ class SqlUnitOfWork:
     def load_persons(self, user_ids: Sequence[str]) -> dict[str, Person]:
         out: dict[str, Person] = {}
         for part in chunks(sorted(set(user_ids))):
-            for row in self.conn.execute(select(t.persons).where(t.persons.c.id.in_(part))):
+            query = select(t.persons).where(t.persons.c.id.in_(part))
+            if not self.store.is_sqlite:  # SQLite write transactions are serial already
+                query = query.order_by(t.persons.c.id).with_for_update()
+            for row in self.conn.execute(query):
                 out[row.id] = codec.row_person(row)
         return out
 
     def load_item_stats(self, item_ids: Sequence[str]) -> dict[str, ItemStat]:
         return self.store._load_item_stats(self.conn, item_ids)
 
-    def write_events(self, events: Sequence[Event]) -> None:
-        """Append the raw events, as one driver-level executemany (the log is the bulk of a batch)."""
+    def write_events(self, events: Sequence[Event]) -> int:
+        """Append the raw events, as one driver-level executemany (the log is the bulk of a batch).
+
+        ``ON CONFLICT DO NOTHING`` on the per-person id: a concurrent retry that got here
+        first makes this one a no-op for that event, never a unique-key error.
+        """
         rows = [
             (
                 e.id,
@@ -347,9 +370,15 @@ class SqlUnitOfWork:
         ]
         mark = "?" if self.store.is_sqlite else "%s"
         columns, marks = ", ".join(EVENT_COLUMNS), ", ".join([mark] * len(EVENT_COLUMNS))
-        sql = f"INSERT INTO {t.events.name} ({columns}) VALUES ({marks})"
-        if rows:
-            self.conn.exec_driver_sql(sql, rows)
+        sql = (
+            f"INSERT INTO {t.events.name} ({columns}) VALUES ({marks}) "
+            "ON CONFLICT (user_id, event_id) DO NOTHING"
+        )
+        if not rows:
+            return 0
+        # sqlite3 and psycopg both sum an executemany's rows into rowcount (the contract
+        # suite checks it on both backends)
+        return int(self.conn.exec_driver_sql(sql, rows).rowcount)
 
     def save_profiles(self, profiles: Sequence[Profile]) -> None:
         """Write each profile's dirty rows at version ``profile.version + 1`` (and set it).

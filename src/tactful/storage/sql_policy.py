@@ -16,8 +16,9 @@ from tactful.policy.hints import BackoffCounter
 from tactful.policy.promotions import ActivePromotion, Promotion
 from tactful.storage import codec
 from tactful.storage import schema as t
-from tactful.storage.protocol import PROMOTION_FIELDS, Freshness, PromotionFields
+from tactful.storage.protocol import PROMOTION_FIELDS, ErasureCheck, Freshness, PromotionFields
 from tactful.storage.sql_base import CATALOG_VERSION, SqlBase
+from tactful.storage.sql_privacy import erased_after
 
 LIST_FIELDS = ("items", "tags", "target_tags", "surfaces")
 PROMOTIONS_VERSION = "promotions_version"
@@ -176,10 +177,13 @@ class SqlPolicy(SqlBase):
         placements: Sequence[tuple[str, str]],
         counter: BackoffCounter | None,
         now: float,
+        check: ErasureCheck | None = None,
     ) -> None:
         if not placements and counter is None:
             return
         with self._write() as conn:
+            if erased_after(conn, self.is_sqlite, check, [(user_id, now)]):
+                return  # the person was erased while this list was being made
             if placements:
                 conn.execute(
                     insert(t.promotion_exposures),
@@ -197,10 +201,16 @@ class SqlPolicy(SqlBase):
             if counter is not None:
                 self._upsert_backoff(conn, [(user_id, counter, now)])
 
-    def save_backoff(self, counters: Sequence[tuple[str, BackoffCounter, float]]) -> None:
-        if counters:
-            with self._write() as conn:
-                self._upsert_backoff(conn, counters)
+    def save_backoff(
+        self, counters: Sequence[tuple[str, BackoffCounter, float]], check: ErasureCheck | None = None
+    ) -> int:
+        if not counters:
+            return 0
+        with self._write() as conn:
+            erased = erased_after(conn, self.is_sqlite, check, [(user, at) for user, _, at in counters])
+            kept = [row for row in counters if (row[0], row[2]) not in erased]
+            self._upsert_backoff(conn, kept)
+        return len(kept)
 
     def _upsert_backoff(
         self, conn: Connection, counters: Sequence[tuple[str, BackoffCounter, float]]

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from tactful.domain.stats import ItemStat
 from tactful.storage import schema as t
-from tactful.storage.protocol import AuditRecord, DroppedEvents, StoredEvent
+from tactful.storage.protocol import AuditRecord, DroppedEvents, ErasureCheck, StoredEvent
 from tactful.storage.sql_base import SqlBase
 from tactful.storage.sql_trust import insert_audit
 
@@ -25,6 +25,40 @@ SCRUB_ATTEMPTS = 5
 log = logging.getLogger("tactful.storage")
 RETENTION_BATCH = 20_000
 """Events deleted per retention transaction (short transactions keep ingest flowing)."""
+
+ERASURE_LOCK = 72732
+"""PostgreSQL advisory lock: erasures take it exclusively, checked buffered writes shared."""
+
+
+def erased_after(
+    conn: Connection, is_sqlite: bool, check: ErasureCheck | None, produced: Sequence[tuple[str, float]]
+) -> set[tuple[str, float]]:
+    """Which ``(user_id, at)`` rows of a checked write belong to a person erased at or after
+    ``at - margin``. Call it inside the write transaction, before writing.
+
+    On PostgreSQL this takes the shared erasure lock first, so an erasure either committed
+    before (its tombstone is visible now) or starts after this transaction commits (and
+    then deletes what it wrote). SQLite write transactions are serial already.
+    """
+    if check is None or not produced:
+        return set()
+    if not is_sqlite:
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({ERASURE_LOCK})")
+    subjects = sorted({check.subjects[user] for user, _ in produced})
+    erased: dict[str, float] = {}
+    cols = t.erasures.c
+    for start in range(0, len(subjects), 1000):
+        part = subjects[start : start + 1000]
+        query = select(cols.subject, cols.erased_at).where(cols.subject.in_(part))
+        erased.update((r.subject, r.erased_at) for r in conn.execute(query))
+    if not erased:
+        return set()
+    out: set[tuple[str, float]] = set()
+    for user, at in produced:
+        when = erased.get(check.subjects[user])
+        if when is not None and at <= when + check.margin:
+            out.add((user, at))
+    return out
 
 
 def person_tables() -> list[Table]:
@@ -95,6 +129,11 @@ class SqlErasure:
     def append_audit(self, record: AuditRecord) -> None:
         insert_audit(self.conn, record)
 
+    def add_tombstone(self, subject: str, erased_at: float, forget_before: float) -> None:
+        self.conn.execute(delete(t.erasures).where(t.erasures.c.erased_at < forget_before))
+        row = {"subject": subject, "erased_at": erased_at}
+        self.store.upsert(self.conn, t.erasures, [row], ["subject"])
+
 
 class SqlPrivacy(SqlBase):
     """Export, erasure and retention over the person tables (``schema.PERSON_TABLES``)."""
@@ -116,6 +155,8 @@ class SqlPrivacy(SqlBase):
     @contextmanager
     def erasure(self, user_id: str) -> Iterator[SqlErasure]:
         with self._write() as conn:
+            if not self.is_sqlite:  # waits for checked buffered writes in flight (erased_after)
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ERASURE_LOCK})")
             yield SqlErasure(conn, self, user_id)
 
     def erasure_seq(self) -> int:
