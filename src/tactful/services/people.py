@@ -24,7 +24,7 @@ from tactful.errors import ValidationError
 from tactful.index.catalog import CatalogIndex
 from tactful.services.planner import PolicyLayer, interest_status
 from tactful.services.state import PersonStates
-from tactful.signals.profile import Engagement, Profile, forget_tag
+from tactful.signals.profile import Engagement, Profile, forget_tag, mark_stated
 from tactful.storage.protocol import Store
 
 _ID_RE = re.compile(ID_PATTERN)
@@ -161,9 +161,14 @@ class PeopleService:
         return self.profile(user_id)
 
     def state_interest(self, user_id: str, tag: str) -> ProfileView:
-        """The person says they like ``tag``: an explicit signal that overrides inference (P11)."""
+        """The person says they like ``tag``: an explicit signal that overrides inference (P11).
+
+        A statement is a positive signal, now: it ends a back-off (P7: general content lasts
+        until they show a new interest) and restarts the tag's retargeting window.
+        """
         tag = valid_tag(tag)
         category = self.catalog().tag_sensitive.get(tag)
+        now = to_epoch(self.clock.now())
 
         def change(person: Person, profile: Profile) -> None:
             if category is not None and category not in person.consent.sensitive_opt_in:
@@ -174,6 +179,7 @@ class PeopleService:
             _add(person.stated_interests, tag, "stated interests")
             _drop(person.blocked_interests, tag)
             _drop(person.muted_topics, tag)
+            mark_stated(profile, tag, now)
 
         return self._change(user_id, change)
 

@@ -82,6 +82,7 @@ class PolicyLayer:
         keep = item_may_drive(person, catalog, ctx.item_positions)
         level = state.engagement
         notes: list[Reason] = []
+        reported: Engagement | None = None  # set when the list runs below the person's level
         hints = config.policy.hints
         stored = self.store.backoff(person.id) if backoff is None else backoff
         latest = last_positive(profile) if compiled is None else compiled.last_positive
@@ -89,12 +90,12 @@ class PolicyLayer:
         if not person.consent.personalization:
             notes.append(Reason(code="personalization_off", message="personalization is off at your request"))
         elif backing_off(counter, hints.backoff_after_ignored):
-            level = Engagement.new
+            reported, level = level, Engagement.new
             notes.append(backoff_note(counter, hints.backoff_after_ignored))
         elif level is Engagement.new and any(t in gate.used for t in person.stated_interests):
             level = Engagement.warming  # what a person told us is no guess (P11 over P5)
         weights, note = self._ramp(config, level, profile.positive_signals)
-        if note is not None:
+        if note is not None and reported is None:  # backing off says why itself
             notes.append(note)
         personal = level is not Engagement.new
         new_ctx = dataclasses.replace(
@@ -129,8 +130,10 @@ class PolicyLayer:
                 cfg.diversity,
                 cfg.diversity_lambda,
                 cfg.percent_promoted,
+                cfg.stated_share if personal else 0.0,
             ),
             interest_tags=interests,
+            stated_tags=frozenset(t for t in person.stated_interests if t in gate.used),
             seen=self._seen(state),
             promos=promos,
             seed=_seed(person.id, surface, ctx.now),
@@ -138,6 +141,8 @@ class PolicyLayer:
             withheld=lambda: gate.withheld,
             counter=counter,
             backoff_threshold=hints.backoff_after_ignored,
+            backoff_visit_seconds=hints.visit_minutes * 60.0,
+            engagement=reported,
         )
 
     def _baseline(
@@ -288,7 +293,8 @@ class PolicyLayer:
         if counter is not None:
             personal = sum(1 for i in items if any(r.code in PERSONAL_CODES for r in i.reasons))
             threshold = plan.backoff_threshold
-            counter = count_served(counter, personal, threshold, plan.state.context.now)
+            now = plan.state.context.now
+            counter = count_served(counter, personal, threshold, now, plan.backoff_visit_seconds)
         if placements:
             self.store.record_served(plan.state.person.id, rec_id, placements, None, plan.state.context.now)
         return counter if counter is not None and counter != plan.counter else None

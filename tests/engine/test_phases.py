@@ -1,0 +1,131 @@
+"""Phases and hints as a person lives them: reloads, back-off, statements, old likes, owned items.
+
+Each test drives the public Python API on a manual clock over the demo library, with a
+trained model, so "because you liked" reasons, back-off and statements meet the real
+pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from tactful import Engine, Event, ManualClock, Settings
+from tactful.demo.library import build_library, simulate_listeners
+from tactful.domain.recommendation import Recommendations
+
+THRESHOLD = 12
+
+
+@pytest.fixture
+def library_engine(settings: Settings, clock: ManualClock) -> Iterator[Engine]:
+    settings.policy.hints.backoff_after_ignored = THRESHOLD
+    rng = np.random.default_rng(5)
+    library = build_library(rng, n_items=240, n_creators=30)
+    with Engine(settings, clock=clock) as engine:
+        engine.served.interval = 3600.0  # counters stay in this worker's buffer: read them there
+        engine.upsert_items(library.items)
+        engine.ingest(simulate_listeners(rng, library, 80, clock.now() - timedelta(days=2)))
+        engine.train()
+        yield engine
+
+
+def _counter(engine: Engine, user: str) -> int:
+    pending = engine.served.pending_backoff(user)
+    return (pending or engine.policy_store.backoff(user)).ignored_slots
+
+
+def _notes(recs: Recommendations) -> set[str]:
+    return {n.code for n in recs.notes or []}
+
+
+def _ignore_until_backed_off(engine: Engine, clock: ManualClock, user: str) -> Recommendations:
+    """Visits an hour apart, each list passed over, until the person is backed off."""
+    for _ in range(10):
+        clock.advance(timedelta(hours=1))
+        recs = engine.recommend(user, n=10)
+        if "backing_off" in _notes(recs):
+            return recs
+    raise AssertionError("never backed off")
+
+
+# -- a reload is not an impression --------------------------------------------------------------
+
+
+@hsettings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(reloads=st.integers(1, 6), gap_seconds=st.integers(0, 29 * 60))
+def test_a_reload_does_not_move_the_back_off_counter(
+    library_engine: Engine, clock: ManualClock, reloads: int, gap_seconds: int
+) -> None:
+    user = "listener-0003"
+    patient = {"policy": {"hints": {"backoff_after_ignored": 10_000}}}  # many examples, one person
+    clock.advance(timedelta(days=1))  # a new visit for every example
+    first = library_engine.recommend(user, n=10, config=patient)
+    counted = _counter(library_engine, user)
+    assert counted > 0  # the listener's list is personalized, and it counted
+    for _ in range(reloads):
+        clock.advance(timedelta(seconds=gap_seconds / reloads))
+        again = library_engine.recommend(user, n=10, config=patient)
+        assert _counter(library_engine, user) == counted
+        assert again.engagement == first.engagement != "new"
+
+
+def test_a_later_visit_counts_again(library_engine: Engine, clock: ManualClock) -> None:
+    user = "listener-0003"
+    library_engine.recommend(user, n=10)
+    first = _counter(library_engine, user)
+    clock.advance(timedelta(minutes=31))
+    library_engine.recommend(user, n=10)
+    assert _counter(library_engine, user) > first
+
+
+def test_a_backed_off_response_reports_the_real_level_and_says_why(
+    library_engine: Engine, clock: ManualClock
+) -> None:
+    user = "listener-0004"
+    recs = _ignore_until_backed_off(library_engine, clock, user)
+    assert recs.engagement == library_engine.person_state(user).engagement.value != "new"
+    notes = _notes(recs)
+    assert "backing_off" in notes and "general_content" not in notes
+    assert all(r.code not in {"because_you_liked", "matches_interest"} for i in recs.items for r in i.reasons)
+
+
+# -- a statement is a strong explicit signal ----------------------------------------------------
+
+
+def _stated_share(recs: Recommendations, tag: str) -> int:
+    return sum(1 for i in recs.items if tag in i.tags)
+
+
+def _least_liked_genre(engine: Engine, user: str) -> str:
+    profile = engine.profile(user)
+    learned = {i.tag: i.score for i in profile.interests if i.tag.startswith("genre:")}
+    genres = sorted({t for item in engine.catalog().items for t in item.tags if t.startswith("genre:")})
+    return min(genres, key=lambda g: (learned.get(g, 0.0), g))
+
+
+def test_stating_an_interest_ends_back_off(library_engine: Engine, clock: ManualClock) -> None:
+    user = "listener-0005"
+    _ignore_until_backed_off(library_engine, clock, user)
+    tag = _least_liked_genre(library_engine, user)
+    clock.advance(timedelta(minutes=1))
+    library_engine.state_interest(user, tag)
+    recs = library_engine.recommend(user, n=10)
+    assert "backing_off" not in _notes(recs)
+    assert _stated_share(recs, tag) >= 3
+    assert any(r.code == "stated_interest" and r.tag == tag for i in recs.items for r in i.reasons)
+
+
+def test_a_statement_visibly_shapes_the_very_next_response(library_engine: Engine) -> None:
+    user = "listener-0006"
+    tag = _least_liked_genre(library_engine, user)
+    before = library_engine.recommend(user, n=10)
+    library_engine.state_interest(user, tag)
+    after = library_engine.recommend(user, n=10)
+    assert _stated_share(after, tag) >= max(3, _stated_share(before, tag) + 2)
