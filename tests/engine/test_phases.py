@@ -129,3 +129,80 @@ def test_a_statement_visibly_shapes_the_very_next_response(library_engine: Engin
     library_engine.state_interest(user, tag)
     after = library_engine.recommend(user, n=10)
     assert _stated_share(after, tag) >= max(3, _stated_share(before, tag) + 2)
+
+
+# -- old phases fade from item history ----------------------------------------------------------
+
+WINDOW_DAYS = 30.0
+_people = iter(range(10_000))
+
+
+def _liked_at(engine: Engine, clock: ManualClock, user: str, ages: dict[str, float]) -> None:
+    """``user`` likes each item ``ages[item]`` days before now (plays first, as a listener would)."""
+    now = clock.now()
+    events = []
+    for item_id, age in ages.items():
+        at = now - timedelta(days=age)
+        events.append(Event(user_id=user, item_id=item_id, type="play", value=240.0, timestamp=at))
+        events.append(Event(user_id=user, item_id=item_id, type="like", timestamp=at))
+    engine.ingest(events)
+
+
+def _cited(recs: Recommendations) -> list[tuple[str, str]]:
+    return [(i.item_id, r.item_id or "") for i in recs.items for r in i.reasons if r.code == "because_you_liked"]
+
+
+@hsettings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ages=st.lists(st.floats(0.0, 400.0), min_size=3, max_size=30), replay=st.booleans())
+def test_after_the_window_no_reason_cites_an_old_like_or_the_item_itself(
+    library_engine: Engine, clock: ManualClock, ages: list[float], replay: bool
+) -> None:
+    user = f"phase-{next(_people)}"
+    items = [i.id for i in library_engine.catalog().items]
+    rng = np.random.default_rng(len(ages))
+    picked = [items[int(k)] for k in rng.choice(len(items), size=len(ages), replace=False)]
+    age_of = dict(zip(picked, ages, strict=True))
+    _liked_at(library_engine, clock, user, age_of)
+    surface = "radio" if replay else "home"
+    recs = library_engine.recommend(
+        user, surface, n=20, config={"surfaces": {"radio": {"replay": True}}} if replay else None
+    )
+    for shown, cited in _cited(recs):
+        assert cited != shown  # never explained by itself
+        assert age_of[cited] <= WINDOW_DAYS  # never an item liked before the window
+
+
+def test_a_phase_older_than_the_window_does_not_drive_the_list(
+    library_engine: Engine, clock: ManualClock
+) -> None:
+    catalog = library_engine.catalog()
+    by_genre: dict[str, list[str]] = {}
+    for item in catalog.items:
+        genre = next(t for t in item.tags if t.startswith("genre:"))
+        by_genre.setdefault(genre, []).append(item.id)
+    old, new = sorted(by_genre, key=lambda g: -len(by_genre[g]))[:2]
+    user = "phases-400"
+    _liked_at(library_engine, clock, user, {i: 400.0 + k for k, i in enumerate(by_genre[old][:20])})
+    _liked_at(library_engine, clock, user, {i: 1.0 + k for k, i in enumerate(by_genre[new][:3])})
+    recs = library_engine.recommend(user, n=12)
+    genres = [next(t for t in i.tags if t.startswith("genre:")) for i in recs.items]
+    assert genres.count(new) > genres.count(old)
+    assert all(cited in by_genre[new] for _, cited in _cited(recs))
+
+
+# -- what people already have -------------------------------------------------------------------
+
+
+def test_a_store_feed_keeps_liked_items_out_and_a_radio_surface_may_replay_them(
+    library_engine: Engine, clock: ManualClock
+) -> None:
+    user = "listener-0007"
+    feed = library_engine.recommend(user, n=20)
+    liked = {i.item_id for i in feed.items[:6]}
+    library_engine.ingest([Event(user_id=user, item_id=i, type="like") for i in liked])
+    after = library_engine.recommend(user, n=40)
+    assert not liked & {i.item_id for i in after.items}  # home is a feed: no replay by default
+    radio = {"surfaces": {"radio": {"replay": True}}}
+    replayed = library_engine.recommend(user, "radio", n=40, config=radio)
+    assert liked & {i.item_id for i in replayed.items}
+    assert all(shown != cited for shown, cited in _cited(replayed))

@@ -90,6 +90,14 @@ class InterestSettings(BaseModel):
     stated_weight: float = Field(
         4.0, ge=0, le=100, description="Interest score a stated interest contributes; it overrides inference."
     )
+    stale_item_weight: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Weight kept by an item last liked longer ago than the retargeting window (P7, "
+        "P9): it still informs similarity a little, is never the reason shown, and the collaborative "
+        "part of a list shrinks when such items are most of what it rests on.",
+    )
 
 
 class PromotionSettings(BaseModel):

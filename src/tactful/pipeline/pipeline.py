@@ -114,7 +114,7 @@ class Pipeline:
         selection = plan.select(final, n)
         chosen = np.array(selection.positions, dtype=np.int64)
         slot_reasons: dict[int, list[Reason]] = selection.reasons
-        liked = closest_liked(state, chosen) if "collaborative" in mix.parts else {}
+        liked = closest_liked(state, chosen, plan.cite_after) if "collaborative" in mix.parts else {}
         items = [
             RecommendedItem(
                 item_id=cat.item_ids[pos],

@@ -34,6 +34,7 @@ class ListPlan:
     notes: list[Reason]
     withheld: Callable[[], list[Reason]]  # why interests are not used; built only for explain=full
     counter: BackoffCounter | None
+    cite_after: float | None = None  # only items liked since may be cited as "because you liked"
     backoff_threshold: int = 40
     backoff_visit_seconds: float = 0.0
     engagement: Engagement | None = None  # the person's real level, when the list runs at another

@@ -15,13 +15,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tactful.config.policy import DiversityMethod
+from tactful.config.policy import DiversityMethod, SurfaceSettings
 from tactful.config.run import RunConfig
 from tactful.domain.recommendation import Reason, RecommendedItem
 from tactful.index.catalog import CatalogIndex
 from tactful.index.person_state import PersonState
 from tactful.pipeline.plan import ListPlan
 from tactful.policy.decision import PolicyRule
+from tactful.policy.exclusions import OwnedRule
 from tactful.policy.hints import (
     PERSONAL_CODES,
     BackoffCounter,
@@ -98,11 +99,17 @@ class PolicyLayer:
         if note is not None and reported is None:  # backing off says why itself
             notes.append(note)
         personal = level is not Engagement.new
+        cite_after = ctx.now - hints.retarget_window_days * DAY
+        item_weights, fresh_share = fade_stale_items(
+            ctx.item_weights[keep], ctx.item_times[keep], cite_after, config.policy.interests.stale_item_weight
+        )
+        if fresh_share < 1.0 and "collaborative" in weights:
+            weights["collaborative"] *= fresh_share
         new_ctx = dataclasses.replace(
             ctx,
             tag_vector=gate.tag_vector if personal else np.minimum(gate.tag_vector, 0.0),
             item_positions=ctx.item_positions[keep],
-            item_weights=ctx.item_weights[keep],
+            item_weights=item_weights,
             item_times=ctx.item_times[keep],
         )
         gated = dataclasses.replace(state, engagement=level, context=new_ctx)
@@ -111,6 +118,7 @@ class PolicyLayer:
             person.id, catalog, interests, ctx.now, surface, enforce=True, version=promotions_version
         )
         rules: list[PolicyRule] = [
+            *surface_rules(cfg),
             ProvenanceRule(),
             SensitiveRule(),
             MutedRule(),
@@ -124,7 +132,7 @@ class PolicyLayer:
             surface=surface,
             weights=weights,
             extra_rules=rules,
-            disabled=frozenset(cfg.disabled_rules),
+            disabled=frozenset(cfg.disabled_rules) | replay_off(cfg),
             select_cfg=SelectConfig(
                 cfg.exploration_share if personal and interests else 0.0,
                 cfg.diversity,
@@ -140,6 +148,7 @@ class PolicyLayer:
             notes=notes,
             withheld=lambda: gate.withheld,
             counter=counter,
+            cite_after=cite_after,
             backoff_threshold=hints.backoff_after_ignored,
             backoff_visit_seconds=hints.visit_minutes * 60.0,
             engagement=reported,
@@ -178,8 +187,8 @@ class PolicyLayer:
             state=plain,
             surface=surface,
             weights=dict(config.blend[level.value]),
-            extra_rules=[],
-            disabled=BASELINE_OFF,
+            extra_rules=surface_rules(cfg),
+            disabled=BASELINE_OFF | replay_off(cfg),
             select_cfg=SelectConfig(0.0, DiversityMethod.off, 1.0, cfg.percent_promoted),
             interest_tags=set(),
             seen=np.zeros(0, dtype=np.int64),
@@ -298,6 +307,38 @@ class PolicyLayer:
         if placements:
             self.store.record_served(plan.state.person.id, rec_id, placements, None, plan.state.context.now)
         return counter if counter is not None and counter != plan.counter else None
+
+
+def surface_rules(cfg: SurfaceSettings) -> list[PolicyRule]:
+    """Rules a surface's shape asks for: without ``replay``, liked and saved items stay out."""
+    return [] if cfg.replay else [OwnedRule()]
+
+
+def replay_off(cfg: SurfaceSettings) -> frozenset[str]:
+    """Foundation rules a replaying surface switches off: consumed items may come back there."""
+    return frozenset({"consumed"}) if cfg.replay else frozenset()
+
+
+def fade_stale_items(
+    weights: np.ndarray, times: np.ndarray, fresh_after: float, stale_weight: float
+) -> tuple[np.ndarray, float]:
+    """Item history older than the retargeting window fades to ``stale_weight`` of itself (P7, P9).
+
+    Returns the weights and the share of the positive history that is still fresh (stale
+    weight counted at its faded value, and never below ``stale_weight``): the collaborative
+    part of the blend is scaled by it, so an old phase informs similarity a little but never
+    drives a list on its own. Negative weights (skips, dislikes) are kept as they are.
+    """
+    stale = (times < fresh_after) & (weights > 0)
+    if not stale.any():
+        return weights, 1.0
+    positive = weights > 0
+    before = float(weights[positive].sum())
+    faded = np.where(stale, weights * stale_weight, weights)
+    fresh = float(faded[positive & ~stale].sum())
+    kept = float(faded[stale].sum())
+    share = fresh / (fresh + kept) if fresh + kept > 0 else 0.0
+    return faded, max(share, stale_weight) if before > 0 else 1.0
 
 
 def _seed(user_id: str, surface: str, now: float) -> int:
