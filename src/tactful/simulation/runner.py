@@ -33,6 +33,9 @@ LIKE_P = 0.25
 DISLIKE_P = 0.03
 PAINFUL_DISLIKE_P = 0.3
 NEW_TOPIC_P = 0.6
+RETRAIN_DAYS = 14
+RELOAD_P = 0.3
+"""Share of visits where the page is reloaded (1 to 3 times) before the person responds."""
 
 
 def run_simulation(
@@ -67,6 +70,7 @@ def run_engine(world: World, policies: bool, data_dir: Path, seed: int) -> dict[
         world,
         evidence_threshold=settings.profile.evidence_threshold,
         retarget_window_days=settings.policy.hints.retarget_window_days,
+        backoff_after_ignored=settings.policy.hints.backoff_after_ignored,
     )
     with Engine(settings, clock=clock) as engine:
         engine.upsert_items(world.items)
@@ -78,6 +82,7 @@ def run_engine(world: World, policies: bool, data_dir: Path, seed: int) -> dict[
         for day in range(world.days):
             day_start = START + timedelta(days=day)
             clock.set(day_start)
+            _retrain(engine, day)
             if day == world.promotions_day:
                 for plan in world.promotions:
                     engine.create_promotion(
@@ -95,7 +100,7 @@ def run_engine(world: World, policies: bool, data_dir: Path, seed: int) -> dict[
                 if day < person.arrives_day:
                     continue
                 clock.set(day_start + timedelta(seconds=30 * n))
-                _life(engine, person, day)
+                _life(engine, person, day, tracker)
                 rng = np.random.default_rng([seed, n, day])
                 if rng.random() > person.visit_p:
                     continue
@@ -104,13 +109,14 @@ def run_engine(world: World, policies: bool, data_dir: Path, seed: int) -> dict[
     return tracker.result()
 
 
-def _life(engine: Engine, person: Persona, day: int) -> None:
+def _life(engine: Engine, person: Persona, day: int, tracker: Tracker) -> None:
     """What people tell the engine outright: stated interests, opt-ins, mutes."""
     if day == person.arrives_day:
         if person.event_days is not None and person.opted_in:
             engine.set_consent(person.id, Consent(sensitive_opt_in=[SENSITIVE_CATEGORY]))
         for tag in person.stated:
             engine.state_interest(person.id, tag)
+            tracker.stated(person)
     if day == person.mute_day and person.mute_tag:
         engine.mute_topic(person.id, person.mute_tag)
 
@@ -139,8 +145,10 @@ def _visit(
     if person.in_event(day) and rng.random() < 0.8:
         organic.append(by_topic[SENSITIVE_TAG][int(rng.integers(len(by_topic[SENSITIVE_TAG])))])
     draws = rng.random((N, 3))  # drawn before serving, so both engines use the same numbers
+    reload = rng.random()  # drawn for both engines alike
     recs = engine.recommend(person.id, "home", n=N)
     tracker.served(person, recs, day, at)
+    _reloads(engine, tracker, person, reload, at)
     events = [Event(user_id=person.id, item_id=i.item_id, type="impression", context=ctx) for i in recs.items]
     if not person.ignorer:
         current = person.likes_on(day)
@@ -160,3 +168,17 @@ def _visit(
         events.append(Event(user_id=person.id, item_id=item_id, type="click", context=ctx))
         tracker.positive(person, item_id, session, at)
     engine.ingest(events)
+
+
+def _reloads(engine: Engine, tracker: Tracker, person: Persona, draw: float, at: float) -> None:
+    """Reload the page ``1..3`` times on a ``RELOAD_P`` share of visits: the same visit again."""
+    if draw >= RELOAD_P:
+        return
+    for _ in range(1 + int(draw / RELOAD_P * 3)):
+        tracker.reloaded(person, engine.recommend(person.id, "home", n=N), at)
+
+
+def _retrain(engine: Engine, day: int) -> None:
+    """Retrain every two weeks, as a deployment would: both engines learn from what they served."""
+    if day % RETRAIN_DAYS == 0:
+        engine.train()
