@@ -149,7 +149,9 @@ def _liked_at(engine: Engine, clock: ManualClock, user: str, ages: dict[str, flo
 
 
 def _cited(recs: Recommendations) -> list[tuple[str, str]]:
-    return [(i.item_id, r.item_id or "") for i in recs.items for r in i.reasons if r.code == "because_you_liked"]
+    return [
+        (i.item_id, r.item_id or "") for i in recs.items for r in i.reasons if r.code == "because_you_liked"
+    ]
 
 
 @hsettings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -103,10 +103,10 @@ def closest_liked(state: PersonState, chosen: np.ndarray, since: float | None = 
     chosen item with nothing left to cite is absent. One small product for the whole list.
     """
     ctx = state.context
-    positive = ctx.item_weights > 0
+    liking = ctx.item_weights > 0
     if since is not None:
-        positive &= ctx.item_times >= since
-    positive = np.flatnonzero(positive)
+        liking &= ctx.item_times >= since
+    positive = np.flatnonzero(liking)
     if positive.size == 0 or chosen.size == 0:
         return {}
     if positive.size > MAX_LIKED:  # the strongest likes explain best, and keep this cheap

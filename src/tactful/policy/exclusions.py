@@ -9,7 +9,6 @@ from tactful.domain.recommendation import Reason
 from tactful.index.compiled_profile import PROVENANCES
 from tactful.policy.decision import PolicyContext, RuleOutcome
 
-
 EXPLICIT_BIT = 1 << PROVENANCES.index("explicit")
 
 

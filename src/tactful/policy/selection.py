@@ -196,7 +196,8 @@ def select(
     stated_in: list[int] = []
     k_stated = min(exploration_slots(n, cfg.stated_share), k_main) if stated_tags else 0
     if k_stated > 0:
-        main, stated_in = _with_stated(main, final, allowed, catalog, catalog.tag_columns(stated_tags), k_stated)
+        stated_cols = catalog.tag_columns(stated_tags)
+        main, stated_in = _with_stated(main, final, allowed, catalog, stated_cols, k_stated)
     cols = catalog.tag_columns(interest_tags) if k_explore > 0 else np.zeros(0, dtype=np.int64)
     explored = _explore(final, catalog, set(main) | set(promoted), cols, seen, k_explore, seed)
     short = n - len(main) - len(promoted) - len(explored)

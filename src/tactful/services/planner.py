@@ -100,8 +100,9 @@ class PolicyLayer:
             notes.append(note)
         personal = level is not Engagement.new
         cite_after = ctx.now - hints.retarget_window_days * DAY
+        stale_weight = config.policy.interests.stale_item_weight
         item_weights, fresh_share = fade_stale_items(
-            ctx.item_weights[keep], ctx.item_times[keep], cite_after, config.policy.interests.stale_item_weight
+            ctx.item_weights[keep], ctx.item_times[keep], cite_after, stale_weight
         )
         if fresh_share < 1.0 and "collaborative" in weights:
             weights["collaborative"] *= fresh_share

@@ -94,9 +94,9 @@ class SqlPolicy(SqlBase):
             conn.close()
         if row is None:  # cannot happen: the query selects from a one-row table
             raise StorageError("the freshness query returned no row")
-        backoff = (
-            BackoffCounter() if row[3] is None else BackoffCounter(row[3], row[4], row[5], row[6], row[7] or 0)
-        )
+        backoff = BackoffCounter()
+        if row[3] is not None:
+            backoff = BackoffCounter(row[3], row[4], row[5], row[6], row[7] or 0)
         return Freshness(int(row[0] or 0), row[1], int(row[2] or 0), backoff)
 
     def _bump_promotions(self, conn: Connection) -> None:
