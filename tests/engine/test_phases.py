@@ -19,6 +19,9 @@ from hypothesis import strategies as st
 from tactful import Engine, Event, ManualClock, Settings
 from tactful.demo.library import build_library, simulate_listeners
 from tactful.domain.recommendation import Recommendations
+from tactful.policy.hints import BackoffCounter, count_served
+from tactful.services.planner import fade_stale_items
+from tactful.signals.profile import DAY
 
 THRESHOLD = 12
 
@@ -208,3 +211,54 @@ def test_a_store_feed_keeps_liked_items_out_and_a_radio_surface_may_replay_them(
     replayed = library_engine.recommend(user, "radio", n=40, config=radio)
     assert liked & {i.item_id for i in replayed.items}
     assert all(shown != cited for shown, cited in _cited(replayed))
+
+
+# -- the pure pieces ----------------------------------------------------------------------------
+
+
+@given(
+    rows=st.lists(st.tuples(st.floats(-5.0, 5.0), st.floats(0.0, 400.0)), min_size=1, max_size=40),
+    stale_weight=st.floats(0.0, 1.0),
+)
+def test_stale_item_history_fades_and_its_share_bounds_the_collaborative_part(
+    rows: list[tuple[float, float]], stale_weight: float
+) -> None:
+    weights = np.array([w for w, _ in rows])
+    now = 1_000 * DAY
+    times = np.array([now - age * DAY for _, age in rows])
+    faded, share = fade_stale_items(weights, times, now - WINDOW_DAYS * DAY, stale_weight)
+    stale = (times < now - WINDOW_DAYS * DAY) & (weights > 0)
+    assert np.array_equal(faded[~stale], weights[~stale])  # fresh and negative weights stand
+    assert np.allclose(faded[stale], weights[stale] * stale_weight)
+    assert stale_weight - 1e-12 <= share <= 1.0
+    if not stale.any():
+        assert share == 1.0
+    elif not ((weights > 0) & ~stale).any():
+        assert share == pytest.approx(stale_weight)  # only an old phase: it informs a little
+
+
+@given(
+    slots=st.lists(st.tuples(st.integers(0, 12), st.floats(0.0, 7200.0)), min_size=1, max_size=20),
+)
+def test_within_a_visit_only_slots_beyond_the_visit_s_most_are_counted(
+    slots: list[tuple[int, float]],
+) -> None:
+    visit = 1800.0
+    counter, now = BackoffCounter(), 0.0
+    start: float | None = None
+    most = 0
+    expected = 0
+    for personal, gap in slots:
+        now += gap
+        within = start is not None and now < start + visit
+        if within:
+            expected += max(personal - most, 0)
+            most = max(most, personal)
+        elif personal:
+            start, most = now, personal
+            expected += personal
+        before = counter
+        counter = count_served(counter, personal, 40, now, visit)
+        assert counter.ignored_slots == expected
+        if within and personal <= before.visit_slots:
+            assert counter == before  # a reload (the same or a shorter list) changes nothing

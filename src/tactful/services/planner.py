@@ -333,13 +333,11 @@ def fade_stale_items(
     stale = (times < fresh_after) & (weights > 0)
     if not stale.any():
         return weights, 1.0
-    positive = weights > 0
-    before = float(weights[positive].sum())
     faded = np.where(stale, weights * stale_weight, weights)
-    fresh = float(faded[positive & ~stale].sum())
+    fresh = float(faded[(weights > 0) & ~stale].sum())
     kept = float(faded[stale].sum())
     share = fresh / (fresh + kept) if fresh + kept > 0 else 0.0
-    return faded, max(share, stale_weight) if before > 0 else 1.0
+    return faded, max(share, stale_weight)
 
 
 def _seed(user_id: str, surface: str, now: float) -> int:
