@@ -8,6 +8,7 @@ hence how people respond, differs.
 
 from __future__ import annotations
 
+import multiprocessing
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -47,7 +48,9 @@ def run_simulation(
         base = workdir or Path(tmp)
         args = [(world, True, base / "on", seed), (world, False, base / "off", seed)]
         if workers > 1:
-            with ProcessPoolExecutor(max_workers=2) as pool:
+            # spawned, not forked: a fork of a process with running threads (a server, BLAS, an
+            # earlier engine's writer) can inherit a held lock and hang the child's training
+            with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
                 on, off = pool.map(_run_star, args)
         else:
             on, off = (_run_star(a) for a in args)
