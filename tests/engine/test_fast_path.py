@@ -198,6 +198,7 @@ def test_backoff_counts_are_seen_by_the_next_request_before_they_are_written(
         engine.ingest(_likes("ann", clock))
         notes: list[str] = []
         for _ in range(6):
+            clock.advance(timedelta(hours=1))  # separate visits (a reload would count nothing)
             notes = [n.code for n in engine.recommend("ann", n=8).notes or []]
             if "backing_off" in notes:
                 break

@@ -571,6 +571,16 @@ def test_backoff_counters(store: Store) -> None:
     assert store.exposures("ann", ["p1"], 0.0) == {"p1": [T0 + 2]}
 
 
+def test_backoff_counters_keep_the_visit(store: Store) -> None:
+    """The visit a counter is deduplicating reloads over survives the round trip."""
+    counter = BackoffCounter(7, T0, None, visit_start=T0 + 5, visit_slots=7)
+    store.save_backoff([("ann", counter, T0 + 5)])
+    assert store.backoff("ann") == counter
+    assert store.freshness("ann").backoff == counter
+    store.save_backoff([("ann", BackoffCounter(0, T0 + 9, None), T0 + 9)])  # a positive signal resets
+    assert store.backoff("ann") == BackoffCounter(0, T0 + 9, None) == store.freshness("ann").backoff
+
+
 def test_freshness_reads_every_version_at_once(store: Store) -> None:
     fresh = store.freshness("ann")
     assert (fresh.catalog_version, fresh.person_version, fresh.promotions_version) == (0, None, 0)

@@ -58,6 +58,14 @@ class HintSettings(BaseModel):
         description="Personalized slots served without any positive signal before the person is "
         "reverted to general content (until they show interest again).",
     )
+    visit_minutes: float = Field(
+        30.0,
+        ge=0,
+        le=1440,
+        description="Lists served within this many minutes of a visit's first counted list are one "
+        "visit: back-off counts the most personalized slots any of them held, once, so a reload "
+        "counts nothing (0 counts every served list).",
+    )
 
 
 class InterestSettings(BaseModel):
@@ -81,6 +89,14 @@ class InterestSettings(BaseModel):
     )
     stated_weight: float = Field(
         4.0, ge=0, le=100, description="Interest score a stated interest contributes; it overrides inference."
+    )
+    stale_item_weight: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Weight kept by an item last liked longer ago than the retargeting window (P7, "
+        "P9): it still informs similarity a little, is never the reason shown, and the collaborative "
+        "part of a list shrinks when such items are most of what it rests on.",
     )
 
 
@@ -136,6 +152,18 @@ class SurfaceSettings(BaseModel):
     )
     percent_promoted: float = Field(
         0.2, ge=0, le=1, description="At most this share of a list may be promoted placements."
+    )
+    stated_share: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Share of slots (rounded half up) held by items with an interest the person "
+        "stated, while they have one (P11): a statement shapes the very next list.",
+    )
+    replay: bool = Field(
+        False,
+        description="Items the person already liked, saved or consumed may come back here (a "
+        "radio-style surface). Off (a store feed) keeps them out of the list.",
     )
     include_tags: list[Tag] = Field(
         default_factory=list, max_length=64, description="If set, only items with one of these tags."

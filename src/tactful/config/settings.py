@@ -200,8 +200,8 @@ class Settings(BaseSettings):
     surfaces: dict[str, SurfaceSettings] = Field(
         default_factory=default_surfaces,
         description="Per-placement list shape (n, exploration share 10 %, diversity "
-        "mmr|calibration|off with lambda, percent_promoted, include/exclude tags, disabled rules); "
-        "unknown surfaces get defaults.",
+        "mmr|calibration|off with lambda, percent_promoted, stated_share 0.3, replay of liked or "
+        "consumed items (off), include/exclude tags, disabled rules); unknown surfaces get defaults.",
     )
     models: ModelSettings = Field(default_factory=ModelSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -95,13 +95,18 @@ def _interest_reason(
     )
 
 
-def closest_liked(state: PersonState, chosen: np.ndarray) -> dict[int, int]:
+def closest_liked(state: PersonState, chosen: np.ndarray, since: float | None = None) -> dict[int, int]:
     """For each chosen item, the liked item sharing most tags with it (else the latest liked).
 
-    One small product for the whole list, not one per item.
+    Only items liked at ``since`` or later may be cited (an old phase is not the reason
+    shown, P9), and never the chosen item itself: an item is not explained by itself. A
+    chosen item with nothing left to cite is absent. One small product for the whole list.
     """
     ctx = state.context
-    positive = np.flatnonzero(ctx.item_weights > 0)
+    liking = ctx.item_weights > 0
+    if since is not None:
+        liking &= ctx.item_times >= since
+    positive = np.flatnonzero(liking)
     if positive.size == 0 or chosen.size == 0:
         return {}
     if positive.size > MAX_LIKED:  # the strongest likes explain best, and keep this cheap
@@ -109,8 +114,15 @@ def closest_liked(state: PersonState, chosen: np.ndarray) -> dict[int, int]:
         positive = np.sort(positive[strongest])
     liked = ctx.item_positions[positive]
     overlap = tag_overlap(ctx.catalog.item_tag_norm, liked, chosen)
+    overlap[liked[:, None] == chosen[None, :]] = -1.0  # never the item itself
     best = overlap.argmax(axis=0)
-    latest = int(liked[int(np.argmax(ctx.item_times[positive]))])
-    return {
-        int(pos): int(liked[best[k]]) if overlap[best[k], k] > 0 else latest for k, pos in enumerate(chosen)
-    }
+    recent = liked[np.argsort(-ctx.item_times[positive], kind="stable")[:2]]
+    out: dict[int, int] = {}
+    for k, pos in enumerate(chosen.tolist()):
+        if overlap[best[k], k] > 0:
+            out[pos] = int(liked[best[k]])
+            continue
+        other = [int(p) for p in recent if int(p) != pos]
+        if other:
+            out[pos] = other[0]
+    return out

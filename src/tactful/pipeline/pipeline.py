@@ -48,6 +48,14 @@ def base_rules(config: RunConfig, extra: Sequence[PolicyRule] = ()) -> list[Poli
     ]
 
 
+def _joined(slot: list[Reason], scored: list[Reason]) -> list[Reason]:
+    """The slot's own reasons, then the scored ones that do not repeat them (same code and tag)."""
+    if not slot:
+        return scored
+    said = {(r.code, r.tag) for r in slot}
+    return slot + [r for r in scored if (r.code, r.tag) not in said]
+
+
 class Pipeline:
     """Composes scorers, blend weights and policy rules; pure given its inputs.
 
@@ -106,16 +114,18 @@ class Pipeline:
         selection = plan.select(final, n)
         chosen = np.array(selection.positions, dtype=np.int64)
         slot_reasons: dict[int, list[Reason]] = selection.reasons
-        liked = closest_liked(state, chosen) if "collaborative" in mix.parts else {}
+        liked = closest_liked(state, chosen, plan.cite_after) if "collaborative" in mix.parts else {}
         items = [
             RecommendedItem(
                 item_id=cat.item_ids[pos],
                 title=cat.items[pos].title,
                 score=round(float(final[pos]), 6),
                 tags=list(cat.items[pos].tags),
-                reasons=slot_reasons.get(int(pos), [])
-                + reasons_for(
-                    int(pos), state, mix, policy.decisions(int(pos)), self.half_lives, liked.get(int(pos))
+                reasons=_joined(
+                    slot_reasons.get(int(pos), []),
+                    reasons_for(
+                        int(pos), state, mix, policy.decisions(int(pos)), self.half_lives, liked.get(int(pos))
+                    ),
                 ),
             )
             for pos in chosen

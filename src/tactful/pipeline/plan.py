@@ -14,6 +14,7 @@ from tactful.policy.decision import PolicyRule
 from tactful.policy.hints import BackoffCounter
 from tactful.policy.promotions import PromotionCandidates
 from tactful.policy.selection import SelectConfig, Selection, select
+from tactful.signals.profile import Engagement
 
 
 @dataclass
@@ -33,8 +34,17 @@ class ListPlan:
     notes: list[Reason]
     withheld: Callable[[], list[Reason]]  # why interests are not used; built only for explain=full
     counter: BackoffCounter | None
+    cite_after: float | None = None  # only items liked since may be cited as "because you liked"
     backoff_threshold: int = 40
+    backoff_visit_seconds: float = 0.0
+    engagement: Engagement | None = None  # the person's real level, when the list runs at another
     selection: Selection | None = field(default=None)
+    stated_tags: frozenset[str] = frozenset()
+
+    @property
+    def reported_engagement(self) -> Engagement:
+        """The level a response reports: the person's own, even while backing off (P5, P7)."""
+        return self.state.engagement if self.engagement is None else self.engagement
 
     def rules(self, base: Sequence[PolicyRule]) -> list[PolicyRule]:
         return [r for r in base if r.name not in self.disabled] + self.extra_rules
@@ -52,6 +62,7 @@ class ListPlan:
             self.seen,
             self.promos,
             self.seed,
+            self.stated_tags,
         )
         return self.selection
 

@@ -6,7 +6,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from tactful.domain.recommendation import Reason
+from tactful.index.compiled_profile import PROVENANCES
 from tactful.policy.decision import PolicyContext, RuleOutcome
+
+EXPLICIT_BIT = 1 << PROVENANCES.index("explicit")
 
 
 def _disliked(ctx: PolicyContext) -> np.ndarray:
@@ -56,6 +59,32 @@ class ConsumedRule:
             None,
             lambda pos: Reason(
                 code="consumed", message="you already have this", item_id=ctx.catalog.item_ids[pos]
+            ),
+        )
+
+
+class OwnedRule:
+    """On a surface that does not replay, items the person liked or saved stay out of the way.
+
+    "Liked" is a positive explicit score on the item (like, save, a high rating); consumed
+    items are the :class:`ConsumedRule`'s. A radio-style surface (``replay``) runs neither.
+    """
+
+    name = "owned"
+
+    def apply(self, ctx: PolicyContext) -> RuleOutcome:
+        arrays = ctx.arrays
+        liked = arrays.item_pos[(arrays.item_positive_bits & EXPLICIT_BIT) != 0]
+        deny = None  # nothing denied
+        if liked.size:
+            deny = np.zeros(ctx.catalog.size, dtype=bool)
+            deny[liked] = True
+        return RuleOutcome(
+            self.name,
+            deny,
+            None,
+            lambda pos: Reason(
+                code="owned", message="you already liked or saved this", item_id=ctx.catalog.item_ids[pos]
             ),
         )
 

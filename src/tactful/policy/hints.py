@@ -2,7 +2,11 @@
 
 Impressions come from the events clients send (type ``impression``): only the client
 knows what was actually on screen. The back-off counter instead counts personalized
-slots the engine served, so it works even for clients that report no impressions.
+slots the engine served, so it works even for clients that report no impressions; to count
+what the person saw rather than what was served, served lists are deduplicated per visit:
+every list served within ``visit_minutes`` (a setting) of the first one counted forms one visit, and
+the visit counts the most personalized slots any of its lists held, once. A reload (the
+same list again, or a shorter one) therefore moves nothing.
 """
 
 from __future__ import annotations
@@ -53,11 +57,17 @@ class ImpressionDiscountRule:
 
 @dataclass(frozen=True)
 class BackoffCounter:
-    """Personalized slots served since the person's last positive signal."""
+    """Personalized slots served since the person's last positive signal.
+
+    ``visit_start`` is when the current visit's first counted list was served and
+    ``visit_slots`` the most personalized slots one of its lists held (already counted).
+    """
 
     ignored_slots: int = 0
     counted_since: float = 0.0
     backoff_since: float | None = None
+    visit_start: float | None = None
+    visit_slots: int = 0
 
 
 def last_positive(profile: Profile) -> float | None:
@@ -83,13 +93,34 @@ def backing_off(counter: BackoffCounter, threshold: int) -> bool:
     return counter.ignored_slots >= threshold
 
 
-def count_served(counter: BackoffCounter, personalized: int, threshold: int, now: float) -> BackoffCounter:
-    """Add the personalized slots just served; record when back-off began."""
-    ignored = counter.ignored_slots + personalized
+def count_served(
+    counter: BackoffCounter,
+    personalized: int,
+    threshold: int,
+    now: float,
+    visit_seconds: float = 0.0,
+) -> BackoffCounter:
+    """Add the personalized slots just served, once per visit; record when back-off began.
+
+    Within ``visit_seconds`` of the visit's first counted list only slots beyond the most
+    any earlier list of the visit held are added, so a reload counts nothing; the counter
+    comes back unchanged (equal) then.
+    """
+    start, most = counter.visit_start, counter.visit_slots
+    if start is not None and start <= now < start + visit_seconds:
+        added = max(personalized - most, 0)
+        most = max(most, personalized)
+    else:
+        added, start, most = personalized, now, personalized
+        if personalized == 0:  # nothing counted: no visit begins
+            return counter
+    if added == 0 and start == counter.visit_start and most == counter.visit_slots:
+        return counter
+    ignored = counter.ignored_slots + added
     since = counter.backoff_since
     if ignored >= threshold and since is None:
         since = now
-    return BackoffCounter(ignored, counter.counted_since, since)
+    return BackoffCounter(ignored, counter.counted_since, since, start, most)
 
 
 def backoff_note(counter: BackoffCounter, threshold: int) -> Reason:

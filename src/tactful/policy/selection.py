@@ -32,6 +32,7 @@ class SelectConfig:
     diversity: DiversityMethod = DiversityMethod.mmr
     diversity_lambda: float = 0.75
     percent_promoted: float = 0.2
+    stated_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,36 @@ def _explore(
     return [int(c) for c in chosen]
 
 
+def _with_stated(
+    main: list[int], final: np.ndarray, allowed: np.ndarray, catalog: CatalogIndex, cols: np.ndarray, k: int
+) -> tuple[list[int], list[int]]:
+    """``main`` holding at least ``k`` items with a stated interest (P11): the best-scoring such
+    items replace the lowest-ranked others. Returns the list and the items brought in."""
+    has = catalog.items_with_tags(cols)
+    need = k - sum(1 for p in main if has[p])
+    if need <= 0:
+        return main, []
+    ok = has & allowed
+    ok[main] = False
+    cand = np.flatnonzero(ok)
+    brought = [int(p) for p in cand[best_first(final[cand], need)]]
+    if not brought:
+        return main, []
+    out = list(main)
+    slots = [i for i in range(len(out) - 1, -1, -1) if not has[out[i]]][: len(brought)]
+    for i, pos in zip(sorted(slots), brought, strict=False):
+        out[i] = pos
+    return out, brought[: len(slots)]
+
+
+def stated_reason(catalog: CatalogIndex, pos: int, stated: Collection[str]) -> Reason:
+    tag = next((t for t in catalog.items[pos].tags if t in stated), None)
+    label = catalog.tag_labels.get(tag, tag) if tag else "an interest you told us"
+    return Reason(
+        code="stated_interest", message=f"you told us you like {label}", tag=tag, provenance=["explicit"]
+    )
+
+
 def select(
     final: np.ndarray,
     catalog: CatalogIndex,
@@ -137,8 +168,13 @@ def select(
     seen: Collection[int] | np.ndarray,
     promos: PromotionCandidates,
     seed: int,
+    stated_tags: Collection[str] = (),
 ) -> Selection:
-    """Fill ``n`` slots from the allowed (finite) scores."""
+    """Fill ``n`` slots from the allowed (finite) scores.
+
+    With ``stated_tags`` and a ``stated_share``, that share of the main slots (rounded half
+    up) holds items with a stated interest, so a statement shapes the very next list.
+    """
     allowed = np.isfinite(final)
     n = min(n, int(np.count_nonzero(allowed)))
     if n <= 0:
@@ -157,6 +193,11 @@ def select(
         main = calibrate(shortlist, scores, catalog.item_tag, target, k_main, cfg.diversity_lambda)
     else:
         main = [int(p) for p in shortlist[:k_main]]
+    stated_in: list[int] = []
+    k_stated = min(exploration_slots(n, cfg.stated_share), k_main) if stated_tags else 0
+    if k_stated > 0:
+        stated_cols = catalog.tag_columns(stated_tags)
+        main, stated_in = _with_stated(main, final, allowed, catalog, stated_cols, k_stated)
     cols = catalog.tag_columns(interest_tags) if k_explore > 0 else np.zeros(0, dtype=np.int64)
     explored = _explore(final, catalog, set(main) | set(promoted), cols, seen, k_explore, seed)
     short = n - len(main) - len(promoted) - len(explored)
@@ -168,6 +209,8 @@ def select(
         positions.insert(min(1 + 3 * k, len(positions)), pos)
     positions += explored
     reasons: dict[int, list[Reason]] = {pos: [promoted_reason(promos, pid)] for pos, pid in promoted.items()}
+    for pos in stated_in:
+        reasons[pos] = [stated_reason(catalog, pos, stated_tags)]
     for pos in explored:
         tag = next((t for t in catalog.items[pos].tags if not t.startswith("creator:")), None)
         label = catalog.tag_labels.get(tag, tag) if tag else "something new"

@@ -26,7 +26,7 @@ from tactful.errors import ValidationError
 from tactful.index.catalog import CatalogIndex
 from tactful.services.planner import PolicyLayer, interest_status
 from tactful.services.state import PersonStates
-from tactful.signals.profile import Engagement, Profile, ProfileRules, forget_items, forget_tag
+from tactful.signals.profile import Engagement, Profile, ProfileRules, forget_items, forget_tag, mark_stated
 from tactful.storage.protocol import Store
 
 _ID_RE = re.compile(ID_PATTERN)
@@ -193,6 +193,7 @@ class PeopleService:
         _add(person.stated_interests, tag, "stated interests")
         _drop(person.blocked_interests, tag)
         _drop(person.muted_topics, tag)
+        mark_stated(profile, tag, to_epoch(self.clock.now()))
 
     def _remove(self, person: Person, profile: Profile, tag: str) -> None:
         _drop(person.stated_interests, tag)
@@ -218,7 +219,11 @@ class PeopleService:
             person.stated_interests = [t for t in person.stated_interests if t not in gone]
 
     def state_interest(self, user_id: str, tag: str) -> ProfileView:
-        """The person says they like ``tag``: an explicit signal that overrides inference (P11)."""
+        """The person says they like ``tag``: an explicit signal that overrides inference (P11).
+
+        A statement is a positive signal, now: it ends a back-off (P7: general content lasts
+        until they show a new interest) and restarts the tag's retargeting window.
+        """
         tag = valid_tag(tag)
         catalog = self.catalog()
         return self._change(user_id, lambda person, profile: self._state(person, profile, tag, catalog))

@@ -15,13 +15,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tactful.config.policy import DiversityMethod
+from tactful.config.policy import DiversityMethod, SurfaceSettings
 from tactful.config.run import RunConfig
 from tactful.domain.recommendation import Reason, RecommendedItem
 from tactful.index.catalog import CatalogIndex
 from tactful.index.person_state import PersonState
 from tactful.pipeline.plan import ListPlan
 from tactful.policy.decision import PolicyRule
+from tactful.policy.exclusions import OwnedRule
 from tactful.policy.hints import (
     PERSONAL_CODES,
     BackoffCounter,
@@ -86,6 +87,7 @@ class PolicyLayer:
         keep = item_may_drive(person, catalog, ctx.item_positions)
         level = state.engagement
         notes: list[Reason] = []
+        reported: Engagement | None = None  # set when the list runs below the person's level
         hints = config.policy.hints
         stored = self.store.backoff(person.id) if backoff is None else backoff
         latest = last_positive(profile) if compiled is None else compiled.last_positive
@@ -93,19 +95,26 @@ class PolicyLayer:
         if not person.consent.personalization:
             notes.append(Reason(code="personalization_off", message="personalization is off at your request"))
         elif backing_off(counter, hints.backoff_after_ignored):
-            level = Engagement.new
+            reported, level = level, Engagement.new
             notes.append(backoff_note(counter, hints.backoff_after_ignored))
         elif level is Engagement.new and any(t in gate.used for t in person.stated_interests):
             level = Engagement.warming  # what a person told us is no guess (P11 over P5)
         weights, note = self._ramp(config, level, profile.positive_signals)
-        if note is not None:
+        if note is not None and reported is None:  # backing off says why itself
             notes.append(note)
         personal = level is not Engagement.new
+        cite_after = ctx.now - hints.retarget_window_days * DAY
+        stale_weight = config.policy.interests.stale_item_weight
+        item_weights, fresh_share = fade_stale_items(
+            ctx.item_weights[keep], ctx.item_times[keep], cite_after, stale_weight
+        )
+        if fresh_share < 1.0 and "collaborative" in weights:
+            weights["collaborative"] *= fresh_share
         new_ctx = dataclasses.replace(
             ctx,
             tag_vector=gate.tag_vector if personal else np.minimum(gate.tag_vector, 0.0),
             item_positions=ctx.item_positions[keep],
-            item_weights=ctx.item_weights[keep],
+            item_weights=item_weights,
             item_times=ctx.item_times[keep],
         )
         gated = dataclasses.replace(state, engagement=level, context=new_ctx)
@@ -114,6 +123,7 @@ class PolicyLayer:
             person.id, catalog, interests, ctx.now, surface, enforce=True, version=promotions_version
         )
         rules: list[PolicyRule] = [
+            *surface_rules(cfg),
             ProvenanceRule(),
             SensitiveRule(),
             MutedRule(),
@@ -127,21 +137,26 @@ class PolicyLayer:
             surface=surface,
             weights=weights,
             extra_rules=rules,
-            disabled=frozenset(cfg.disabled_rules),
+            disabled=frozenset(cfg.disabled_rules) | replay_off(cfg),
             select_cfg=SelectConfig(
                 cfg.exploration_share if personal and interests else 0.0,
                 cfg.diversity,
                 cfg.diversity_lambda,
                 cfg.percent_promoted,
+                cfg.stated_share if personal else 0.0,
             ),
             interest_tags=interests,
+            stated_tags=frozenset(t for t in person.stated_interests if t in gate.used),
             seen=self._seen(state),
             promos=promos,
             seed=_seed(person.id, surface, ctx.now),
             notes=notes,
             withheld=lambda: gate.withheld,
             counter=counter,
+            cite_after=cite_after,
             backoff_threshold=hints.backoff_after_ignored,
+            backoff_visit_seconds=hints.visit_minutes * 60.0,
+            engagement=reported,
         )
 
     def _baseline(
@@ -177,8 +192,8 @@ class PolicyLayer:
             state=plain,
             surface=surface,
             weights=dict(config.blend[level.value]),
-            extra_rules=[],
-            disabled=BASELINE_OFF,
+            extra_rules=surface_rules(cfg),
+            disabled=BASELINE_OFF | replay_off(cfg),
             select_cfg=SelectConfig(0.0, DiversityMethod.off, 1.0, cfg.percent_promoted),
             interest_tags=set(),
             seen=np.zeros(0, dtype=np.int64),
@@ -302,12 +317,43 @@ class PolicyLayer:
         if counter is not None:
             personal = sum(1 for i in items if any(r.code in PERSONAL_CODES for r in i.reasons))
             threshold = plan.backoff_threshold
-            counter = count_served(counter, personal, threshold, plan.state.context.now)
+            now = plan.state.context.now
+            counter = count_served(counter, personal, threshold, now, plan.backoff_visit_seconds)
         if placements:
             user_id = plan.state.person.id
             check = None if self.tombstones is None else self.tombstones.check([user_id])
             self.store.record_served(user_id, rec_id, placements, None, plan.state.context.now, check)
         return counter if counter is not None and counter != plan.counter else None
+
+
+def surface_rules(cfg: SurfaceSettings) -> list[PolicyRule]:
+    """Rules a surface's shape asks for: without ``replay``, liked and saved items stay out."""
+    return [] if cfg.replay else [OwnedRule()]
+
+
+def replay_off(cfg: SurfaceSettings) -> frozenset[str]:
+    """Foundation rules a replaying surface switches off: consumed items may come back there."""
+    return frozenset({"consumed"}) if cfg.replay else frozenset()
+
+
+def fade_stale_items(
+    weights: np.ndarray, times: np.ndarray, fresh_after: float, stale_weight: float
+) -> tuple[np.ndarray, float]:
+    """Item history older than the retargeting window fades to ``stale_weight`` of itself (P7, P9).
+
+    Returns the weights and the share of the positive history that is still fresh (stale
+    weight counted at its faded value, and never below ``stale_weight``): the collaborative
+    part of the blend is scaled by it, so an old phase informs similarity a little but never
+    drives a list on its own. Negative weights (skips, dislikes) are kept as they are.
+    """
+    stale = (times < fresh_after) & (weights > 0)
+    if not stale.any():
+        return weights, 1.0
+    faded = np.where(stale, weights * stale_weight, weights)
+    fresh = float(faded[(weights > 0) & ~stale].sum())
+    kept = float(faded[stale].sum())
+    share = fresh / (fresh + kept) if fresh + kept > 0 else 0.0
+    return faded, max(share, stale_weight)
 
 
 def _seed(user_id: str, surface: str, now: float) -> int:

@@ -154,7 +154,7 @@ class RecommendService:
             recommendation_id=rec_id,
             user_id=user_id,
             surface=surface,
-            engagement=plan.state.engagement.value,
+            engagement=plan.reported_engagement.value,
             generated_at=now_dt,
             items=list(result.items),
             excluded=None if result.excluded is None else list(result.excluded),

@@ -265,6 +265,16 @@ def apply_signal(
         trace.count_positive(day, rules.max_active_days)
 
 
+def mark_stated(profile: Profile, tag: str, at: float) -> None:
+    """A stated interest is a positive signal on its tag at ``at`` (it carries no score:
+    the stated weight applies while the statement stands)."""
+    interest = profile.interests.get(tag)
+    if interest is None:
+        interest = profile.interests[tag] = TagInterest()
+    interest.last_positive = max(interest.last_positive or at, at)
+    profile.dirty_tags.add(tag)
+
+
 def forget_tag(profile: Profile, tag: str) -> None:
     """Delete an inferred interest (mute or removal, P8/P11), and its part in every trace."""
     if profile.interests.pop(tag, None) is not None:

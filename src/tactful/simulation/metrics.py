@@ -11,8 +11,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from tactful.domain.recommendation import Recommendations
+from tactful.policy.hints import PERSONAL_CODES
 from tactful.signals.profile import DAY
 from tactful.simulation.world import Persona, World
+
+PHASE_KEYS = ("stale_item_reasons", "self_reasons", "reload_backoff")
+"""Phases and hints: 'because you liked' on an item liked before the retargeting window or on
+the item itself; lists backed off although the person was shown fewer ignored personalized
+items than the threshold since their last positive signal (each item once per visit, however
+often the visit's page was reloaded)."""
 
 KEYS = (
     "sensitive_exposures",
@@ -22,6 +29,7 @@ KEYS = (
     "retarget_after_window",
     "premature_interest_actions",
     "opt_out_residue",
+    *PHASE_KEYS,
     "drift_adapt_days",
     "exploration_share",
     "coverage",
@@ -47,9 +55,14 @@ class Tracker:
     adapted: dict[str, int] = field(default_factory=dict)
     counts: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     served_items: set[str] = field(default_factory=set)
+    backoff_after_ignored: int = 40
+    item_positive: dict[tuple[str, str], float] = field(default_factory=dict)
+    ignored_seen: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    visit_personal: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     # -- what the person did -----------------------------------------------------------------
     def positive(self, person: Persona, item_id: str, session: str, at: float) -> None:
+        self._phase_positive(person, item_id, at)
         for tag in self._tags(item_id):
             self.sessions[person.id].setdefault(tag, set()).add(session)
             self.last_positive[(person.id, tag)] = at
@@ -76,6 +89,7 @@ class Tracker:
         self.served_items.update(ids)
         c["slots"] += len(ids)
         c["lists"] += 1
+        self._phase_list(person, recs, at, first=True)
         muted = person.mute_tag if person.mute_day is not None and day >= person.mute_day else None
         known = self._known_interests(person)
         hidden = person.hidden_on(day)
@@ -145,6 +159,46 @@ class Tracker:
         if tag not in person.stated and (last is None or at - last > self.retarget_window_days * DAY):
             self.counts["retarget_after_window"] += 1
 
+    # -- phases and hints (P7, P9) ----------------------------------------------------------
+    def stated(self, person: Persona) -> None:
+        """A statement is a positive signal: the person shows an interest."""
+        self.ignored_seen[person.id] = 0
+
+    def reloaded(self, person: Persona, recs: Recommendations, at: float) -> None:
+        """The same visit's list served again (a page reload): nothing new was shown."""
+        self.counts["reloads"] += 1
+        self._phase_list(person, recs, at, first=False)
+
+    def _phase_positive(self, person: Persona, item_id: str, at: float) -> None:
+        self.item_positive[(person.id, item_id)] = at
+        self.ignored_seen[person.id] = 0
+
+    def _phase_list(self, person: Persona, recs: Recommendations, at: float, first: bool) -> None:
+        c = self.counts
+        window = self.retarget_window_days * DAY
+        for item in recs.items:
+            for reason in item.reasons:
+                if reason.code != "because_you_liked" or reason.item_id is None:
+                    continue
+                if reason.item_id == item.item_id:
+                    c["self_reasons"] += 1
+                liked = self.item_positive.get((person.id, reason.item_id))
+                if liked is None or at - liked > window:
+                    c["stale_item_reasons"] += 1
+        backing_off = any(n.code == "backing_off" for n in recs.notes or [])
+        if backing_off and self.ignored_seen[person.id] < self.backoff_after_ignored:
+            c["reload_backoff"] += 1
+        # what the person was shown: each personalized item once per visit, however often reloaded
+        personal = {i.item_id for i in recs.items if any(r.code in PERSONAL_CODES for r in i.reasons)}
+        if first:
+            self.visit_personal[person.id] = set()
+        fresh = personal - self.visit_personal[person.id]
+        self.visit_personal[person.id] |= fresh
+        self.ignored_seen[person.id] += len(fresh)
+
+    def _phase_figures(self) -> dict[str, float]:
+        return {key: int(self.counts[key]) for key in PHASE_KEYS}
+
     # -- the figures -------------------------------------------------------------------------
     def result(self) -> dict[str, float]:
         c = self.counts
@@ -160,6 +214,7 @@ class Tracker:
             "cap_violations": int(c["cap_violations"]),
             "retarget_after_window": int(c["retarget_after_window"]),
             "premature_interest_actions": int(c["premature_interest_actions"]),
+            **self._phase_figures(),
             "drift_adapt_days": round(sum(waits) / len(waits), 2) if waits else 0.0,
             "exploration_share": round(c["explore_slots"] / c["explore_base"], 4)
             if c["explore_base"]

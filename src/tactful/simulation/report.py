@@ -6,10 +6,10 @@ from pathlib import Path
 
 from rich.table import Table
 
-from tactful.simulation.metrics import KEYS
+from tactful.simulation.metrics import KEYS, PHASE_KEYS
 
-MUST_BE_ZERO = frozenset(KEYS[:7])
-"""The invariants: the first seven figures must be 0 with policies on."""
+MUST_BE_ZERO = frozenset(KEYS[:7]) | frozenset(PHASE_KEYS)
+"""The invariants: the first seven figures and the phase figures must be 0 with policies on."""
 LABELS = {
     "sensitive_exposures": "sensitive exposures without opt-in",
     "disliked_reshown": "disliked items shown again",
@@ -18,6 +18,9 @@ LABELS = {
     "retarget_after_window": "retargeting after its window",
     "premature_interest_actions": "interests acted on before established",
     "opt_out_residue": "what stays learned through a sensitive phase",
+    "stale_item_reasons": "'because you liked' an item liked before the window",
+    "self_reasons": "'because you liked X' shown on X itself",
+    "reload_backoff": "lists backed off by reloads, not by ignored visits",
     "drift_adapt_days": "days to adapt to a drift (lower is better)",
     "exploration_share": "realized exploration share",
     "coverage": "catalog coverage",

@@ -8,6 +8,7 @@ hence how people respond, differs.
 
 from __future__ import annotations
 
+import multiprocessing
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,9 @@ LIKE_P = 0.25
 DISLIKE_P = 0.03
 PAINFUL_DISLIKE_P = 0.3
 NEW_TOPIC_P = 0.6
+RETRAIN_DAYS = 14
+RELOAD_P = 0.3
+"""Share of visits where the page is reloaded (1 to 3 times) before the person responds."""
 
 
 def run_simulation(
@@ -45,7 +49,9 @@ def run_simulation(
         base = workdir or Path(tmp)
         args = [(world, True, base / "on", seed), (world, False, base / "off", seed)]
         if workers > 1:
-            with ProcessPoolExecutor(max_workers=2) as pool:
+            # spawned, not forked: a fork of a process with running threads (a server, BLAS, an
+            # earlier engine's writer) can inherit a held lock and hang the child's training
+            with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
                 on, off = pool.map(_run_star, args)
         else:
             on, off = (_run_star(a) for a in args)
@@ -68,6 +74,7 @@ def run_engine(world: World, policies: bool, data_dir: Path, seed: int) -> dict[
         world,
         evidence_threshold=settings.profile.evidence_threshold,
         retarget_window_days=settings.policy.hints.retarget_window_days,
+        backoff_after_ignored=settings.policy.hints.backoff_after_ignored,
     )
     probe = ResidueProbe(world, settings.profile.max_evidence_keys)
     with Engine(settings, clock=clock) as engine:
@@ -80,6 +87,7 @@ def run_engine(world: World, policies: bool, data_dir: Path, seed: int) -> dict[
         for day in range(world.days):
             day_start = START + timedelta(days=day)
             clock.set(day_start)
+            _retrain(engine, day)
             if day == world.promotions_day:
                 for plan in world.promotions:
                     engine.create_promotion(
@@ -97,7 +105,7 @@ def run_engine(world: World, policies: bool, data_dir: Path, seed: int) -> dict[
                 if day < person.arrives_day:
                     continue
                 clock.set(day_start + timedelta(seconds=30 * n))
-                _life(engine, person, day)
+                _life(engine, person, day, tracker)
                 rng = np.random.default_rng([seed, n, day])
                 if rng.random() > person.visit_p:
                     continue
@@ -108,13 +116,14 @@ def run_engine(world: World, policies: bool, data_dir: Path, seed: int) -> dict[
     return {key: figures[key] for key in KEYS}
 
 
-def _life(engine: Engine, person: Persona, day: int) -> None:
+def _life(engine: Engine, person: Persona, day: int, tracker: Tracker) -> None:
     """What people tell the engine outright: stated interests, opt-ins, mutes."""
     if day == person.arrives_day:
         if person.event_days is not None and person.opted_in:
             engine.set_consent(person.id, Consent(sensitive_opt_in=[SENSITIVE_CATEGORY]))
         for tag in person.stated:
             engine.state_interest(person.id, tag)
+            tracker.stated(person)
     if day == person.opt_out_day:
         engine.set_consent(person.id, Consent())
     if day == person.mute_day and person.mute_tag:
@@ -146,8 +155,10 @@ def _visit(
     if person.in_event(day) and rng.random() < 0.8:
         organic.append(by_topic[SENSITIVE_TAG][int(rng.integers(len(by_topic[SENSITIVE_TAG])))])
     draws = rng.random((N, 3))  # drawn before serving, so both engines use the same numbers
+    reload = rng.random()  # drawn for both engines alike
     recs = engine.recommend(person.id, "home", n=N)
     tracker.served(person, recs, day, at)
+    _reloads(engine, tracker, person, reload, at)
     events = [Event(user_id=person.id, item_id=i.item_id, type="impression", context=ctx) for i in recs.items]
     if not person.ignorer:
         current = person.likes_on(day)
@@ -169,3 +180,17 @@ def _visit(
         tracker.positive(person, item_id, session, at)
         probe.positive(person, item_id, session)
     engine.ingest(events)
+
+
+def _reloads(engine: Engine, tracker: Tracker, person: Persona, draw: float, at: float) -> None:
+    """Reload the page ``1..3`` times on a ``RELOAD_P`` share of visits: the same visit again."""
+    if draw >= RELOAD_P:
+        return
+    for _ in range(1 + int(draw / RELOAD_P * 3)):
+        tracker.reloaded(person, engine.recommend(person.id, "home", n=N), at)
+
+
+def _retrain(engine: Engine, day: int) -> None:
+    """Retrain every two weeks, as a deployment would: both engines learn from what they served."""
+    if day % RETRAIN_DAYS == 0:
+        engine.train()

@@ -192,6 +192,8 @@ person_policy = Table(
     Column("counted_since", Float, nullable=False),
     Column("backoff_since", Float),
     Column("updated_at", Float, nullable=False),
+    Column("visit_start", Float),
+    Column("visit_slots", Integer, nullable=False, server_default="0"),
 )
 
 erasures = Table(

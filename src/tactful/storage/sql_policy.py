@@ -30,7 +30,7 @@ def _freshness_sql(mark: str) -> str:
         f"SELECT (SELECT value FROM meta WHERE key = '{CATALOG_VERSION}'), "
         f"(SELECT version FROM persons WHERE id = {mark}), "
         f"(SELECT value FROM meta WHERE key = '{PROMOTIONS_VERSION}'), "
-        "pp.ignored_slots, pp.counted_since, pp.backoff_since "
+        "pp.ignored_slots, pp.counted_since, pp.backoff_since, pp.visit_start, pp.visit_slots "
         f"FROM (SELECT 1 AS one) AS one LEFT JOIN person_policy AS pp ON pp.user_id = {mark}"
     )
 
@@ -95,7 +95,9 @@ class SqlPolicy(SqlBase):
             conn.close()
         if row is None:  # cannot happen: the query selects from a one-row table
             raise StorageError("the freshness query returned no row")
-        backoff = BackoffCounter() if row[3] is None else BackoffCounter(row[3], row[4], row[5])
+        backoff = BackoffCounter()
+        if row[3] is not None:
+            backoff = BackoffCounter(row[3], row[4], row[5], row[6], row[7] or 0)
         return Freshness(int(row[0] or 0), row[1], int(row[2] or 0), backoff)
 
     def _bump_promotions(self, conn: Connection) -> None:
@@ -222,6 +224,8 @@ class SqlPolicy(SqlBase):
                 "counted_since": c.counted_since,
                 "backoff_since": c.backoff_since,
                 "updated_at": at,
+                "visit_start": c.visit_start,
+                "visit_slots": c.visit_slots,
             }
             for user_id, c, at in counters
         ]
@@ -232,4 +236,6 @@ class SqlPolicy(SqlBase):
             row = conn.execute(select(t.person_policy).where(t.person_policy.c.user_id == user_id)).first()
         if row is None:
             return BackoffCounter()
-        return BackoffCounter(row.ignored_slots, row.counted_since, row.backoff_since)
+        return BackoffCounter(
+            row.ignored_slots, row.counted_since, row.backoff_since, row.visit_start, row.visit_slots or 0
+        )
