@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tactful.domain.identifiers import Category, EntityId, ShortText, Tag
+from tactful.domain.strict import JSON_NUMBER, Instant
 
 AttributeValue = Annotated[str, StringConstraints(max_length=2048)] | float | int | bool | None
 
@@ -17,11 +17,11 @@ class ItemAttributes(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    price: float | None = Field(None, ge=0, le=1e12, allow_inf_nan=False)
+    price: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False), JSON_NUMBER] | None = None
     url: Annotated[str, StringConstraints(max_length=2048)] | None = None
     image: Annotated[str, StringConstraints(max_length=2048)] | None = None
-    available_from: datetime | None = None
-    expires_at: datetime | None = None
+    available_from: Instant | None = None
+    expires_at: Instant | None = None
     extra: dict[Annotated[str, StringConstraints(max_length=64)], AttributeValue] = Field(
         default_factory=dict, max_length=32
     )
@@ -37,7 +37,7 @@ class Item(BaseModel):
     tags: list[Tag] = Field(default_factory=list, max_length=64)
     attributes: ItemAttributes = Field(default_factory=ItemAttributes)
     sensitive: list[Category] = Field(default_factory=list, max_length=16)
-    created_at: datetime | None = None
+    created_at: Instant | None = None
 
 
 class TagMeta(BaseModel):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tactful.api.auth import current_principal, requires
 from tactful.api.deps import EngineDep, LanesDep, UserId
+from tactful.domain.strict import JSON_NUMBER
 from tactful.privacy.erasure import ErasureReport
 from tactful.privacy.export import PersonExport
 from tactful.security.keys import Scope
@@ -17,10 +19,10 @@ router = APIRouter(tags=["privacy"])
 
 
 class TokenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"ttl_seconds": 3600}]})
 
-    ttl_seconds: int | None = Field(
-        None, ge=60, le=30 * 86400, description="Lifetime (default auth.token_ttl_seconds)."
+    ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86400), JSON_NUMBER] | None = Field(
+        None, description="Lifetime (default auth.token_ttl_seconds)."
     )
 
 
@@ -36,7 +38,9 @@ class TokenResponse(BaseModel):
     summary="Everything stored about a person, as one JSON bundle",
     dependencies=[requires(Scope.profile, person="user_id")],
 )
-async def export(user_id: UserId, engine: EngineDep, lanes: LanesDep, request: Request) -> PersonExport:
+async def export_person(
+    user_id: UserId, engine: EngineDep, lanes: LanesDep, request: Request
+) -> PersonExport:
     return await lanes.write.run(engine.export_person, user_id, actor=current_principal(request).actor)
 
 
@@ -46,7 +50,9 @@ async def export(user_id: UserId, engine: EngineDep, lanes: LanesDep, request: R
     summary="Erase a person: every row, counter contribution and model factor",
     dependencies=[requires(Scope.profile, person="user_id")],
 )
-async def erase(user_id: UserId, engine: EngineDep, lanes: LanesDep, request: Request) -> ErasureReport:
+async def erase_person(
+    user_id: UserId, engine: EngineDep, lanes: LanesDep, request: Request
+) -> ErasureReport:
     return await lanes.write.run(engine.erase_person, user_id, actor=current_principal(request).actor)
 
 
@@ -56,7 +62,7 @@ async def erase(user_id: UserId, engine: EngineDep, lanes: LanesDep, request: Re
     summary="Issue a signed, expiring token that opens only this person's own data",
     dependencies=[requires(Scope.profile)],
 )
-async def issue_token(
+async def issue_user_token(
     user_id: UserId, body: TokenRequest, engine: EngineDep, lanes: LanesDep
 ) -> TokenResponse:
     def issue() -> TokenResponse:  # the first token may create the secret file
