@@ -183,7 +183,7 @@ class Gatekeeper:
         if credential is None:
             return None
         if credential.startswith(TOKEN_PREFIX):
-            token = self.engine.signer.verify(credential, self.engine.clock.now())
+            token = self.engine.verify_user_token(credential)  # signature, expiry, revocation
             actor = "user:" + self.engine.signer.subject_hash(token.user_id)
             return Principal(kind="user", actor=actor, user_id=token.user_id)
         key = self.keys.verify(credential)
