@@ -152,7 +152,7 @@ revoked_tokens = Table(
     "revoked_tokens",
     metadata,
     Column("token_id", String(64), primary_key=True),
-    Column("subject", String(64), nullable=False),
+    Column("subject", String(64), primary_key=True),
     Column("expires_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=False),
     Index("ix_revoked_tokens_expires_at", "expires_at"),

@@ -109,7 +109,7 @@ class SqlTrust(SqlBase):
         with self._write() as conn:
             conn.execute(delete(t.revoked_tokens).where(t.revoked_tokens.c.expires_at < at))
             added = conn.execute(
-                stmt.on_conflict_do_nothing(index_elements=["token_id"]).returning(
+                stmt.on_conflict_do_nothing(index_elements=["token_id", "subject"]).returning(
                     t.revoked_tokens.c.token_id
                 )
             ).first()

@@ -25,7 +25,7 @@ def upgrade() -> None:
     op.create_table(
         "revoked_tokens",
         sa.Column("token_id", sa.String(64), primary_key=True),
-        sa.Column("subject", sa.String(64), nullable=False),
+        sa.Column("subject", sa.String(64), primary_key=True),
         sa.Column("expires_at", sa.Float, nullable=False),
         sa.Column("revoked_at", sa.Float, nullable=False),
     )
