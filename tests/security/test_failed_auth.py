@@ -64,7 +64,9 @@ def test_missing_credentials_and_good_keys_are_not_counted(tmp_path, clock: Manu
 def test_can_be_turned_off(tmp_path, clock: ManualClock) -> None:  # type: ignore[no-untyped-def]
     with _engine(tmp_path, clock, enabled=False) as engine:
         client = TestClient(create_site(engine), raise_server_exceptions=False)
-        assert {client.get("/v1/audit", headers={"X-API-Key": f"tk_{n}"}).status_code for n in range(60)} == {401}
+        assert {client.get("/v1/audit", headers={"X-API-Key": f"tk_{n}"}).status_code for n in range(60)} == {
+            401
+        }
 
 
 @pytest.mark.slow
