@@ -5,9 +5,8 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import click
 import typer
 from rich.table import Table
 from typer.core import TyperGroup
@@ -99,7 +98,7 @@ def revoke_key(
 class _IssueByDefault(TyperGroup):
     """``tactful token USER`` (the older form) means ``tactful token issue USER``."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's own click Context
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["issue", *args]
         return super().parse_args(ctx, args)

@@ -15,9 +15,7 @@ CATEGORY_PATTERN = r"^[a-z][a-z0-9_\-]{0,31}$"
 # and U+0130 (the one character whose lowercase is two characters long). Lone surrogates are
 # refused apart: Rust-based validators (pydantic's, schemathesis's) cannot compile them in a class.
 _TAG_SPACE = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-TAG_PATTERN = (
-    r"^[A-Za-z][A-Za-z0-9_]{0,31}:[^" + _TAG_SPACE + r":/\\\u0000-\u001f\u007f\u0130]{1,96}$"
-)
+TAG_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,31}:[^" + _TAG_SPACE + r":/\\\u0000-\u001f\u007f\u0130]{1,96}$"
 _TAG_RE = re.compile(TAG_PATTERN)
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
