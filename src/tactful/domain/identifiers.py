@@ -36,7 +36,12 @@ def check_text(value: str) -> str:
     return value
 
 
-ShortText = Annotated[str, StringConstraints(max_length=512), AfterValidator(check_text)]
+ShortText = Annotated[
+    str,
+    StringConstraints(max_length=512),
+    AfterValidator(check_text),
+    WithJsonSchema({"type": "string", "maxLength": 512, "pattern": "^[^\\u0000]*$"}),  # no NUL
+]
 
 
 def check_tag(value: str) -> str:
