@@ -110,7 +110,7 @@ def test_schemathesis_every_check_passes(live_server: tuple[str, str], tmp_path:
     ]
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks", "PYTHONPATH": str(root)}
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, cwd=root, env=env)
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, cwd=tmp_path, env=env)
     figures = summary(run.stdout)
     print(json.dumps(figures))
     assert run.returncode == 0 and figures.get("unique_failures") == 0, run.stdout[-12000:]
