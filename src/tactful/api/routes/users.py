@@ -106,5 +106,6 @@ async def get_person(user_id: UserId, engine: EngineDep, lanes: LanesDep) -> Per
 async def put_person(user_id: UserId, body: PersonBody, engine: EngineDep, lanes: LanesDep) -> Person:
     if body.id is not None and body.id != user_id:
         raise Conflict("the body's id names another person than the path", field="id")
-    person = Person.model_validate(body.model_dump(exclude={"id"}) | {"id": user_id})
+    # only the fields given count as set (a PUT leaves the others as they are)
+    person = Person.model_validate(body.model_dump(exclude={"id"}, exclude_unset=True) | {"id": user_id})
     return await lanes.write.run(engine.save_person, person)
