@@ -26,7 +26,10 @@ class ValidationError(TactfulError):
 
 
 class UnknownItem(ValidationError):
+    """A well-formed request naming an item the catalog does not hold: not found, not malformed."""
+
     code = "unknown_item"
+    status = 404
 
 
 class UnknownEventType(ValidationError):

@@ -54,8 +54,8 @@ def test_state_and_remove_interests(api: TestClient) -> None:
 
 
 def test_sensitive_needs_opt_in_through_consent(api: TestClient) -> None:
-    refused = api.post("/v1/users/cy/interests/topic:pregnancy")
-    assert refused.status_code == 422 and refused.json()["error"]["field"] == "tag"
+    refused = api.post("/v1/users/cy/interests/topic:pregnancy")  # well-formed; consent says not yet
+    assert refused.status_code == 409 and refused.json()["error"]["field"] == "tag"
     assert api.get("/v1/users/cy/profile").json()["stated_interests"] == []
     assert "baby-0" not in ids(api, "cy")
     consent = {
@@ -97,7 +97,8 @@ def test_promotion_crud_and_caps(api: TestClient) -> None:
     full = api.get("/v1/users/eve/recommendations?n=10&explain=full").json()
     assert any(n["code"] == "promotion_capped" for n in full["notes"])
     assert api.patch("/v1/promotions/rock-week", json={"cap": 3}).json()["cap"] == 3
-    assert api.patch("/v1/promotions/rock-week", json={"tags": []}).status_code == 422
+    # a valid change that would leave this promotion with nothing to promote: a conflict
+    assert api.patch("/v1/promotions/rock-week", json={"tags": []}).status_code == 409
     assert api.delete("/v1/promotions/rock-week").json()["status"] == "ended"
     assert api.get("/v1/promotions?include_ended=false").json() == {"promotions": []}
     assert api.patch("/v1/promotions/rock-week", json={"cap": 2}).status_code == 409
@@ -119,7 +120,7 @@ def profile_of(client: TestClient, user: str) -> dict:
 
 def test_put_person_refuses_a_sensitive_stated_interest_without_opt_in(api: TestClient) -> None:
     refused = api.put("/v1/users/dee", json={"id": "dee", "stated_interests": ["topic:pregnancy"]})
-    assert refused.status_code == 422 and refused.json()["error"]["field"] == "tag"
+    assert refused.status_code == 409 and refused.json()["error"]["field"] == "tag"
     assert api.get("/v1/users/dee").json()["stated_interests"] == []
     body = {
         "id": "dee",

@@ -61,7 +61,7 @@ def test_rerank_over_http(catalog_engine: Engine) -> None:
     ok = client.post("/v1/users/u/rerank", json={"items": ["rock-2", "folk-1"], "explain": "full"})
     assert ok.status_code == 200 and {i["item_id"] for i in ok.json()["items"]} == {"rock-2", "folk-1"}
     bad = client.post("/v1/users/u/rerank", json={"items": ["rock-2", "nope"]})
-    assert bad.status_code == 422 and "nope" in bad.json()["error"]["message"]
+    assert bad.status_code == 404 and "nope" in bad.json()["error"]["message"]
     assert bad.json()["error"]["field"] == "items"
     big = client.post("/v1/users/u/rerank", json={"items": ["rock-2"] * 501})
     assert big.status_code == 422

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tactful import Engine, ManualClock, Settings
-from tactful.config.security import AuthSettings, RateLimitSettings
+from tactful.config.security import AuthSettings, FailedAuthSettings, RateLimitSettings
 from tactful.security.keys import KeyRing, Scope
 from tactful.web.site import create_site
 from tests.conftest import media_items
@@ -19,7 +19,11 @@ from tests.conftest import media_items
 def secure_settings(tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "secure",
-        auth=AuthSettings(enabled=True, rate_limit=RateLimitSettings(per_second=1000, burst=10_000)),
+        auth=AuthSettings(
+            enabled=True,
+            rate_limit=RateLimitSettings(per_second=1000, burst=10_000),
+            failed_auth=FailedAuthSettings(burst=100_000),  # scope tests send many bad credentials
+        ),
     )
 
 

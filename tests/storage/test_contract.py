@@ -619,6 +619,19 @@ def test_keys_insert_get_list_revoke(store: Store) -> None:
     assert [k.id for k in store.list_keys(include_revoked=True)] == ["k1", "k2"]
 
 
+def test_token_generations_and_revoked_ids(store: Store) -> None:
+    assert store.token_state("h:ann", "t1") == (0, False)
+    assert store.bump_token_generation("h:ann", T0) == 1
+    assert store.bump_token_generation("h:ann", T0 + 1) == 2
+    assert store.token_state("h:ann", None) == (2, False) and store.token_state("h:bob", None) == (0, False)
+    assert store.revoke_token("t1", "h:ann", T0 + 100, T0) is True
+    assert store.revoke_token("t1", "h:ann", T0 + 100, T0 + 1) is False  # already revoked
+    assert store.token_state("h:ann", "t1") == (2, True)
+    assert store.token_state("h:bob", "t1") == (0, False)  # an id revokes only its own person's token
+    store.revoke_token("t2", "h:bob", T0 + 500, T0 + 200)  # t1 has expired by now: its entry goes
+    assert store.token_state("h:ann", "t1") == (2, False) and store.token_state("h:bob", "t2") == (0, True)
+
+
 def test_audit_append_and_page_newest_first(store: Store) -> None:
     assert store.audit_records(10) == []
     for n in range(5):

@@ -82,7 +82,7 @@ class Admission:
         request = Request(scope)  # headers only: it has no way to read the body
         lanes: Lanes = app.state.lanes  # type: ignore[union-attr]
         try:  # key lookups block: off the event loop, like the scope check
-            principal = await lanes.write.run(gate.authenticate, request)
+            principal = await lanes.write.run(gate.authenticate_throttled, request)
             if principal is None:
                 raise Unauthorized(
                     "missing credentials: send 'Authorization: Bearer <API key or user token>'"

@@ -7,12 +7,16 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 import tactful
 from tactful.api.admission import MAX_BODY_BYTES, Admission
-from tactful.api.auth import Gatekeeper, deny_undeclared
+from tactful.api.auth import Gatekeeper, deny_undeclared, route_table
+from tactful.api.docs import install_docs
 from tactful.api.errors import ERROR_RESPONSES, install_error_handlers
 from tactful.api.lanes import Lanes
 from tactful.api.routes import admin, catalog, events, health, privacy, profile_control, promotions, users
@@ -20,6 +24,72 @@ from tactful.engine import Engine
 from tactful.security.http import install_http_hardening
 
 log = logging.getLogger("tactful.api")
+
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (`tk_…`) or an end-user token (`tut_…`).",
+    },
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "The same credential in the `X-API-Key` header.",
+    },
+}
+
+
+def operation_id(route: APIRoute) -> str:
+    """A readable operationId: the route function's name in camelCase (``getRecommendations``)."""
+    head, *rest = route.name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _openapi_builder(app: FastAPI, engine: Engine) -> Callable[[], dict[str, Any]]:
+    """The OpenAPI document with what the routes alone cannot say: who may call each
+    operation, and the event types this engine's rules know (they are configurable)."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        doc.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        for entry in route_table(app):
+            if not entry.route.include_in_schema or entry.guard is None:
+                continue
+            operations = doc.get("paths", {}).get(entry.path, {})
+            for method in entry.methods:
+                operation = operations.get(method.lower())
+                if operation is None:
+                    continue
+                if entry.guard.public:
+                    operation["security"] = []
+                else:
+                    operation["security"] = [{"bearer": []}, {"apiKey": []}]
+                    operation["description"] = (
+                        operation.get("description", "") + f"\n\nAccess: {entry.guard.describe()}."
+                    ).strip()
+        event = doc["components"].get("schemas", {}).get("Event", {})
+        if "type" in event.get("properties", {}):
+            rules = engine.rules.rules
+            event["properties"]["type"]["enum"] = sorted(rules)
+            # what ingest checks per type: these types need an item
+            without_item = sorted(name for name, rule in rules.items() if not rule.needs_item)
+            event["anyOf"] = [
+                {"required": ["item_id"], "properties": {"item_id": {"type": "string"}}},
+                {"properties": {"type": {"enum": without_item}}},
+            ]
+        app.openapi_schema = doc
+        return doc
+
+    return build
 
 
 def create_app(
@@ -57,7 +127,12 @@ def create_app(
         responses=ERROR_RESPONSES,
         dependencies=[Depends(deny_undeclared)],
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        docs_url=None,  # install_docs serves them from the package instead of a CDN
+        redoc_url=None,
+        swagger_ui_parameters={"persistAuthorization": True},
     )
+    install_docs(app)
     app.state.engine = engine
     app.state.lanes = lanes
     app.state.gatekeeper = Gatekeeper(engine)
@@ -68,5 +143,9 @@ def create_app(
         app.include_router(module.router, prefix="/v1")
     for router in routers:
         app.include_router(router)
+    ids = [operation_id(r) for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema]
+    if len(ids) != len(set(ids)):
+        raise RuntimeError(f"two routes share an operationId: {sorted(i for i in ids if ids.count(i) > 1)}")
+    app.openapi = _openapi_builder(app, engine)  # type: ignore[method-assign]
     install_http_hardening(app, engine.settings.http)
     return app

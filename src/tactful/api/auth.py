@@ -20,7 +20,7 @@ from tactful.api.lanes import Lanes
 from tactful.engine import Engine
 from tactful.errors import Forbidden, RateLimited, Unauthorized
 from tactful.security.keys import KeyRing, Scope
-from tactful.security.ratelimit import RateLimiter, make_rate_limiter
+from tactful.security.ratelimit import RateLimiter, make_failure_limiter, make_rate_limiter
 from tactful.security.tokens import TOKEN_PREFIX
 
 log = logging.getLogger("tactful.security")
@@ -175,6 +175,7 @@ class Gatekeeper:
         self.limiter = (
             limiter if limiter is not None else make_rate_limiter(self.settings.rate_limit, engine.clock)
         )
+        self.failures = make_failure_limiter(self.settings, engine.clock)
         if not self.enabled:
             log.warning("authentication is DISABLED: every route is open to anyone who can reach it")
         elif not self.keys.list():
@@ -185,7 +186,7 @@ class Gatekeeper:
         if credential is None:
             return None
         if credential.startswith(TOKEN_PREFIX):
-            token = self.engine.signer.verify(credential, self.engine.clock.now())
+            token = self.engine.verify_user_token(credential)  # signature, expiry, revocation
             actor = "user:" + self.engine.signer.subject_hash(token.user_id)
             return Principal(kind="user", actor=actor, user_id=token.user_id)
         key = self.keys.verify(credential)
@@ -204,7 +205,7 @@ class Gatekeeper:
             return ANONYMOUS
         if not self.enabled:
             return AUTH_DISABLED
-        principal = getattr(request.state, PREAUTHENTICATED, None) or self.authenticate(request)
+        principal = getattr(request.state, PREAUTHENTICATED, None) or self.authenticate_throttled(request)
         if principal is None:
             raise Unauthorized("missing credentials: send 'Authorization: Bearer <API key or user token>'")
         self._check_scope(request, guard, principal)
@@ -217,6 +218,25 @@ class Gatekeeper:
                 details={"method": request.method, "route": getattr(route, "path", "?")},
             )
         return principal
+
+    def authenticate_throttled(self, request: Request) -> Principal | None:
+        """:meth:`authenticate`, refused with 429 for an address that failed too often."""
+        if self.failures is None:
+            return self.authenticate(request)
+        limits = self.settings.failed_auth
+        rate, burst = limits.per_minute / 60.0, limits.burst
+        bucket = "addr:" + (request.client.host if request.client is not None else "unknown")
+        wait = self.failures.acquire(bucket, rate, burst, cost=0)
+        if wait > 0:
+            raise RateLimited(
+                "too many failed authentication attempts from this address; retry later",
+                retry_after=wait,
+            )
+        try:
+            return self.authenticate(request)
+        except Unauthorized:
+            self.failures.acquire(bucket, rate, burst)
+            raise
 
     @staticmethod
     def _check_scope(request: Request, guard: ScopeGuard, principal: Principal) -> None:

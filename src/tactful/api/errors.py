@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tactful.api.schemas import ErrorResponse
@@ -24,6 +25,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "Missing or invalid credentials"),
         (403, "Out of scope"),
         (404, "Not found"),
+        (409, "Conflicts with the current state (an existing id, an ended promotion)"),
         (413, "Payload too large"),
         (422, "Invalid input"),
         (429, "Rate limited"),
@@ -58,6 +60,25 @@ def error_response(exc: TactfulError) -> JSONResponse:
     return JSONResponse(exc.to_dict(), status_code=http_status(exc), headers=headers)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Routing stops at the first route whose
+    path matches, so the ``Allow`` it sets names only that route's methods."""
+    path = request.scope.get("path", "")
+    matching = [
+        ctx
+        for ctx in iter_route_contexts(request.app.routes)
+        if ctx.methods and getattr(ctx, "path_regex", None) is not None and ctx.path_regex.match(path)
+    ]
+    # as in OpenAPI, a concrete path (/v1/items/delete) wins over a template (/v1/items/{item_id})
+    concrete = [ctx for ctx in matching if "{" not in (ctx.path or "")]
+    methods: set[str] = set()
+    for ctx in concrete or matching:
+        methods |= set(ctx.methods or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TactfulError)
     async def _tactful(_: Request, exc: TactfulError) -> JSONResponse:
@@ -76,13 +97,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(_body(code, message, field), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status_code, "http_error"
         )
-        return JSONResponse(
-            _body(code, str(exc.detail), None), status_code=exc.status_code, headers=exc.headers
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return JSONResponse(_body(code, str(exc.detail), None), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

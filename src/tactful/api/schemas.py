@@ -15,19 +15,43 @@ MAX_BATCH = 10_000
 
 
 class ItemBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"id": "a1", "title": "Kind of Blue", "tags": ["genre:jazz", "creator:miles-davis"]},
+                        {"id": "a2", "title": "Blue Train", "tags": ["genre:jazz", "creator:john-coltrane"]},
+                    ]
+                }
+            ]
+        },
+    )
 
     items: list[Item] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class TagBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "tags": [
+                        {"tag": "genre:jazz", "label": "Jazz"},
+                        {"tag": "topic:pregnancy", "label": "Pregnancy", "sensitive_category": "health"},
+                    ]
+                }
+            ]
+        },
+    )
 
     tags: list[TagMeta] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class IdBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"ids": ["a1", "a2"]}]})
 
     ids: list[EntityId] = Field(min_length=1, max_length=MAX_BATCH)
 

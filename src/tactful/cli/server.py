@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 from uvicorn.supervisors import Multiprocess
 
+from tactful.api.protocol import JsonErrorH11Protocol
 from tactful.cli.console import console
 from tactful.config.settings import Settings
 from tactful.engine import Engine
@@ -110,11 +111,12 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> No
                 port=port,
                 workers=workers,
                 access_log=access_log,
+                http=JsonErrorH11Protocol,
             )
             Multiprocess(config, sockets=[tcp_listener(config)]).run()
         else:
             app = create_site(engine, on_shutdown=[retrainer.stop])
-            uvicorn.run(app, host=host, port=port, access_log=access_log)
+            uvicorn.run(app, host=host, port=port, access_log=access_log, http=JsonErrorH11Protocol)
     finally:  # the app's lifespan already did this unless uvicorn never started it
         retrainer.stop()
         engine.close()

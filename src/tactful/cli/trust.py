@@ -5,10 +5,11 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from typer.core import TyperGroup
 
 from tactful.cli.console import console, engine_for, make_settings
 from tactful.config.settings import Settings
@@ -94,7 +95,24 @@ def revoke_key(
     console.print(f"revoked key [bold]{key.id}[/] ({key.name})")
 
 
-def token(
+class _IssueByDefault(TyperGroup):
+    """``tactful token USER`` (the older form) means ``tactful token issue USER``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's own click Context
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["issue", *args]
+        return super().parse_args(ctx, args)
+
+
+token_app = typer.Typer(
+    cls=_IssueByDefault,
+    help="End-user tokens: issue, revoke one, revoke all of a person's.",
+    no_args_is_help=True,
+)
+
+
+@token_app.command("issue")
+def issue_token(
     user: Annotated[str | None, typer.Argument(help="The person the token is for.")] = None,
     user_option: Annotated[
         str | None, typer.Option("--user", help="The same as the argument (kept for older scripts).")
@@ -111,6 +129,32 @@ def token(
         raise typer.BadParameter("name the person: tactful token USER")
     with engine_for(make_settings(data_dir, database_url)) as engine:
         typer.echo(engine.issue_user_token(person, ttl))
+
+
+@token_app.command("revoke")
+def revoke_token(
+    token: Annotated[str, typer.Argument(help="The token itself (tut_…), or its id with --user.")],
+    user: Annotated[str | None, typer.Option("--user", help="Whose token the id is.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke one token: the next request with it gets 401, on every worker."""
+    with engine_for(make_settings(data_dir, database_url)) as engine:
+        done = engine.revoke_user_token(token, user, actor=_actor())
+    state = "revoked" if done.revoked else "was already revoked"
+    console.print(f"token [bold]{done.token_id}[/] {state}")
+
+
+@token_app.command("revoke-all")
+def revoke_all_tokens(
+    user: Annotated[str, typer.Argument(help="The person whose tokens to revoke.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke every token issued to the person so far; tokens issued afterwards work."""
+    with engine_for(make_settings(data_dir, database_url)) as engine:
+        engine.revoke_user_tokens(user, actor=_actor())
+    console.print("every token issued to that person so far is revoked")
 
 
 def retention(
@@ -145,6 +189,6 @@ def audit(
 def register(app: typer.Typer) -> None:
     """Attach the trust commands to the main CLI."""
     app.add_typer(keys_app, name="keys")
-    app.command()(token)
+    app.add_typer(token_app, name="token")
     app.command()(retention)
     app.command()(audit)

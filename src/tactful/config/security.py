@@ -20,6 +20,26 @@ class RateLimitSettings(BaseModel):
     )
 
 
+class FailedAuthSettings(BaseModel):
+    """Throttling of failed authentication per client address (guessing keys or tokens).
+
+    Each wrong, expired or revoked credential takes one token from the address's bucket;
+    once it is empty, every request from that address that needs credentials gets 429 with
+    ``Retry-After`` until the bucket refills, even with a valid credential (else a guess
+    would still tell right from wrong). Buckets live in each worker (so with N workers an
+    address gets up to N × ``burst`` guesses at once) unless ``auth.rate_limit.redis_url`` is
+    set, which shares them. Requests with no credential at all are not counted.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Throttle failed authentication per client address.")
+    burst: int = Field(20, ge=1, le=1_000_000, description="Failed attempts an address may make at once.")
+    per_minute: float = Field(
+        10.0, gt=0, le=1_000_000, description="Failed attempts per minute an address regains."
+    )
+
+
 class AuthSettings(BaseModel):
     """API keys, end-user tokens and rate limits.
 
@@ -38,6 +58,7 @@ class AuthSettings(BaseModel):
     )
     token_ttl_seconds: int = Field(3600, ge=60, le=30 * 86400, description="Default user-token lifetime.")
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    failed_auth: FailedAuthSettings = Field(default_factory=FailedAuthSettings)
 
 
 class HttpSettings(BaseModel):

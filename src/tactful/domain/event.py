@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from tactful.domain.identifiers import EntityId, Label, ShortText, TypeName
+from tactful.domain.strict import JSON_NUMBER, Instant
 
 
 class Provenance(StrEnum):
@@ -34,14 +35,22 @@ class EventContext(BaseModel):
 class Event(BaseModel):
     """One thing a person did. ``id`` makes ingest idempotent when the client gives it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"id": "ev-1", "user_id": "u1", "item_id": "a1", "type": "like", "surface": "home"},
+                {"user_id": "u1", "item_id": "a2", "type": "play", "value": 212.0},
+            ]
+        },
+    )
 
     id: EntityId | None = None
     user_id: EntityId
     item_id: EntityId | None = None
     type: TypeName
-    value: float | None = Field(None, ge=-1e9, le=1e9, allow_inf_nan=False)
-    timestamp: datetime | None = None
+    value: Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False), JSON_NUMBER] | None = None
+    timestamp: Instant | None = None
     provenance: Provenance | None = None
     surface: TypeName | None = None
     recommendation_id: EntityId | None = None
@@ -62,7 +71,19 @@ class Event(BaseModel):
 class EventBatch(BaseModel):
     """A batch of events, accepted or rejected as a whole."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {"user_id": "u1", "item_id": "a1", "type": "like"},
+                        {"user_id": "u1", "item_id": "a2", "type": "rate", "value": 4.5},
+                    ]
+                }
+            ]
+        },
+    )
 
     events: list[Event] = Field(min_length=1)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tactful.domain.identifiers import Category, EntityId, Label, ShortText, Tag, check_text
+from tactful.domain.strict import JSON_NUMBER, Instant
 
 MAX_ATTRIBUTE_TEXT = 2048
 
@@ -29,13 +29,15 @@ class ItemAttributes(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    price: float | None = Field(None, ge=0, le=1e12, allow_inf_nan=False)
+    price: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False), JSON_NUMBER] | None = None
     url: Annotated[Label, StringConstraints(max_length=2048)] | None = None
     image: Annotated[Label, StringConstraints(max_length=2048)] | None = None
-    available_from: datetime | None = None
-    expires_at: datetime | None = None
+    available_from: Instant | None = None
+    expires_at: Instant | None = None
     extra: dict[Annotated[Label, StringConstraints(max_length=64)], AttributeValue] = Field(
-        default_factory=dict, max_length=32
+        default_factory=dict,
+        max_length=32,
+        json_schema_extra={"additionalProperties": False},  # keys: the label pattern only
     )
 
 
@@ -49,7 +51,7 @@ class Item(BaseModel):
     tags: list[Tag] = Field(default_factory=list, max_length=64)
     attributes: ItemAttributes = Field(default_factory=ItemAttributes)
     sensitive: list[Category] = Field(default_factory=list, max_length=16)
-    created_at: datetime | None = None
+    created_at: Instant | None = None
 
 
 class TagMeta(BaseModel):

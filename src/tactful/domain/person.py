@@ -4,20 +4,33 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from tactful.domain.event import Provenance
 from tactful.domain.identifiers import Category, EntityId, Tag
+from tactful.domain.strict import Flag
 
 _ZONES = available_timezones()
+_ZONE_NAMES: list[JsonValue] = [*sorted(_ZONES)]  # published as the schema's enum
 
 
 class Consent(BaseModel):
     """Which provenances may drive personalization (P4) and which sensitive categories (P8)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "personalization": True,
+                    "provenances": ["explicit", "observed"],
+                    "sensitive_opt_in": ["health"],
+                }
+            ]
+        },
+    )
 
-    personalization: bool = True
+    personalization: Flag = True
     provenances: list[Provenance] = Field(
         default_factory=lambda: [Provenance.explicit, Provenance.observed], max_length=4
     )
@@ -30,7 +43,7 @@ class Person(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: EntityId
-    timezone: str = "UTC"
+    timezone: str = Field("UTC", json_schema_extra={"enum": _ZONE_NAMES}, description="An IANA time zone.")
     consent: Consent = Field(default_factory=Consent)
     stated_interests: list[Tag] = Field(default_factory=list, max_length=128)
     muted_topics: list[Tag] = Field(default_factory=list, max_length=128)

@@ -42,14 +42,14 @@ from tactful.scoring.context import Scorer
 from tactful.scoring.popularity import PopularityScorer
 from tactful.scoring.trending import TrendingScorer
 from tactful.security.audit import AuditLog
-from tactful.security.tokens import TokenSigner
+from tactful.security.tokens import TokenSigner, UserToken
 from tactful.services.answers import AnswerCache
 from tactful.services.ingest import IngestService
 from tactful.services.model_registry import ModelRegistry
 from tactful.services.models import ModelService
 from tactful.services.people import PeopleService
 from tactful.services.planner import PolicyLayer
-from tactful.services.privacy import PrivacyService
+from tactful.services.privacy import PrivacyService, TokenRevocation
 from tactful.services.promotions import PromotionService
 from tactful.services.recommend import Answer, RecommendService
 from tactful.services.served_log import RecommendationLog
@@ -268,6 +268,17 @@ class Engine:
 
     def issue_user_token(self, user_id: str, ttl_seconds: int | None = None) -> str:
         return self.privacy.issue_user_token(user_id, ttl_seconds)
+
+    def verify_user_token(self, token: str) -> UserToken:
+        return self.privacy.verify_user_token(token)
+
+    def revoke_user_token(
+        self, token: str, user_id: str | None = None, actor: str = "python"
+    ) -> TokenRevocation:
+        return self.privacy.revoke_user_token(token, user_id, actor)
+
+    def revoke_user_tokens(self, user_id: str, actor: str = "python") -> TokenRevocation:
+        return self.privacy.revoke_user_tokens(user_id, actor)
 
     def export_person(self, user_id: str, actor: str = "python") -> PersonExport:
         return self.privacy.export_person(user_id, actor)

@@ -13,6 +13,7 @@ from pydantic import ValidationError as PydanticError
 
 from tactful.domain.event import Event
 from tactful.domain.item import Item
+from tactful.domain.strict import TEXT_VALUES
 from tactful.errors import ValidationError
 
 LIST_FIELDS = {"tags", "sensitive"}
@@ -56,9 +57,11 @@ def _csv_row(row: dict[str, str | None]) -> dict[str, Any]:
 
 def _parse(model: type[M], path: Path, chunk: int) -> Iterator[list[M]]:
     batch: list[M] = []
+    # CSV holds every value as text; JSONL is read exactly like an API body
+    context = {TEXT_VALUES: path.suffix.lower() == ".csv"}
     for line, row in _rows(path):
         try:
-            batch.append(model.model_validate(row))
+            batch.append(model.model_validate(row, context=context))
         except PydanticError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tactful.domain.identifiers import EntityId, ShortText, Tag, TypeName
 from tactful.domain.recommendation import Reason
+from tactful.domain.strict import JSON_NUMBER, Instant
 from tactful.index.catalog import CatalogIndex
 from tactful.signals.profile import DAY
 
@@ -24,7 +25,26 @@ from tactful.signals.profile import DAY
 class PromotionSpec(BaseModel):
     """What a business wants promoted, to whom, how often."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            # the rule _something enforces, so generated clients check it too
+            "anyOf": [
+                {"required": ["items"], "properties": {"items": {"minItems": 1}}},
+                {"required": ["tags"], "properties": {"tags": {"minItems": 1}}},
+            ],
+            "examples": [
+                {
+                    "name": "Summer jazz",
+                    "tags": ["genre:jazz"],
+                    "target_tags": ["genre:soul"],
+                    "surfaces": ["home"],
+                    "cap": 3,
+                    "window_days": 7,
+                }
+            ],
+        },
+    )
 
     id: EntityId | None = Field(None, description="Chosen by the caller, or generated.")
     name: ShortText = Field("", description="Shown in the 'promoted' reason.")
@@ -37,10 +57,14 @@ class PromotionSpec(BaseModel):
         "empty means untargeted.",
     )
     surfaces: list[TypeName] = Field(default_factory=list, max_length=32, description="Empty: every surface.")
-    cap: int | None = Field(None, ge=1, le=1000, description="Promoted placements per person per window.")
-    window_days: float | None = Field(None, gt=0, le=365, description="Window the cap counts over.")
-    starts_at: datetime | None = Field(None, description="Default: now.")
-    ends_at: datetime | None = Field(None, description="Default: open-ended (until ended).")
+    cap: Annotated[int, Field(ge=1, le=1000), JSON_NUMBER] | None = Field(
+        None, description="Promoted placements per person per window."
+    )
+    window_days: Annotated[float, Field(gt=0, le=365), JSON_NUMBER] | None = Field(
+        None, description="Window the cap counts over."
+    )
+    starts_at: Instant | None = Field(None, description="Default: now.")
+    ends_at: Instant | None = Field(None, description="Default: open-ended (until ended).")
 
     @model_validator(mode="after")
     def _something(self) -> Self:
@@ -54,17 +78,19 @@ class PromotionSpec(BaseModel):
 class PromotionUpdate(BaseModel):
     """A partial update: only the fields given change."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"cap": 5, "name": "Jazz week"}]}
+    )
 
     name: ShortText | None = None
     items: list[EntityId] | None = Field(None, max_length=1000)
     tags: list[Tag] | None = Field(None, max_length=64)
     target_tags: list[Tag] | None = Field(None, max_length=64)
     surfaces: list[TypeName] | None = Field(None, max_length=32)
-    cap: int | None = Field(None, ge=1, le=1000)
-    window_days: float | None = Field(None, gt=0, le=365)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    cap: Annotated[int, Field(ge=1, le=1000), JSON_NUMBER] | None = None
+    window_days: Annotated[float, Field(gt=0, le=365), JSON_NUMBER] | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
 
 
 class Promotion(BaseModel):

@@ -13,12 +13,10 @@ PAGE_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-# The interactive docs load Swagger UI / ReDoc from a CDN and bootstrap them inline.
+# The interactive docs load Swagger UI / ReDoc from this server (no CDN) and bootstrap them inline.
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https:; worker-src blob:; "
-    "frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src blob:; frame-ancestors 'none'; base-uri 'none'"
 )
 COMMON = {
     "x-content-type-options": "nosniff",

@@ -7,7 +7,7 @@ import threading
 from typing import Any, Protocol
 
 from tactful.clock import Clock, to_epoch
-from tactful.config.security import RateLimitSettings
+from tactful.config.security import AuthSettings, RateLimitSettings
 
 log = logging.getLogger("tactful.security")
 
@@ -15,8 +15,9 @@ MAX_BUCKETS = 100_000
 
 
 class RateLimiter(Protocol):
-    def acquire(self, bucket: str, rate: float, burst: int) -> float:
-        """Take one token: 0.0 when allowed, else the seconds until one is available."""
+    def acquire(self, bucket: str, rate: float, burst: int, cost: int = 1) -> float:
+        """Take ``cost`` tokens (0 only looks): 0.0 when a token was there, else the seconds
+        until one is available."""
         ...
 
 
@@ -29,13 +30,15 @@ class MemoryRateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, bucket: str, rate: float, burst: int) -> float:
+    def acquire(self, bucket: str, rate: float, burst: int, cost: int = 1) -> float:
         now = to_epoch(self.clock.now())
         with self._lock:
+            if cost == 0 and bucket not in self._buckets:
+                return 0.0  # a full bucket: looking must not create one
             tokens, last = self._buckets.get(bucket, (float(burst), now))
             tokens = min(float(burst), tokens + max(0.0, now - last) * rate)
             if tokens >= 1.0:
-                self._buckets[bucket] = (tokens - 1.0, now)
+                self._buckets[bucket] = (tokens - cost, now)
                 wait = 0.0
             else:
                 self._buckets[bucket] = (tokens, now)
@@ -61,7 +64,8 @@ local ts = tonumber(data[2])
 if tokens == nil or ts == nil then tokens = burst; ts = now end
 if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate); ts = now end
 local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+local cost = tonumber(ARGV[4])
+if tokens >= 1 then tokens = tokens - cost else wait = (1 - tokens) / rate end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return tostring(wait)
@@ -83,16 +87,26 @@ class RedisRateLimiter:
         self.client: Any = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._script = self.client.register_script(_LUA)
 
-    def acquire(self, bucket: str, rate: float, burst: int) -> float:
+    def acquire(self, bucket: str, rate: float, burst: int, cost: int = 1) -> float:
         import redis
 
         now = to_epoch(self.clock.now())
         try:
-            wait = self._script(keys=[self.prefix + bucket], args=[repr(rate), str(burst), repr(now)])
+            args = [repr(rate), str(burst), repr(now), str(cost)]
+            wait = self._script(keys=[self.prefix + bucket], args=args)
         except redis.RedisError as exc:
             log.warning("rate limiter unavailable, request allowed: %s", exc)
             return 0.0
         return float(wait.decode() if isinstance(wait, bytes) else wait)
+
+
+def make_failure_limiter(settings: AuthSettings, clock: Clock) -> RateLimiter | None:
+    """Buckets of failed authentication per client address (shared like the request limits)."""
+    if not settings.failed_auth.enabled:
+        return None
+    if settings.rate_limit.redis_url:
+        return RedisRateLimiter(settings.rate_limit.redis_url, clock, prefix="tactful:authfail:")
+    return MemoryRateLimiter(clock)
 
 
 def make_rate_limiter(settings: RateLimitSettings, clock: Clock) -> RateLimiter | None:

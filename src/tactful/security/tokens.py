@@ -1,4 +1,9 @@
-"""End-user tokens: HMAC-signed, expiring, scoped to one person (no server-side state)."""
+"""End-user tokens: HMAC-signed, expiring, scoped to one person.
+
+A token carries its id (``jti``) and the person's token generation (``gen``) when it was
+issued. Tokens are not stored; revocation is (see :class:`~tactful.storage.protocol.TokenStore`):
+revoking one token records its id, revoking a person's tokens moves their generation on.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ MAX_TOKEN_LENGTH = 1024
 SECRET_FILE = "secret.key"
 _DOMAIN = b"tactful-user-token/1:"
 _ID_RE = re.compile(ID_PATTERN)
+TOKEN_ID_PATTERN = r"^[A-Za-z0-9_\-]{8,64}$"
+_TOKEN_ID_RE = re.compile(TOKEN_ID_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +41,8 @@ class UserToken:
     user_id: str
     issued_at: datetime
     expires_at: datetime
+    token_id: str | None = None  # tokens issued before revocation existed carry none
+    generation: int = 0
 
 
 def load_secret(settings: Settings) -> bytes:
@@ -84,13 +93,19 @@ class TokenSigner:
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, _DOMAIN + payload.encode(), hashlib.sha256).digest())
 
-    def issue(self, user_id: str, now: datetime, ttl: timedelta) -> str:
+    def issue(self, user_id: str, now: datetime, ttl: timedelta, generation: int = 0) -> str:
         if not _ID_RE.match(user_id):
             raise ValidationError("not a valid person id", field="user_id")
         if ttl.total_seconds() <= 0:
             raise ValidationError("ttl must be positive", field="ttl")
         iat = int(to_epoch(now))
-        body = {"sub": user_id, "iat": iat, "exp": iat + int(ttl.total_seconds())}
+        body = {
+            "sub": user_id,
+            "iat": iat,
+            "exp": iat + int(ttl.total_seconds()),
+            "jti": secrets.token_urlsafe(12),
+            "gen": generation,
+        }
         payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
         return f"{TOKEN_PREFIX}{payload}.{self._sign(payload)}"
 
@@ -108,11 +123,20 @@ class TokenSigner:
             raise Unauthorized("malformed token") from None
         if not isinstance(user_id, str) or not _ID_RE.match(user_id):
             raise Unauthorized("malformed token")
+        token_id, generation = body.get("jti"), body.get("gen", 0)
         if not isinstance(exp, int) or not isinstance(iat, int):
+            raise Unauthorized("malformed token")
+        if token_id is not None and (not isinstance(token_id, str) or not _TOKEN_ID_RE.match(token_id)):
+            raise Unauthorized("malformed token")
+        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
             raise Unauthorized("malformed token")
         if to_epoch(now) >= exp:
             raise Unauthorized("token expired")
-        return UserToken(user_id=user_id, issued_at=from_epoch(iat), expires_at=from_epoch(exp))
+        return UserToken(user_id, from_epoch(iat), from_epoch(exp), token_id, generation)
+
+    def read(self, token: str) -> UserToken:
+        """The claims of a token this signer issued, expired or not (to revoke it by value)."""
+        return self.verify(token, from_epoch(0))
 
     def subject_hash(self, user_id: str) -> str:
         """A keyed hash of a person id: lets the audit log refer to someone without naming them."""

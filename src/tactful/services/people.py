@@ -22,7 +22,7 @@ from tactful.config.run import RunConfig
 from tactful.domain.identifiers import ID_PATTERN, check_tag
 from tactful.domain.person import Consent, Person
 from tactful.domain.recommendation import InterestView, ProfileView
-from tactful.errors import ValidationError
+from tactful.errors import Conflict, ValidationError
 from tactful.index.catalog import CatalogIndex
 from tactful.services.planner import PolicyLayer, interest_status
 from tactful.services.state import PersonStates
@@ -186,7 +186,7 @@ class PeopleService:
     def _state(self, person: Person, profile: Profile, tag: str, catalog: CatalogIndex) -> None:
         category = catalog.tag_sensitive.get(tag)
         if category is not None and category not in person.consent.sensitive_opt_in:
-            raise ValidationError(
+            raise Conflict(  # well-formed, but the person's consent does not allow it yet
                 f"{tag} is in the sensitive category {category!r}: opt in to it first",
                 field="tag",
             )

@@ -93,7 +93,10 @@ class PromotionService:
             raise Conflict(f"promotion {promotion_id!r} has ended", field="promotion_id")
         changes = update.model_dump(exclude_unset=True)
         merged = current.model_dump(include=set(PromotionSpec.model_fields) - {"id"}) | changes
-        _validated(PromotionSpec, merged)
+        try:
+            _validated(PromotionSpec, merged)
+        except ValidationError as exc:  # a valid change that does not fit this promotion's state
+            raise Conflict(f"{exc.message} (after this change)", field=exc.field) from None
         if "items" in changes:
             self._check_items(changes["items"])
         values: dict[str, Any] = {}

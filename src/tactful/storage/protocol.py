@@ -287,6 +287,25 @@ class KeyStore(Protocol):
         ...
 
 
+class TokenStore(Protocol):
+    """How end-user tokens are refused before they expire, by ``subject`` (a keyed hash of
+    the person id): a generation per person (tokens from an older one are void) and the ids
+    of single revoked tokens (kept until the token would have expired)."""
+
+    def token_state(self, subject: str, token_id: str | None) -> tuple[int, bool]:
+        """The subject's current generation (0 if never bumped) and whether ``token_id`` is revoked."""
+        ...
+
+    def bump_token_generation(self, subject: str, at: float) -> int:
+        """Void every token issued so far for ``subject``; the new generation."""
+        ...
+
+    def revoke_token(self, token_id: str, subject: str, expires_at: float, at: float) -> bool:
+        """Revoke one token id of ``subject``: True if newly revoked, False if it already was.
+        Entries whose tokens have expired by ``at`` are dropped on the way."""
+        ...
+
+
 class AuditStore(Protocol):
     """The append-only audit log."""
 
@@ -367,7 +386,7 @@ class PrivacyStore(Protocol):
         ...
 
 
-class Store(PolicyStore, KeyStore, AuditStore, PrivacyStore, Protocol):
+class Store(PolicyStore, KeyStore, TokenStore, AuditStore, PrivacyStore, Protocol):
     """Durable state: catalog, people, events, profiles, aggregates, and every concern above."""
 
     url: str

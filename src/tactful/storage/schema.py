@@ -142,6 +142,26 @@ api_keys = Table(
     Column("revoked_at", Float),
 )
 
+# End-user tokens are signed, not stored; what is stored is how to refuse them. Both tables
+# are keyed by the keyed hash of the person id (never the id), so they outlive an erasure.
+token_generations = Table(
+    "token_generations",
+    metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("generation", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("subject", String(64), primary_key=True),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=False),
+    Index("ix_revoked_tokens_expires_at", "expires_at"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tactful.storage import schema as t
 from tactful.storage.protocol import AuditRecord, KeyRecord, StoredAuditRecord
@@ -72,6 +74,46 @@ class SqlTrust(SqlBase):
             conn.execute(live.values(revoked_at=at))
             row = conn.execute(select(t.api_keys).where(keys.id == key_id)).first()
         return None if row is None else _row_key(row)
+
+    # -- end-user token revocation --------------------------------------------------------
+    def token_state(self, subject: str, token_id: str | None) -> tuple[int, bool]:
+        gens, revoked = t.token_generations.c, t.revoked_tokens.c
+        with self.engine.connect() as conn:
+            generation = conn.execute(select(gens.generation).where(gens.subject == subject)).scalar()
+            hit = None
+            if token_id is not None:
+                query = select(revoked.token_id).where(
+                    revoked.token_id == token_id, revoked.subject == subject
+                )
+                hit = conn.execute(query).first()
+        return int(generation or 0), hit is not None
+
+    def bump_token_generation(self, subject: str, at: float) -> int:
+        gens = t.token_generations.c
+        insert_for = sqlite_insert if self.is_sqlite else pg_insert
+        stmt = insert_for(t.token_generations).values(subject=subject, generation=1, updated_at=at)
+        stmt = stmt.on_conflict_do_update(  # atomic on both backends, however many callers
+            index_elements=["subject"],
+            set_={"generation": t.token_generations.c.generation + 1, "updated_at": at},
+        )
+        with self._write() as conn:
+            conn.execute(stmt)
+            generation = conn.execute(select(gens.generation).where(gens.subject == subject)).scalar_one()
+        return int(generation)
+
+    def revoke_token(self, token_id: str, subject: str, expires_at: float, at: float) -> bool:
+        insert_for = sqlite_insert if self.is_sqlite else pg_insert
+        stmt = insert_for(t.revoked_tokens).values(
+            token_id=token_id, subject=subject, expires_at=expires_at, revoked_at=at
+        )
+        with self._write() as conn:
+            conn.execute(delete(t.revoked_tokens).where(t.revoked_tokens.c.expires_at < at))
+            added = conn.execute(
+                stmt.on_conflict_do_nothing(index_elements=["token_id", "subject"]).returning(
+                    t.revoked_tokens.c.token_id
+                )
+            ).first()
+        return added is not None
 
     # -- audit -----------------------------------------------------------------------------
     def append_audit(self, record: AuditRecord) -> None:

@@ -21,7 +21,7 @@ router = APIRouter(tags=["admin"])
     summary="Audit log: admin actions, policy overrides, exports, erasures, retention",
     dependencies=[requires(Scope.admin)],
 )
-async def audit(
+async def list_audit(
     engine: EngineDep,
     lanes: LanesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -74,7 +74,7 @@ async def declare_tags(body: TagBatch, engine: EngineDep, lanes: LanesDep) -> Co
     summary="Items similar to one item",
     dependencies=[requires(Scope.serve)],
 )
-async def similar(
+async def similar_items(
     item_id: ItemId,
     engine: EngineDep,
     lanes: LanesDep,
@@ -90,7 +90,7 @@ async def similar(
     summary="Popular or trending items",
     dependencies=[requires(Scope.serve)],
 )
-async def popular(
+async def popular_items(
     engine: EngineDep,
     lanes: LanesDep,
     n: Count = None,

@@ -18,7 +18,7 @@ router = APIRouter(tags=["events"])
     summary="Record one event",
     dependencies=[requires(Scope.ingest)],
 )
-async def post_event(event: Event, engine: EngineDep, lanes: LanesDep) -> IngestResult:
+async def record_event(event: Event, engine: EngineDep, lanes: LanesDep) -> IngestResult:
     return await lanes.write.run(engine.ingest, [event])
 
 
@@ -28,5 +28,5 @@ async def post_event(event: Event, engine: EngineDep, lanes: LanesDep) -> Ingest
     summary="Record up to 10,000 events, all or nothing",
     dependencies=[requires(Scope.ingest)],
 )
-async def post_batch(batch: EventBatch, engine: EngineDep, lanes: LanesDep) -> IngestResult:
+async def record_events(batch: EventBatch, engine: EngineDep, lanes: LanesDep) -> IngestResult:
     return await lanes.write.run(engine.ingest, batch.events)

@@ -13,7 +13,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=Health, summary="Liveness and schema version", dependencies=[public()])
-async def health(engine: EngineDep, lanes: LanesDep) -> Health:
+async def get_health(engine: EngineDep, lanes: LanesDep) -> Health:
     def read() -> Health:
         return Health(
             status="ok",

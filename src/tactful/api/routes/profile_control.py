@@ -12,18 +12,15 @@ from fastapi import APIRouter, Path
 
 from tactful.api.auth import requires
 from tactful.api.deps import EngineDep, LanesDep, UserId
+from tactful.domain.identifiers import Tag
 from tactful.domain.person import Consent
 from tactful.domain.recommendation import ProfileView
 from tactful.security.keys import Scope
 
 router = APIRouter(tags=["profile control"])
 TagPath = Annotated[
-    str,
-    Path(
-        min_length=3,
-        max_length=129,
-        description="A tag, 'namespace:value' (URL-encode reserved characters).",
-    ),
+    Tag,
+    Path(description="A tag, 'namespace:value' (URL-encode reserved characters; case-insensitive)."),
 ]
 GUARD = [requires(Scope.profile, person="user_id")]
 PROFILE_ROUTE: dict[str, Any] = {
@@ -56,7 +53,7 @@ async def remove_interest(user_id: UserId, tag: TagPath, engine: EngineDep, lane
     **PROFILE_ROUTE,
     summary="Mute a topic: gone from recommendations at once, its interest deleted and not re-learned",
 )
-async def mute(user_id: UserId, tag: TagPath, engine: EngineDep, lanes: LanesDep) -> ProfileView:
+async def mute_topic(user_id: UserId, tag: TagPath, engine: EngineDep, lanes: LanesDep) -> ProfileView:
     return await lanes.write.run(engine.mute_topic, user_id, tag)
 
 
@@ -65,7 +62,7 @@ async def mute(user_id: UserId, tag: TagPath, engine: EngineDep, lanes: LanesDep
     **PROFILE_ROUTE,
     summary="Unmute a topic",
 )
-async def unmute(user_id: UserId, tag: TagPath, engine: EngineDep, lanes: LanesDep) -> ProfileView:
+async def unmute_topic(user_id: UserId, tag: TagPath, engine: EngineDep, lanes: LanesDep) -> ProfileView:
     return await lanes.write.run(engine.unmute_topic, user_id, tag)
 
 
@@ -74,5 +71,5 @@ async def unmute(user_id: UserId, tag: TagPath, engine: EngineDep, lanes: LanesD
     **PROFILE_ROUTE,
     summary="Replace consent: personalization on/off, allowed provenances, sensitive opt-ins",
 )
-async def put_consent(user_id: UserId, body: Consent, engine: EngineDep, lanes: LanesDep) -> ProfileView:
+async def set_consent(user_id: UserId, body: Consent, engine: EngineDep, lanes: LanesDep) -> ProfileView:
     return await lanes.write.run(engine.set_consent, user_id, body)

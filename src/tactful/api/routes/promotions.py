@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from tactful.api.auth import current_principal, requires
 from tactful.api.deps import EngineDep, LanesDep
 from tactful.domain.identifiers import ID_PATTERN
+from tactful.errors import NotFound
 from tactful.policy.promotions import Promotion, PromotionSpec, PromotionUpdate
 from tactful.security.keys import Scope
 
@@ -25,12 +26,14 @@ class PromotionList(BaseModel):
 @router.post(
     "/promotions", response_model=Promotion, status_code=201, summary="Create a promotion", dependencies=ADMIN
 )
-async def create(body: PromotionSpec, request: Request, engine: EngineDep, lanes: LanesDep) -> Promotion:
+async def create_promotion(
+    body: PromotionSpec, request: Request, engine: EngineDep, lanes: LanesDep
+) -> Promotion:
     return await lanes.write.run(engine.create_promotion, body, actor=current_principal(request).actor)
 
 
 @router.get("/promotions", response_model=PromotionList, summary="List promotions", dependencies=ADMIN)
-async def list_all(
+async def list_promotions(
     engine: EngineDep,
     lanes: LanesDep,
     include_ended: Annotated[bool, Query(description="Also list ended promotions.")] = True,
@@ -39,16 +42,24 @@ async def list_all(
 
 
 @router.get(
-    "/promotions/{promotion_id}", response_model=Promotion, summary="One promotion", dependencies=ADMIN
+    "/promotions/{promotion_id}",
+    response_model=Promotion,
+    summary="One running or scheduled promotion",
+    description="An ended promotion (DELETE) is gone from here (404); "
+    "`GET /v1/promotions?include_ended=true` and the audit log keep its history.",
+    dependencies=ADMIN,
 )
-async def get_one(promotion_id: PromotionId, engine: EngineDep, lanes: LanesDep) -> Promotion:
-    return await lanes.read.run(engine.get_promotion, promotion_id)
+async def get_promotion(promotion_id: PromotionId, engine: EngineDep, lanes: LanesDep) -> Promotion:
+    promotion = await lanes.read.run(engine.get_promotion, promotion_id)
+    if promotion.status == "ended":
+        raise NotFound(f"promotion {promotion_id!r} has ended", field="promotion_id")
+    return promotion
 
 
 @router.patch(
     "/promotions/{promotion_id}", response_model=Promotion, summary="Update a promotion", dependencies=ADMIN
 )
-async def update(
+async def update_promotion(
     promotion_id: PromotionId, body: PromotionUpdate, request: Request, engine: EngineDep, lanes: LanesDep
 ) -> Promotion:
     actor = current_principal(request).actor
@@ -58,5 +69,7 @@ async def update(
 @router.delete(
     "/promotions/{promotion_id}", response_model=Promotion, summary="End a promotion now", dependencies=ADMIN
 )
-async def end(promotion_id: PromotionId, request: Request, engine: EngineDep, lanes: LanesDep) -> Promotion:
+async def end_promotion(
+    promotion_id: PromotionId, request: Request, engine: EngineDep, lanes: LanesDep
+) -> Promotion:
     return await lanes.write.run(engine.end_promotion, promotion_id, actor=current_principal(request).actor)

@@ -5,17 +5,41 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import ConfigDict, Field
 
 from tactful.api.auth import requires
 from tactful.api.deps import Count, EngineDep, LanesDep, Surface, UserId
 from tactful.api.responses import model_json
 from tactful.api.schemas import RerankRequest
+from tactful.domain.identifiers import EntityId
 from tactful.domain.person import Person
 from tactful.domain.recommendation import ProfileView, Recommendations
-from tactful.errors import ValidationError
+from tactful.errors import Conflict
 from tactful.security.keys import Scope
 
 router = APIRouter(tags=["people"])
+
+
+class PersonBody(Person):
+    """The person record as sent to ``PUT /v1/users/{user_id}``: the path names the person."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "timezone": "Europe/Paris",
+                    "stated_interests": ["genre:jazz"],
+                    "muted_topics": ["topic:wedding"],
+                    "consent": {"personalization": True, "provenances": ["explicit", "observed"]},
+                }
+            ]
+        },
+    )
+
+    id: EntityId | None = Field(  # type: ignore[assignment]
+        None, description="Optional; when given it must be the path's id (409 otherwise)."
+    )
 
 
 @router.get(
@@ -25,7 +49,7 @@ router = APIRouter(tags=["people"])
     summary="Recommendations for a person on a surface",
     dependencies=[requires(Scope.serve, person="user_id")],
 )
-async def recommendations(
+async def get_recommendations(
     user_id: UserId,
     engine: EngineDep,
     lanes: LanesDep,
@@ -46,7 +70,7 @@ async def recommendations(
     summary="Order the caller's candidate items for a person",
     description="Runs the candidates through the same policy, diversity and explanation stages as "
     "recommendations. Candidates the policy excludes are left out (listed with reasons under "
-    "`explain: full`); unknown ids get a 422 naming them.",
+    "`explain: full`); unknown ids get a 404 (`unknown_item`) naming them.",
     dependencies=[requires(Scope.serve, person="user_id")],
 )
 async def rerank(user_id: UserId, body: RerankRequest, engine: EngineDep, lanes: LanesDep) -> Response:
@@ -62,7 +86,7 @@ async def rerank(user_id: UserId, body: RerankRequest, engine: EngineDep, lanes:
     summary="What tactful believes about a person, with evidence",
     dependencies=[requires(Scope.profile, person="user_id")],
 )
-async def profile(user_id: UserId, engine: EngineDep, lanes: LanesDep) -> ProfileView:
+async def get_profile(user_id: UserId, engine: EngineDep, lanes: LanesDep) -> ProfileView:
     return await lanes.read.run(engine.profile, user_id)
 
 
@@ -85,7 +109,9 @@ async def get_person(user_id: UserId, engine: EngineDep, lanes: LanesDep) -> Per
     "mute is an unmute. Lists given replace the current ones. Refused changes get a 4xx and change nothing.",
     dependencies=[requires(Scope.profile, person="user_id")],
 )
-async def put_person(user_id: UserId, body: Person, engine: EngineDep, lanes: LanesDep) -> Person:
-    if body.id != user_id:
-        raise ValidationError("body id must match the path", field="id")
-    return await lanes.write.run(engine.save_person, body)
+async def put_person(user_id: UserId, body: PersonBody, engine: EngineDep, lanes: LanesDep) -> Person:
+    if body.id is not None and body.id != user_id:
+        raise Conflict("the body's id names another person than the path", field="id")
+    # only the fields given count as set (a PUT leaves the others as they are)
+    person = Person.model_validate(body.model_dump(exclude={"id"}, exclude_unset=True) | {"id": user_id})
+    return await lanes.write.run(engine.save_person, person)
