@@ -22,7 +22,7 @@ _TAG_SPACE = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u
 
 
 def _bmp_class(categories: tuple[str, ...]) -> str:
-    """The BMP characters of those Unicode categories, as ``\\uXXXX`` ranges for a class."""
+    """The BMP characters of those Unicode categories, as ranges of four-digit ``\\u`` escapes for a class."""
     codes = [c for c in range(0x10000) if unicodedata.category(chr(c)) in categories]
     runs: list[tuple[int, int]] = []
     for code in codes:
