@@ -48,19 +48,7 @@ class ConsumedRule:
 
     def apply(self, ctx: PolicyContext) -> RuleOutcome:
         arrays = ctx.arrays
-        consumed = arrays.item_pos[arrays.item_consumed]
-        deny = None  # nothing denied
-        if consumed.size:
-            deny = np.zeros(ctx.catalog.size, dtype=bool)
-            deny[consumed] = True
-        return RuleOutcome(
-            self.name,
-            deny,
-            None,
-            lambda pos: Reason(
-                code="consumed", message="you already have this", item_id=ctx.catalog.item_ids[pos]
-            ),
-        )
+        return _deny_positions(ctx, self.name, arrays.item_pos[arrays.item_consumed], "you already have this")
 
 
 class OwnedRule:
@@ -75,18 +63,18 @@ class OwnedRule:
     def apply(self, ctx: PolicyContext) -> RuleOutcome:
         arrays = ctx.arrays
         liked = arrays.item_pos[(arrays.item_positive_bits & EXPLICIT_BIT) != 0]
-        deny = None  # nothing denied
-        if liked.size:
-            deny = np.zeros(ctx.catalog.size, dtype=bool)
-            deny[liked] = True
-        return RuleOutcome(
-            self.name,
-            deny,
-            None,
-            lambda pos: Reason(
-                code="owned", message="you already liked or saved this", item_id=ctx.catalog.item_ids[pos]
-            ),
-        )
+        return _deny_positions(ctx, self.name, liked, "you already liked or saved this")
+
+
+def _deny_positions(ctx: PolicyContext, name: str, positions: np.ndarray, message: str) -> RuleOutcome:
+    """Deny the catalog ``positions``, each with reason ``name`` and ``message``."""
+    deny = None  # nothing denied
+    if positions.size:
+        deny = np.zeros(ctx.catalog.size, dtype=bool)
+        deny[positions] = True
+    return RuleOutcome(
+        name, deny, None, lambda pos: Reason(code=name, message=message, item_id=ctx.catalog.item_ids[pos])
+    )
 
 
 class AvailabilityRule:
