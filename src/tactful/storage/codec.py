@@ -10,7 +10,7 @@ import orjson
 from tactful.clock import from_epoch, to_epoch
 from tactful.domain.item import Item, ItemAttributes
 from tactful.domain.person import Consent, Person
-from tactful.signals.profile import DecayedScores, ItemState, TagInterest, Trace
+from tactful.signals.profile import DecayedScores, Held, ItemState, TagInterest, Trace
 
 
 def dumps(value: Any) -> str:
@@ -99,10 +99,16 @@ def row_interest(row: Any) -> TagInterest:
 
 def trace_json(trace: Trace) -> str:
     """A trace as compact JSON: per tag ``[scores, evidence, last_positive]``, counters."""
-    if not trace.tags and not trace.positives and not trace.days:
+    if not trace.tags and not trace.positives and not trace.days and not trace.held:
         return "{}"
     tags = {tag: [p.scores.parts, p.evidence, p.last_positive] for tag, p in trace.tags.items()}
-    return dumps({"t": tags, "n": trace.positives, "d": trace.days})
+    out: dict[str, Any] = {"t": tags, "n": trace.positives, "d": trace.days}
+    if trace.held:
+        out["h"] = {
+            slot: [h.statement, h.weight, h.provenance, h.at, h.share, h.tags, h.hard_negative]
+            for slot, h in trace.held.items()
+        }
+    return dumps(out)
 
 
 def json_trace(value: Any) -> Trace:
@@ -112,7 +118,11 @@ def json_trace(value: Any) -> Trace:
         tag: TagInterest(scores=DecayedScores(parts), evidence=evidence, last_positive=last)
         for tag, (parts, evidence, last) in value.get("t", {}).items()
     }
-    return Trace(tags, int(value.get("n", 0)), list(value.get("d", [])))
+    held = {
+        slot: Held(statement, weight, prov, at, share, list(tags), bool(hard))
+        for slot, (statement, weight, prov, at, share, tags, hard) in value.get("h", {}).items()
+    }
+    return Trace(tags, int(value.get("n", 0)), list(value.get("d", [])), held)
 
 
 def item_state_row(user_id: str, item_id: str, state: ItemState, version: int) -> dict[str, Any]:
