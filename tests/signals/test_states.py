@@ -121,3 +121,47 @@ def test_the_latest_statement_holds_whatever_the_arrival_order(said, order) -> N
     now = T0 + 30 * DAY
     assert scores(p, now) == scores(latest, now)
     assert p.items["a"].disliked == latest.items["a"].disliked
+
+
+TAG_SETS = st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=0, max_size=4, unique=True)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(TAG_SETS, st.floats(-3, 3, allow_nan=False), st.integers(0, 5), st.booleans()),
+        min_size=1,
+        max_size=10,
+    ),
+    drop=st.sampled_from(["", "a", "b"]),
+)
+def test_a_trace_shares_parts_between_tags_yet_reads_as_one_part_per_tag(steps, drop) -> None:  # type: ignore[no-untyped-def]
+    """Tags taught together share one part; whatever the mix of tag sets, take-backs and a
+    forgotten tag, each tag reads exactly what a separate part per tag would hold."""
+    from tactful.signals.profile import DecayedScores, Trace
+    from tactful.storage.codec import json_trace, trace_json
+
+    hl = RULES.half_lives
+    trace = Trace()
+    reference: dict[str, DecayedScores] = {}
+    for tags, share, day, take_back in steps:
+        at = T0 + day * DAY
+        if take_back and tags:
+            taken = DecayedScores({"explicit": [share, at]})
+            trace.untaught(tags, taken, hl)
+            for tag in tags:
+                if tag in reference:
+                    reference[tag].subtract(taken, hl)
+            continue
+        trace.teach(tags, share, "explicit", at, 100.0, share > 0, None, 8)
+        for tag in tags:
+            reference.setdefault(tag, DecayedScores()).add("explicit", share, at, 100.0)
+        if drop:
+            trace.tags.pop(drop, None)
+            reference.pop(drop, None)
+    now = T0 + 10 * DAY
+    stored = json_trace(__import__("orjson").loads(trace_json(trace)))
+    for view in (trace, stored):
+        assert set(view.tags) == set(reference)
+        for tag, scores in reference.items():
+            assert abs(view.tags[tag].scores.value(now, hl) - scores.value(now, hl)) < 1e-9

@@ -124,9 +124,9 @@ class Trace:
     held: dict[str, Held] = field(default_factory=dict)
     """Per item state (``EventRule.state``), the statement that holds it."""
 
-    def record(
+    def teach(
         self,
-        tag: str,
+        tags: list[str],
         share: float,
         prov: str,
         at: float,
@@ -135,16 +135,65 @@ class Trace:
         key: str | None,
         cap: int,
     ) -> None:
-        part = self.tags.get(tag)
-        if part is None:
-            part = self.tags[tag] = TagInterest()
-        part.scores.add(prov, share, at, half_life)
-        if positive:
-            part.last_positive = max(part.last_positive or at, at)
-        if key is not None:
-            if key not in part.evidence:
+        """Record that one signal gave each of ``tags`` ``share`` (and ``key``, recency).
+
+        Tags taught by the same signals share one part object (an item's tags usually are),
+        so a signal updates each distinct part once; a part shared with tags this signal did
+        not teach is split off first (copy on write).
+        """
+        for part in self._parts_for(tags):
+            part.scores.add(prov, share, at, half_life)
+            if positive:
+                part.last_positive = max(part.last_positive or at, at)
+            if key is not None and key not in part.evidence:
                 part.evidence.append(key)
                 del part.evidence[:-cap]
+
+    def untaught(self, tags: list[str], taken: DecayedScores, half_lives: dict[str, float]) -> None:
+        """Subtract ``taken`` from what each of ``tags`` was taught (each part once)."""
+        for part in self._parts_for([t for t in tags if t in self.tags]):
+            part.scores.subtract(taken, half_lives)
+
+    def _parts_for(self, tags: list[str]) -> list[TagInterest]:
+        mine = self.tags
+        fresh = [t for t in tags if t not in mine]
+        if len(fresh) == len(tags):
+            if not tags:
+                return []
+            new = TagInterest()
+            for tag in tags:
+                mine[tag] = new
+            return [new]
+        wanted = set(tags)
+        found: dict[int, TagInterest] = {}
+        for tag in tags:
+            have = mine.get(tag)
+            if have is not None:
+                found.setdefault(id(have), have)
+        members: dict[int, list[str]] = {}
+        for tag, part in mine.items():
+            if id(part) in found:
+                members.setdefault(id(part), []).append(tag)
+        out: list[TagInterest] = []
+        for pid, part in found.items():
+            if all(m in wanted for m in members[pid]):
+                out.append(part)
+                continue
+            clone = TagInterest(
+                DecayedScores({k: list(v) for k, v in part.scores.parts.items()}),
+                list(part.evidence),
+                part.last_positive,
+            )
+            for tag in members[pid]:
+                if tag in wanted:
+                    mine[tag] = clone
+            out.append(clone)
+        if fresh:
+            part = TagInterest()
+            for tag in fresh:
+                mine[tag] = part
+            out.append(part)
+        return out
 
     def count_positive(self, day: int, max_days: int) -> None:
         self.positives += 1
@@ -346,8 +395,9 @@ def _learn(
                     interest.established = True
             if len(interest.evidence) >= rules.evidence_threshold:
                 interest.established = True
-        trace.record(tag, share, prov, at, half_life, positive, key, rules.max_evidence_keys)
         profile.dirty_tags.add(tag)
+    if tags:
+        trace.teach(tags, share, prov, at, half_life, positive, key, rules.max_evidence_keys)
     if positive:
         profile.positive_signals += 1
         day = int(at // DAY)
@@ -372,9 +422,7 @@ def _take_back(profile: Profile, state: ItemState, held: Held, rules: ProfileRul
             if interest is not None:
                 interest.scores.subtract(part, rules.half_lives)
                 profile.dirty_tags.add(tag)
-            traced = state.trace.tags.get(tag)
-            if traced is not None:
-                traced.scores.subtract(part, rules.half_lives)
+        state.trace.untaught(held.tags, part, rules.half_lives)
     if held.positive:
         profile.positive_signals = max(0, profile.positive_signals - 1)
         state.trace.positives = max(0, state.trace.positives - 1)
