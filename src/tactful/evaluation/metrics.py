@@ -173,9 +173,14 @@ def bootstrap_intervals(
         for name, value in report_of(metrics, rows).items():
             values[name].append(value)
     tail = 100 * (1 - level) / 2
-    return {
-        name: (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))) for name, v in values.items()
-    }
+    point = report_of(metrics)
+    out = {}
+    for name, v in values.items():
+        # percentile interval moved by the resamples' bias: coverage (distinct items) shrinks
+        # under resampling with replacement, a mean does not (its shift is ~0)
+        shift = point[name] - float(np.mean(v))
+        out[name] = (float(np.percentile(v, tail)) + shift, float(np.percentile(v, 100 - tail)) + shift)
+    return out
 
 
 def evaluate_lists(
