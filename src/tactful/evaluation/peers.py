@@ -175,7 +175,9 @@ def rp3beta(x: sp.csr_matrix, params: Params) -> Scorer:
 # ---- tuning on a validation split -----------------------------------------------------
 
 
-def validation_ndcg(scorer: Scorer, train: sp.csr_matrix, users: npt.NDArray[np.int64], targets: sp.csr_matrix) -> float:
+def validation_ndcg(
+    scorer: Scorer, train: sp.csr_matrix, users: npt.NDArray[np.int64], targets: sp.csr_matrix
+) -> float:
     """Mean NDCG@10 of ``scorer``'s top lists for validation ``users`` (train items excluded)."""
     discounts = 1.0 / np.log2(np.arange(2, 12))
     total = 0.0
@@ -265,7 +267,9 @@ ALS_GRID = [
     for a in (1.0, 8.0)
 ]
 COSINE_GRID = [{"weighting": "cosine", "K": k} for k in (20, 50, 100, 200, 400)]
-BM25_GRID = [{"weighting": "bm25", "K": k, "K1": k1, "B": 0.75} for k in (50, 100, 200, 400) for k1 in (0.6, 1.2)]
+BM25_GRID = [
+    {"weighting": "bm25", "K": k, "K1": k1, "B": 0.75} for k in (50, 100, 200, 400) for k1 in (0.6, 1.2)
+]
 RP3_GRID = [{"alpha": a, "beta": b, "K": 200} for a in (0.5, 1.0) for b in (0.0, 0.3, 0.6)]
 
 TUNED_PEERS: tuple[Peer, ...] = (

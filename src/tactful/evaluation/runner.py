@@ -108,7 +108,10 @@ def result_row(run: ModelRun, samples: npt.NDArray[np.int64] | None) -> dict[str
     row: dict[str, Any] = {"name": run.peer.name, "kind": run.peer.kind}
     row.update({k: round(v, 4) for k, v in report_of(run.metrics).items()})
     if samples is not None:
-        row["ci95"] = {k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in bootstrap_intervals(run.metrics, samples).items()}
+        row["ci95"] = {
+            k: [round(lo, 4), round(hi, 4)]
+            for k, (lo, hi) in bootstrap_intervals(run.metrics, samples).items()
+        }
     row["params"] = run.fitted.params
     if run.fitted.validation_ndcg is not None:
         row["validation_ndcg@10"] = round(float(run.fitted.validation_ndcg), 4)
@@ -136,9 +139,15 @@ def paired_comparison(
     wilcoxon_p = float(stats.wilcoxon(a[differ], b[differ]).pvalue) if differ.sum() >= 10 else 1.0
     out.update(
         ratio=round(ratio, 4),
-        ratio_ci95=[round(float(np.nanpercentile(ratios, tail)), 4), round(float(np.nanpercentile(ratios, 100 - tail)), 4)],
+        ratio_ci95=[
+            round(float(np.nanpercentile(ratios, tail)), 4),
+            round(float(np.nanpercentile(ratios, 100 - tail)), 4),
+        ],
         difference=round(float(a.mean() - b.mean()), 4),
-        difference_ci95=[round(float(np.percentile(diffs, tail)), 4), round(float(np.percentile(diffs, 100 - tail)), 4)],
+        difference_ci95=[
+            round(float(np.percentile(diffs, tail)), 4),
+            round(float(np.percentile(diffs, 100 - tail)), 4),
+        ],
         wilcoxon_p=wilcoxon_p,
         ttest_p=float(stats.ttest_rel(a, b).pvalue) if len(a) > 1 and differ.any() else 1.0,
         wins=int((a > b).sum()),
@@ -148,7 +157,9 @@ def paired_comparison(
     return out
 
 
-def build_report(split: Split, runs: list[ModelRun], seed: int = 0, rounds: int = BOOTSTRAP_ROUNDS) -> dict[str, Any]:
+def build_report(
+    split: Split, runs: list[ModelRun], seed: int = 0, rounds: int = BOOTSTRAP_ROUNDS
+) -> dict[str, Any]:
     """The JSON report: split, one row per model with intervals, and the paired comparison."""
     samples = bootstrap_samples(len(split.test_users), rounds, seed)
     report: dict[str, Any] = {
