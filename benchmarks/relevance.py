@@ -101,7 +101,8 @@ def staleness(split: Split, model: Recommender, seed: int) -> dict[str, Any]:
     if times is None:
         return {"skipped": "the dataset has no timestamps"}
     weighting = model.config.signal_weighting
-    lists: dict[str, list[np.ndarray]] = {"no fade": [], "fade": []}
+    grid = sorted({0.0, 0.1, 0.25, 0.5, stale_weight})
+    lists: dict[str, list[np.ndarray]] = {"no fade": [], "fade": [], **{f"weight {w:g}": [] for w in grid}}
     stale_share = []
     for u in split.test_users:
         lo, hi = train.indptr[u], train.indptr[u + 1]
@@ -109,9 +110,12 @@ def staleness(split: Split, model: Recommender, seed: int) -> dict[str, Any]:
         stamps = times.data[times.indptr[u] : times.indptr[u + 1]]
         weights = weighting.row(train.data[lo:hi], stamps)
         now = float(stamps.max()) if len(stamps) else 0.0
-        faded, _ = fade_stale_items(weights, stamps, now - window * DAY, stale_weight)
-        stale_share.append(float(np.mean(stamps < now - window * DAY)) if len(stamps) else 0.0)
-        for name, w in (("no fade", weights), ("fade", faded)):
+        cutoff = now - window * DAY
+        faded, _ = fade_stale_items(weights, stamps, cutoff, stale_weight)
+        stale_share.append(float(np.mean(stamps < cutoff)) if len(stamps) else 0.0)
+        variants = [("no fade", weights), ("fade", faded)]
+        variants += [(f"weight {w:g}", fade_stale_items(weights, stamps, cutoff, w)[0]) for w in grid]
+        for name, w in variants:
             scores = model.score_fold(fold_history(model, idx, np.asarray(w, np.float32)))
             scores[idx] = -np.inf
             best = np.argpartition(-scores, 20)[:20]
@@ -136,6 +140,11 @@ def staleness(split: Split, model: Recommender, seed: int) -> dict[str, Any]:
             round(float(np.percentile(boot, 97.5)), 4),
         ],
         "users_changed": int((diff != 0).sum()),
+        "ndcg@10_of_changed_users": {
+            k: round(float(m.ndcg[diff != 0].mean()), 4) if (diff != 0).any() else None
+            for k, m in metrics.items()
+            if k in ("no fade", "fade")
+        },
     }
 
 

@@ -14,23 +14,31 @@ from rich.table import Table
 from tactful.errors import TactfulError
 
 evaluate_app = typer.Typer(
-    help="Offline evaluation (SPEC §5): tactful against popularity, ALS, item-kNN and EASE.",
+    help="Offline evaluation (SPEC §5): tactful against validation-tuned and fixed peers, with intervals.",
     no_args_is_help=True,
 )
 
 COLUMNS = ("ndcg@10", "recall@20", "hr@10", "coverage@10", "diversity@10", "novelty@10")
 
 
-def _run(load: str, path: Path, as_json: bool, plot: Path | None, seed: int) -> None:
+PEER_SETS = ("all", "tuned", "fixed")
+
+
+def _run(load: str, path: Path, as_json: bool, plot: Path | None, seed: int, peer_set: str = "all") -> None:
     from tactful.evaluation.dataset import read_event_log, read_movielens
+    from tactful.evaluation.peers import FIXED_PEERS, PEERS, TUNED_PEERS
     from tactful.evaluation.plot import plot_comparison
     from tactful.evaluation.runner import run_evaluation
 
     err = Console(stderr=True)
+    if peer_set not in PEER_SETS:
+        err.print(f"[red]error[/red] validation_error: --peers must be one of {', '.join(PEER_SETS)}")
+        raise typer.Exit(code=2)
+    peers = {"all": PEERS, "tuned": TUNED_PEERS, "fixed": FIXED_PEERS}[peer_set]
     try:
         data = read_movielens(path) if load == "movielens" else read_event_log(path)
         if as_json:
-            report = run_evaluation(data, seed=seed)
+            report = run_evaluation(data, peers=peers, seed=seed)
         else:
             with Progress(
                 SpinnerColumn(),
@@ -42,6 +50,7 @@ def _run(load: str, path: Path, as_json: bool, plot: Path | None, seed: int) -> 
                 task = progress.add_task("splitting", total=None)
                 report = run_evaluation(
                     data,
+                    peers=peers,
                     seed=seed,
                     progress=lambda name: progress.update(task, description=f"training {name}"),
                 )
@@ -121,9 +130,10 @@ def movielens(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON only."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a chart (.png or .svg)."),
     seed: int = typer.Option(0, help="Seed for every random choice."),
+    peers: str = typer.Option("all", help="Peers to run: all, tuned (on a validation split) or fixed."),
 ) -> None:
     """Evaluate on a MovieLens ratings folder."""
-    _run("movielens", directory, as_json, plot, seed)
+    _run("movielens", directory, as_json, plot, seed, peers)
 
 
 @evaluate_app.command("events")
@@ -132,6 +142,7 @@ def events(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON only."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a chart (.png or .svg)."),
     seed: int = typer.Option(0, help="Seed for every random choice."),
+    peers: str = typer.Option("all", help="Peers to run: all, tuned (on a validation split) or fixed."),
 ) -> None:
     """Evaluate on an event log; without timestamps the holdout is a seeded random 20 %."""
-    _run("events", file, as_json, plot, seed)
+    _run("events", file, as_json, plot, seed, peers)
