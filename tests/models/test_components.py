@@ -133,3 +133,7 @@ def test_recency_is_tried_only_when_times_exist() -> None:
     without = Recommender.fit(matrix, ids, None, config).artifact.extra["trials"]
     assert any("half_life=" in name for name in with_times)
     assert not any("half_life=" in name for name in without)
+    signals = RecommenderConfig(value_kind="weight")  # the engine's decayed signal weights
+    assert not any(
+        "half_life=" in n for n in Recommender.fit(matrix, ids, times, signals).artifact.extra["trials"]
+    )

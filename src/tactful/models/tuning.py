@@ -24,7 +24,7 @@ MAX_QUERY_USERS = 1000
 FACTOR_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 POPULARITY_WEIGHTS = (0.0, 0.1)
 TIE = 0.005
-HALF_LIVES = (10.0, 40.0, 160.0)  # recency half-lives tried, in interactions (newest first)
+HALF_LIVES = (10.0, 40.0, 160.0)  # recency half-lives tried (ratings, counts), in interactions
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,10 @@ def tune(
         return None
     weighting, ratio = chosen.best[3]
     queries = sp.csr_matrix(weighting.matrix(split.train)[split.users])
-    if split.times is not None and len(split.users):
+    # signal weights ("weight") already decay with time before they reach the model (the
+    # engine's provenance half-lives), and a rank-based recency on top would move every
+    # weight of a history on each new signal, defeating the incremental fold
+    if split.times is not None and kind != "weight" and len(split.users):
         base_name = chosen.best[0]
         stamps = sp.csr_matrix(split.times[split.users])
         variants = [(h, sp.csr_matrix(queries.multiply(recency_matrix(stamps, h)))) for h in HALF_LIVES]
