@@ -33,12 +33,11 @@ def main() -> None:
     if args.json:
         print(json.dumps(report))
         return
-    print(json.dumps(report["split"]))
-    header = ("ndcg@10", "recall@20", "hr@10", "coverage@10", "diversity@10", "novelty@10")
-    print(f"{'model':20s}" + "".join(f"{h:>14s}" for h in (*header, "train_s")))
-    for row in report["results"]:
-        cells = "".join(f"{row[h]:14.4f}" for h in header)
-        print(f"{row['name']:20s}{cells}{row['train_s']:14.2f}")
+    from rich.console import Console
+
+    from tactful.cli.evaluate import _print_table
+
+    _print_table(report, Console())
 
 
 if __name__ == "__main__":

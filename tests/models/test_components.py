@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tactful.models.ann import build_item_index, exact_top_k, recall_against_exact
 from tactful.models.ease import fit_linear_item_model
 from tactful.models.item_knn import fit_item_neighbours
 from tactful.models.ranking import top_k, top_k_rows
 from tactful.models.tuning import dual_ease_scores
-from tactful.models.weighting import SignalWeighting, detect_value_kind
+from tactful.models.weighting import SignalWeighting, detect_value_kind, recency_matrix
 
 
 def test_ease_matches_the_closed_form(plays: sp.csr_matrix) -> None:
@@ -94,3 +96,44 @@ def test_dual_fit_equals_primal_fit(plays: sp.csr_matrix) -> None:
     np.fill_diagonal(expected, 0.0)
     assert few_users.shape[0] < len(supported)
     np.testing.assert_allclose(dual.weights, expected, atol=2e-4)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([1.0, 5.0, 40.0]))
+def test_recency_matrix_matches_one_history_at_a_time(seed: int, half_life: float) -> None:
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((6, 15)) < 0.5) * rng.integers(1, 5, (6, 15)).astype(float)
+    times = sp.csr_matrix(dense)
+    got = recency_matrix(times, half_life)
+    weighting = SignalWeighting("identity", half_life=half_life)
+    for r in range(6):
+        lo, hi = times.indptr[r], times.indptr[r + 1]
+        np.testing.assert_allclose(got.data[lo:hi], weighting.recency(times.data[lo:hi]), rtol=1e-6)
+
+
+def test_squared_offset_weighting() -> None:
+    raw = np.array([1.0, 3.0, 5.0])
+    assert SignalWeighting("offset", 2.0, power=2.0).values(raw).tolist() == [0.0, 1.0, 9.0]
+    assert SignalWeighting.from_dict({"transform": "offset", "offset": 3.0, "half_life": None}).power == 1.0
+
+
+def test_recency_is_tried_only_when_times_exist() -> None:
+    from tactful.models.recommender import Recommender, RecommenderConfig
+
+    rng = np.random.default_rng(5)
+    users, items = 150, 120
+    rows = np.repeat(np.arange(users), 15)
+    cols = np.concatenate([rng.choice(np.arange(u % 3, items, 3), 15, replace=False) for u in range(users)])
+    values = rng.integers(1, 6, len(rows)).astype(np.float32)
+    matrix = sp.csr_matrix((values, (rows, cols)), shape=(users, items))
+    times = sp.csr_matrix((rng.random(len(rows)) * 1e6 + 1, (rows, cols)), shape=(users, items))
+    ids = [str(i) for i in range(items)]
+    config = RecommenderConfig(value_kind="rating")
+    with_times = Recommender.fit(matrix, ids, times, config).artifact.extra["trials"]
+    without = Recommender.fit(matrix, ids, None, config).artifact.extra["trials"]
+    assert any("half_life=" in name for name in with_times)
+    assert not any("half_life=" in name for name in without)
+    signals = RecommenderConfig(value_kind="weight")  # the engine's decayed signal weights
+    assert not any(
+        "half_life=" in n for n in Recommender.fit(matrix, ids, times, signals).artifact.extra["trials"]
+    )

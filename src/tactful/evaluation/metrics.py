@@ -95,6 +95,94 @@ class RankingReport:
         }
 
 
+@dataclass(frozen=True)
+class UserMetrics:
+    """Per-test-user metrics of one model's top lists (the unit the bootstrap resamples)."""
+
+    ndcg: npt.NDArray[np.float64]
+    recall: npt.NDArray[np.float64]
+    hit_rate: npt.NDArray[np.float64]
+    diversity: npt.NDArray[np.float64]  # NaN for a list with no tagged pair
+    novelty: npt.NDArray[np.float64]
+    top: npt.NDArray[np.int64]  # users × k items, the top-10 lists (for coverage)
+    n_items: int
+
+
+def per_user_metrics(
+    lists: Sequence[IntArray],
+    targets: Sequence[IntArray],
+    n_items: int,
+    item_users: npt.NDArray[np.integer],
+    n_users: int,
+    item_tags: Sequence[frozenset[str]] = (),
+) -> UserMetrics:
+    """The SPEC §5 metrics for each test user separately (means give :func:`evaluate_lists`)."""
+    pairs = list(zip(lists, targets, strict=True))
+    diversity = []
+    for ranked in lists:
+        value = intra_list_diversity([ranked], item_tags, 10)
+        tags = [item_tags[i] for i in np.asarray(ranked)[:10]] if item_tags else []
+        diversity.append(value if len(tags) > 1 else np.nan)
+    width = min(10, min((len(x) for x in lists), default=0))
+    top = np.array([np.asarray(x)[:width] for x in lists], dtype=np.int64).reshape(len(lists), width)
+    return UserMetrics(
+        ndcg=np.array([ndcg_at_k(r, t, 10) for r, t in pairs], dtype=np.float64),
+        recall=np.array([recall_at_k(r, t, 20) for r, t in pairs], dtype=np.float64),
+        hit_rate=np.array([hit_rate_at_k(r, t, 10) for r, t in pairs], dtype=np.float64),
+        diversity=np.array(diversity, dtype=np.float64),
+        novelty=np.array([novelty([r], item_users, n_users, 10) for r in lists], dtype=np.float64),
+        top=top,
+        n_items=n_items,
+    )
+
+
+def report_of(metrics: UserMetrics, rows: npt.NDArray[np.integer] | None = None) -> dict[str, float]:
+    """Aggregate metrics over ``rows`` of the users (all of them by default)."""
+    pick = np.arange(len(metrics.ndcg)) if rows is None else np.asarray(rows)
+    if len(pick) == 0:
+        return dict.fromkeys(METRIC_NAMES, 0.0)
+    diversity = metrics.diversity[pick]
+    diversity = diversity[~np.isnan(diversity)]
+    coverage = len(np.unique(metrics.top[pick])) / metrics.n_items if metrics.n_items else 0.0
+    return {
+        "ndcg@10": float(metrics.ndcg[pick].mean()),
+        "recall@20": float(metrics.recall[pick].mean()),
+        "hr@10": float(metrics.hit_rate[pick].mean()),
+        "coverage@10": coverage,
+        "diversity@10": float(diversity.mean()) if len(diversity) else 0.0,
+        "novelty@10": float(metrics.novelty[pick].mean()),
+    }
+
+
+METRIC_NAMES = ("ndcg@10", "recall@20", "hr@10", "coverage@10", "diversity@10", "novelty@10")
+
+
+def bootstrap_samples(n_users: int, rounds: int, seed: int) -> npt.NDArray[np.int64]:
+    """``rounds`` resamples (with replacement) of the test users, shared by every model (paired)."""
+    return np.random.default_rng(seed).integers(0, n_users, size=(rounds, n_users))
+
+
+def bootstrap_intervals(
+    metrics: UserMetrics, samples: npt.NDArray[np.int64], level: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of every aggregate metric over bootstrap resamples of test users."""
+    if len(metrics.ndcg) == 0:
+        return {name: (0.0, 0.0) for name in METRIC_NAMES}
+    values: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
+    for rows in samples:
+        for name, value in report_of(metrics, rows).items():
+            values[name].append(value)
+    tail = 100 * (1 - level) / 2
+    point = report_of(metrics)
+    out = {}
+    for name, v in values.items():
+        # percentile interval moved by the resamples' bias: coverage (distinct items) shrinks
+        # under resampling with replacement, a mean does not (its shift is ~0)
+        shift = point[name] - float(np.mean(v))
+        out[name] = (float(np.percentile(v, tail)) + shift, float(np.percentile(v, 100 - tail)) + shift)
+    return out
+
+
 def evaluate_lists(
     lists: Sequence[IntArray],
     targets: Sequence[IntArray],

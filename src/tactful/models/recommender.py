@@ -320,13 +320,23 @@ class Recommender:
             self._ann = build_item_index(self.factors.item_factors, seed=self.config.seed)
         return self._ann
 
-    def batch_scores(self, matrix: sp.csr_matrix) -> Scores:
-        """Scores for every row of a users × items matrix of raw values (evaluation)."""
+    def batch_scores(self, matrix: sp.csr_matrix, timestamps: sp.csr_matrix | None = None) -> Scores:
+        """Scores for every row of a users × items matrix of raw values (evaluation).
+
+        ``timestamps`` (same sparsity as ``matrix``) feed the recency weighting, as the
+        item times of a served history do.
+        """
         rows = sp.csr_matrix(matrix, dtype=np.float32)
+        rows.sort_indices()
+        times = None
+        if timestamps is not None:
+            times = sp.csr_matrix(timestamps, dtype=np.float64)
+            times.sort_indices()
         out = np.empty(rows.shape, dtype=np.float32)
         for r in range(rows.shape[0]):
             lo, hi = rows.indptr[r], rows.indptr[r + 1]
-            out[r] = self.score(rows.indices[lo:hi], rows.data[lo:hi])
+            stamps = None if times is None else times.data[times.indptr[r] : times.indptr[r + 1]]
+            out[r] = self.score(rows.indices[lo:hi], rows.data[lo:hi], stamps)
         return out
 
     def save(self, directory: str | Path) -> Path:

@@ -16,7 +16,7 @@ from tactful.models.als import FactorModel
 from tactful.models.ease import supported_items
 from tactful.models.item_knn import fit_item_neighbours
 from tactful.models.ranking import top_k_rows
-from tactful.models.weighting import SignalWeighting, ValueKind, candidate_weightings
+from tactful.models.weighting import SignalWeighting, ValueKind, candidate_weightings, recency_matrix
 
 REGULARIZATION_RATIOS = (2.0, 4.0, 8.0, 16.0, 32.0)
 MAX_VALIDATION_USERS = 2000
@@ -24,6 +24,7 @@ MAX_QUERY_USERS = 1000
 FACTOR_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 POPULARITY_WEIGHTS = (0.0, 0.1)
 TIE = 0.005
+HALF_LIVES = (10.0, 40.0, 160.0)  # recency half-lives tried (ratings, counts), in interactions
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class ValidationSplit:
     train: sp.csr_matrix
     users: npt.NDArray[np.int64]
     targets: tuple[npt.NDArray[np.int32], ...]
+    times: sp.csr_matrix | None = None  # timestamps of ``train`` (same sparsity), if known
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,14 @@ def validation_split(
     keep = ~held & (sub.data != 0)
     coords = (owner[keep], sub.indices[keep])
     train = sp.csr_matrix((sub.data[keep], coords), shape=sub.shape, dtype=np.float32)
+    train_times = None
+    if stamps is not None:
+        train_times = sp.csr_matrix((stamps.data[keep], coords), shape=sub.shape, dtype=np.float64)
     users = np.unique(owner[is_target])
     if len(users) > MAX_QUERY_USERS:
         users = np.sort(rng.choice(users, MAX_QUERY_USERS, replace=False))
     targets = tuple(sub.indices[is_target & (owner == u)].astype(np.int32) for u in users)
-    return ValidationSplit(train, users.astype(np.int64), targets)
+    return ValidationSplit(train, users.astype(np.int64), targets, train_times)
 
 
 def mean_gram_diagonal(weights: sp.csr_matrix, items: npt.NDArray[np.int32]) -> float:
@@ -189,6 +194,34 @@ def _item_model_trials(
         yield f"ease/{weighting.transform}/{weighting.offset}/{ratio}", ratio, scores
 
 
+def _item_scores(
+    split: ValidationSplit,
+    weighting: SignalWeighting,
+    ratio: float | None,
+    min_support: int,
+    max_items: int,
+    neighbours: int,
+    query_sets: list[sp.csr_matrix],
+) -> list[npt.NDArray[np.float32]]:
+    """The chosen item model's validation scores for several weightings of the query rows."""
+    weights = weighting.matrix(split.train)
+    n_items = weights.shape[1]
+    stacked = sp.csr_matrix(sp.vstack(query_sets))
+    if ratio is None:
+        knn = fit_item_neighbours(weights, neighbours)
+        scores = knn.batch_scores(stacked)
+    else:
+        items = supported_items(weights, min_support, max_items)
+        lam = ratio * mean_gram_diagonal(weights, items)
+        local = next(
+            dual_ease_scores(sp.csr_matrix(weights[:, items]), sp.csr_matrix(stacked[:, items]), [lam])
+        )
+        scores = np.zeros((stacked.shape[0], n_items), dtype=np.float32)
+        scores[:, items] = local
+    bounds = np.cumsum([0, *(q.shape[0] for q in query_sets)])
+    return [scores[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def tune(
     matrix: sp.csr_matrix,
     times: sp.csr_matrix | None,
@@ -218,6 +251,25 @@ def tune(
     if chosen.best is None:
         return None
     weighting, ratio = chosen.best[3]
+    queries = sp.csr_matrix(weighting.matrix(split.train)[split.users])
+    # signal weights ("weight") already decay with time before they reach the model (the
+    # engine's provenance half-lives), and a rank-based recency on top would move every
+    # weight of a history on each new signal, defeating the incremental fold
+    if split.times is not None and kind != "weight" and len(split.users):
+        base_name = chosen.best[0]
+        stamps = sp.csr_matrix(split.times[split.users])
+        variants = [(h, sp.csr_matrix(queries.multiply(recency_matrix(stamps, h)))) for h in HALF_LIVES]
+        recency_scores = _item_scores(
+            split, weighting, ratio, min_support, max_items, neighbours, [q for _, q in variants]
+        )
+        for (h, rows), scores in zip(variants, recency_scores, strict=True):
+            name = f"{base_name}/half_life={h}"
+            chosen.offer(
+                name, *validation_metrics(scores, exclude, targets), (weighting.with_half_life(h), ratio)
+            )
+            if chosen.best[0] == name:
+                best_scores, queries = scores, rows
+        weighting = chosen.best[3][0]
     item_z = standardise_rows(best_scores)
     del best_scores
     weights = weighting.matrix(split.train)
@@ -227,7 +279,10 @@ def tune(
         inputs = weights.copy()
         if binary:
             inputs.data = (inputs.data > 0).astype(np.float32)
-        factor_z = _factor_scores(fit_factors(inputs), sp.csr_matrix(inputs[split.users]))
+        rows = queries.copy()
+        if binary:
+            rows.data = (rows.data > 0).astype(np.float32)
+        factor_z = _factor_scores(fit_factors(inputs), rows)
         for f_weight in FACTOR_WEIGHTS:
             for p_weight in POPULARITY_WEIGHTS:
                 if f_weight == 0 and (p_weight == 0 or binary):

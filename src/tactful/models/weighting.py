@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -33,12 +33,14 @@ class SignalWeighting:
 
     ``offset``: ``max(value - offset, 0)`` (ratings below the offset stop counting);
     ``log``: ``log1p(value)`` (heavy-tailed counts); ``binary``: 1 for every value > 0.
+    ``power`` raises what is left above the offset (2: a 5★ counts far more than a 4★).
     ``half_life`` is counted in interactions, newest first, and needs timestamps.
     """
 
     transform: Transform = "identity"
     offset: float = 0.0
     half_life: float | None = None
+    power: float = 1.0
 
     def values(self, raw: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
         v = np.asarray(raw, dtype=np.float32)
@@ -47,7 +49,8 @@ class SignalWeighting:
         if self.transform == "log":
             return np.log1p(np.maximum(v, 0.0)).astype(np.float32)
         if self.transform == "offset":
-            return np.maximum(v - np.float32(self.offset), 0.0).astype(np.float32)
+            above = np.maximum(v - np.float32(self.offset), 0.0)
+            return (above if self.power == 1.0 else above ** np.float32(self.power)).astype(np.float32)
         return v
 
     def recency(self, timestamps: npt.NDArray[np.floating] | None) -> npt.NDArray[np.float32]:
@@ -83,6 +86,25 @@ class SignalWeighting:
     def from_dict(cls, data: dict[str, Any]) -> SignalWeighting:
         return cls(**data)
 
+    def with_half_life(self, half_life: float | None) -> SignalWeighting:
+        return replace(self, half_life=half_life)
+
+
+def recency_matrix(times: sp.csr_matrix, half_life: float) -> sp.csr_matrix:
+    """Per row, ``0.5 ** (rank_from_newest / half_life)`` at the entries of ``times``.
+
+    Ranks as :meth:`SignalWeighting.recency` gives them for one history (equal times keep
+    their stored order, the first counting as the newest).
+    """
+    t = sp.csr_matrix(times, dtype=np.float64, copy=True)
+    t.sort_indices()
+    owner = np.repeat(np.arange(t.shape[0]), np.diff(t.indptr))
+    order = np.lexsort((np.arange(t.nnz), -t.data, owner))
+    rank = np.empty(t.nnz, dtype=np.float64)
+    rank[order] = np.arange(t.nnz) - t.indptr[owner[order]]
+    t.data = 0.5 ** (rank / half_life)
+    return t
+
 
 def default_weighting(kind: ValueKind, values: npt.NDArray[np.floating]) -> SignalWeighting:
     """The untuned choice: low ratings stop counting, counts are log-scaled."""
@@ -97,7 +119,8 @@ def candidate_weightings(kind: ValueKind, values: npt.NDArray[np.floating]) -> l
     """The transforms worth validating for a kind of value."""
     if kind == "rating":
         top = float(np.max(values))
-        return [SignalWeighting("offset", round(top * share * 2) / 2) for share in (0.5, 0.6)]
+        shares = [SignalWeighting("offset", round(top * share * 2) / 2) for share in (0.5, 0.6)]
+        return [*shares, SignalWeighting("offset", round(top * 0.4 * 2) / 2, power=2.0)]
     if kind == "count":
         return [SignalWeighting("binary"), SignalWeighting("log")]
     return [SignalWeighting("identity"), SignalWeighting("binary")]
