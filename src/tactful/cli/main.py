@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +29,57 @@ app.command()(config)
 app.command()(train)
 app.add_typer(evaluate_app, name="evaluate")
 register_trust(app)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tactful")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        from tactful import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tactful {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Data folder for every command (SQLite file, models, exports); same as TACTFUL_DATA_DIR.",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """tactful: recommendations that learn from every signal and know when to back off."""
+    if data_dir is None:
+        return
+    # One place for the whole invocation, worker processes of `serve` included; a command's
+    # own --data-dir still wins. Restored afterwards so in-process callers see no leak.
+    previous = os.environ.get("TACTFUL_DATA_DIR")
+    os.environ["TACTFUL_DATA_DIR"] = str(data_dir)
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop("TACTFUL_DATA_DIR", None)
+        else:
+            os.environ["TACTFUL_DATA_DIR"] = previous
+
+    ctx.call_on_close(restore)
 
 
 @app.command()
@@ -75,7 +128,13 @@ def demo(
 
 
 def main() -> None:
-    app()
+    from tactful.errors import MissingExtra
+
+    try:
+        app()
+    except MissingExtra as exc:  # an optional part that is not installed: one line, no traceback
+        console.print(f"[red]error[/red] {exc.message}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from tactful.errors import ValidationError
+from tactful.extras import require
 
 METRICS = ("ndcg@10", "recall@20", "hr@10", "coverage@10")
 
 
 def plot_comparison(report: dict[str, Any], path: str | Path) -> Path:
     """Grouped bars of each metric per model; the format follows the suffix (PNG or SVG)."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "plots", "drawing a chart")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
