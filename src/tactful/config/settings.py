@@ -111,6 +111,13 @@ class ModelSettings(BaseModel):
         ge=0,
         description="...or as soon as this many new events arrived since the last training (0: off).",
     )
+    store_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="Where model versions are written and read (fsspec URL: a folder, "
+        "s3://bucket/prefix with the 's3' extra, ...); several hosts and a Spark driver can share "
+        "it. Default <data_dir>/models.",
+    )
 
 
 class ServingSettings(BaseModel):
@@ -232,3 +239,18 @@ class Settings(BaseSettings):
     @property
     def model_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def model_store_url(self) -> str:
+        """The model store in force: ``models.store_url``, else the local ``model_dir``."""
+        return self.models.store_url or str(self.model_dir)
+
+    @property
+    def local_model_dir(self) -> Path | None:
+        """The model store's folder when it is on this machine's disk (None for a remote URL)."""
+        url = self.models.store_url
+        if url is None:
+            return self.model_dir
+        if url.startswith("file://"):
+            return Path(url[len("file://") :])
+        return None if "://" in url else Path(url)

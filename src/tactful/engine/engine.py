@@ -30,6 +30,7 @@ from tactful.domain.recommendation import ProfileView, Recommendations, Recommen
 from tactful.errors import NotFound
 from tactful.index.catalog import CatalogIndex
 from tactful.index.person_state import PersonState
+from tactful.models.store import ModelStore
 from tactful.pipeline.pipeline import Pipeline
 from tactful.policy.decision import PolicyRule
 from tactful.policy.promotions import Promotion, PromotionSpec, PromotionUpdate
@@ -79,7 +80,8 @@ class Engine:
         self.store: Store = store or open_store(self.settings.resolved_database_url)
         half_lives = dict(self.settings.signals.half_life_days)
         self.rules = SignalRules(self.settings.signals.rules, self.settings.signals.short_play_seconds)
-        self.models = ModelRegistry(self.settings.model_dir, self.settings.models.reload_check_seconds)
+        self.model_store = ModelStore(self.settings.model_store_url)
+        self.models = ModelRegistry(self.model_store, self.settings.models.reload_check_seconds)
         self.collaborative = CollaborativeScorer(
             self.models.get, self.settings.models.fold_cache_size, self.settings.models.fold_tolerance
         )
@@ -140,7 +142,7 @@ class Engine:
         self.privacy = PrivacyService(
             self.store, self.settings, self.clock, self.rules, self.served, self._forget, self.audit
         )
-        self.training = ModelService(self.store, self.models, half_lives, self.settings.model_dir, self.clock)
+        self.training = ModelService(self.store, self.models, half_lives, self.model_store, self.clock)
 
     def _forget(self, user_id: str) -> None:
         """Nothing derived from an erased person stays in this worker's memory."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from tactful.clock import Clock, to_epoch
+from tactful.models.store import ModelStore
 from tactful.services.model_registry import ModelRegistry
 from tactful.services.training import TrainReport, train_model
 from tactful.storage.protocol import Store
@@ -19,13 +19,13 @@ class ModelService:
         store: Store,
         registry: ModelRegistry,
         half_lives: dict[str, float],
-        model_dir: Path,
+        models: ModelStore,
         clock: Clock,
     ) -> None:
         self.store = store
         self.registry = registry
         self.half_lives = half_lives
-        self.model_dir = model_dir
+        self.model_store = models
         self.clock = clock
 
     def train(self, progress: Callable[[str], None] = lambda _: None) -> TrainReport:
@@ -33,7 +33,7 @@ class ModelService:
             self.store,
             self.store.item_ids(),  # the catalog's order, without building the catalog index
             self.half_lives,
-            self.model_dir,
+            self.model_store,
             to_epoch(self.clock.now()),
             progress,
         )
