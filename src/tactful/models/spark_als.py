@@ -70,10 +70,19 @@ def spark_session(
     """A Spark session (``master`` as ``spark-submit`` takes it: local[N], spark://, yarn, k8s://)."""
     sql = require("pyspark.sql", "spark", "training on Spark")
     builder = sql.SparkSession.builder.master(master).appName(app_name)
-    defaults = {"spark.ui.enabled": "false", "spark.sql.session.timeZone": "UTC"}
+    defaults = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+    }
+    if master.startswith("local"):
+        # one machine: a few shuffle partitions, not the cluster default of 200
+        defaults.update({"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "4"})
     for key, value in {**defaults, **dict(conf or {})}.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 def weighted_interactions(

@@ -155,6 +155,7 @@ def write_event_export(
         basename_template="part-{i}.parquet",
         existing_data_behavior="overwrite_or_ignore",
         max_open_files=512,
+        max_partitions=1 << 20,
         max_rows_per_file=1_048_576,
         max_rows_per_group=BATCH,
     )
