@@ -150,7 +150,9 @@ def main() -> None:
         try:
             for run in range(args.runs):
                 started = time.perf_counter()
-                local = fit_factor_model(weighting.matrix(values), args.factors, 0.05, 2.0, args.iterations, run)
+                local = fit_factor_model(
+                    weighting.matrix(values), args.factors, 0.05, 2.0, args.iterations, run
+                )
                 local_s = time.perf_counter() - started
                 cfg = RecommenderConfig(
                     value_kind=kind,

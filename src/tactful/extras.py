@@ -14,16 +14,16 @@ from types import ModuleType
 from tactful.errors import MissingExtra
 
 EXTRAS: dict[str, str] = {
-    "plots": "charts (matplotlib)",
-    "parquet": "Parquet files (pyarrow)",
-    "ann": "approximate nearest neighbours (hnswlib)",
-    "spark": "training on Spark (pyspark)",
-    "postgres": "PostgreSQL (psycopg)",
-    "redis": "Redis (redis)",
-    "otel": "OpenTelemetry tracing",
-    "s3": "S3-compatible model stores (s3fs)",
+    "plots": "matplotlib",
+    "parquet": "pyarrow",
+    "ann": "hnswlib",
+    "spark": "pyspark",
+    "postgres": "psycopg",
+    "redis": "redis",
+    "otel": "opentelemetry",
+    "s3": "s3fs",
 }
-"""Each extra and what it brings, as ``pyproject.toml`` declares them."""
+"""Each extra and the package it brings, as ``pyproject.toml`` declares them."""
 
 
 def hint(extra: str, needed_for: str) -> str:

@@ -10,11 +10,11 @@ from typing import Annotated
 import typer
 
 from tactful.cli.config import config
-from tactful.cli.console import batches_with_progress, console, make_settings
+from tactful.cli.console import batches_with_progress, console, make_settings, print_error
 from tactful.cli.evaluate import evaluate_app
 from tactful.cli.importer import import_app
 from tactful.cli.simulate import simulate
-from tactful.cli.train import train
+from tactful.cli.train import export_events, train
 from tactful.cli.trust import register as register_trust
 from tactful.cli.trust import without_auth
 
@@ -27,6 +27,7 @@ app.add_typer(import_app, name="import")
 app.command()(simulate)
 app.command()(config)
 app.command()(train)
+app.command("export-events")(export_events)
 app.add_typer(evaluate_app, name="evaluate")
 register_trust(app)
 
@@ -133,7 +134,7 @@ def main() -> None:
     try:
         app()
     except MissingExtra as exc:  # an optional part that is not installed: one line, no traceback
-        console.print(f"[red]error[/red] {exc.message}")
+        print_error(exc.message)
         sys.exit(2)
 
 
