@@ -12,6 +12,7 @@ events on the item, positive part, only provenances their consent lets personali
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,8 +77,17 @@ def spark_session(
         "spark.sql.session.timeZone": "UTC",
     }
     if master.startswith("local"):
-        # one machine: a few shuffle partitions, not the cluster default of 200
-        defaults.update({"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "4"})
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # read by the JVM as it starts
+        # one machine: a few shuffle partitions (not the cluster default of 200), and the
+        # driver bound to loopback rather than whatever address the host name resolves to
+        defaults.update(
+            {
+                "spark.sql.shuffle.partitions": "4",
+                "spark.default.parallelism": "4",
+                "spark.driver.host": "127.0.0.1",
+                "spark.driver.bindAddress": "127.0.0.1",
+            }
+        )
     for key, value in {**defaults, **dict(conf or {})}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()

@@ -34,6 +34,8 @@ class TrainingData:
     timestamps: sp.csr_matrix
     item_ids: list[str]
     people: int
+    user_ids: tuple[str, ...] = ()
+    """The person of each matrix row."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def training_data(
     shape = (len(people), len(item_ids))
     matrix = sp.csr_matrix((np.array(vals, np.float32), (rows, cols)), shape=shape)
     stamps = sp.csr_matrix((np.array(times, np.float64), (rows, cols)), shape=shape)
-    return TrainingData(matrix, stamps, item_ids, len(people))
+    return TrainingData(matrix, stamps, item_ids, len(people), tuple(people))
 
 
 def train_model(
