@@ -77,6 +77,17 @@ class ConfigurationError(TactfulError):
     status = 500
 
 
+class MissingExtra(ConfigurationError):
+    """An optional part of tactful was asked for but its extra is not installed."""
+
+    code = "missing_extra"
+    status = 501
+
+    def __init__(self, message: str, extra: str) -> None:
+        super().__init__(message, field=extra)
+        self.extra = extra
+
+
 class StorageError(TactfulError):
     code = "storage_unavailable"
     status = 503

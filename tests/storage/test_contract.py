@@ -474,6 +474,30 @@ def test_iter_events_in_order_and_pages(store: Store) -> None:
     assert [e.event_id for b in store.iter_events() for e in b] == [e.event_id for e in flat]
 
 
+def test_iter_event_columns_pages_the_same_events_as_columns(store: Store) -> None:
+    assert list(store.iter_event_columns()) == []
+    events = [
+        event("u1", "a", T0 + 5, "e0", "like"),
+        event("u2", None, T0 - 100, None, "search"),
+        event("u1", "b", T0, "e2", "rate", value=4.5, provenance=Provenance.explicit),
+    ] + [event(f"u{n % 3}", "a", T0 + n, f"x{n}") for n in range(4)]
+    events[0] = events[0].model_copy(update={"surface": "home", "recommendation_id": "r1"})
+    write_events(store, events)
+    rows = [e for b in store.iter_events() for e in b]
+    pages = list(store.iter_event_columns(batch_size=3))
+    assert [len(p) for p in pages] == [3, 3, 1]
+    seqs = [s for p in pages for s in p.seq]
+    assert seqs == [e.seq for e in rows]
+    for name in ("event_id", "user_id", "item_id", "type", "value", "provenance"):
+        assert [v for p in pages for v in getattr(p, name)] == [getattr(e, name) for e in rows], name
+    assert [v for p in pages for v in p.ts] == pytest.approx([e.ts for e in rows])
+    assert pages[0].surface[0] == "home" and pages[0].recommendation_id[0] == "r1"
+    assert pages[0].surface[1] is None
+    # resuming after a seq gives exactly the rest, in order
+    rest = [s for p in store.iter_event_columns(batch_size=2, after_seq=seqs[3]) for s in p.seq]
+    assert rest == seqs[4:]
+
+
 def test_iter_item_states_in_key_order_and_pages(store: Store) -> None:
     users = ["u2", "u10", "u1"]
     with store.unit_of_work() as uow:

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tactful.config.settings import Settings
@@ -26,6 +27,11 @@ def make_settings(data_dir: Path | None = None, database_url: str | None = None)
     if database_url is not None:
         overrides["database_url"] = database_url
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def print_error(text: str) -> None:
+    """One error line on stderr: never wrapped, and brackets (``tactful[parquet]``) kept as typed."""
+    console.print(f"[red]error[/red] {escape(text)}", soft_wrap=True)
 
 
 def progress() -> Progress:
@@ -46,7 +52,7 @@ def engine_for(settings: Settings) -> Iterator[Engine]:
             yield engine
     except TactfulError as exc:
         field = f" ({exc.field})" if exc.field else ""
-        console.print(f"[red]error[/red] {exc.code}{field}: {exc.message}")
+        print_error(f"{exc.code}{field}: {exc.message}")
         raise typer.Exit(2) from exc
 
 

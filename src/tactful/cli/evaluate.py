@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tactful.cli.console import print_error
 from tactful.errors import TactfulError
 
 evaluate_app = typer.Typer(
@@ -57,7 +58,7 @@ def _run(load: str, path: Path, as_json: bool, plot: Path | None, seed: int, pee
         if plot is not None:
             plot_comparison(report, plot)
     except TactfulError as exc:
-        err.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        print_error(f"{exc.code}: {exc.message}")
         raise typer.Exit(code=2) from exc
     if as_json:
         typer.echo(json.dumps(report))

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from tactful.cli.config import config
-from tactful.cli.console import batches_with_progress, console, make_settings
+from tactful.cli.console import batches_with_progress, console, make_settings, print_error
 from tactful.cli.evaluate import evaluate_app
 from tactful.cli.importer import import_app
 from tactful.cli.simulate import simulate
-from tactful.cli.train import train
+from tactful.cli.train import export_events, train
 from tactful.cli.trust import register as register_trust
 from tactful.cli.trust import without_auth
 
@@ -25,8 +27,60 @@ app.add_typer(import_app, name="import")
 app.command()(simulate)
 app.command()(config)
 app.command()(train)
+app.command("export-events")(export_events)
 app.add_typer(evaluate_app, name="evaluate")
 register_trust(app)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tactful")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        from tactful import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tactful {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Data folder for every command (SQLite file, models, exports); same as TACTFUL_DATA_DIR.",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """tactful: recommendations that learn from every signal and know when to back off."""
+    if data_dir is None:
+        return
+    # One place for the whole invocation, worker processes of `serve` included; a command's
+    # own --data-dir still wins. Restored afterwards so in-process callers see no leak.
+    previous = os.environ.get("TACTFUL_DATA_DIR")
+    os.environ["TACTFUL_DATA_DIR"] = str(data_dir)
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop("TACTFUL_DATA_DIR", None)
+        else:
+            os.environ["TACTFUL_DATA_DIR"] = previous
+
+    ctx.call_on_close(restore)
 
 
 @app.command()
@@ -75,7 +129,13 @@ def demo(
 
 
 def main() -> None:
-    app()
+    from tactful.errors import MissingExtra
+
+    try:
+        app()
+    except MissingExtra as exc:  # an optional part that is not installed: one line, no traceback
+        print_error(exc.message)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,13 @@ class ModelSettings(BaseModel):
         ge=0,
         description="...or as soon as this many new events arrived since the last training (0: off).",
     )
+    store_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="Where model versions are written and read (fsspec URL: a folder, "
+        "s3://bucket/prefix with the 's3' extra, ...); several hosts and a Spark driver can share "
+        "it. Default <data_dir>/models.",
+    )
 
 
 class ServingSettings(BaseModel):
@@ -191,6 +198,27 @@ class ServingSettings(BaseModel):
     )
 
 
+class SparkSettings(BaseModel):
+    """Exporting events and training on Spark (`tactful export-events`, `tactful train --engine spark`)."""
+
+    export_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="Where `export-events` writes day-partitioned Parquet and `train --engine spark` "
+        "reads it (a folder or fsspec URL; Spark must reach it too). Default <data_dir>/exports/events.",
+    )
+    master: str = Field(
+        "local[*]",
+        max_length=512,
+        description="Spark master for `train --engine spark`: local[N], spark://host:7077, yarn, k8s://...",
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra Spark configuration for the training session (e.g. "
+        '{"spark.executor.memory": "4g"}).',
+    )
+
+
 class Settings(BaseSettings):
     """Every knob tactful has, with documented defaults.
 
@@ -223,6 +251,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -248,3 +277,23 @@ class Settings(BaseSettings):
     @property
     def model_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def model_store_url(self) -> str:
+        """The model store in force: ``models.store_url``, else the local ``model_dir``."""
+        return self.models.store_url or str(self.model_dir)
+
+    @property
+    def resolved_export_url(self) -> str:
+        """Where event exports go: ``spark.export_url``, else ``<data_dir>/exports/events``."""
+        return self.spark.export_url or str(self.data_dir / "exports" / "events")
+
+    @property
+    def local_model_dir(self) -> Path | None:
+        """The model store's folder when it is on this machine's disk (None for a remote URL)."""
+        url = self.models.store_url
+        if url is None:
+            return self.model_dir
+        if url.startswith("file://"):
+            return Path(url[len("file://") :])
+        return None if "://" in url else Path(url)

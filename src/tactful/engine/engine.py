@@ -30,6 +30,8 @@ from tactful.domain.recommendation import ProfileView, Recommendations, Recommen
 from tactful.errors import NotFound
 from tactful.index.catalog import CatalogIndex
 from tactful.index.person_state import PersonState
+from tactful.models.spark_als import SparkAlsParams
+from tactful.models.store import ModelStore
 from tactful.pipeline.pipeline import Pipeline
 from tactful.policy.decision import PolicyRule
 from tactful.policy.promotions import Promotion, PromotionSpec, PromotionUpdate
@@ -44,6 +46,7 @@ from tactful.scoring.trending import TrendingScorer
 from tactful.security.audit import AuditLog
 from tactful.security.tokens import TokenSigner, UserToken
 from tactful.services.answers import AnswerCache
+from tactful.services.event_export import ExportReport
 from tactful.services.ingest import IngestService
 from tactful.services.model_registry import ModelRegistry
 from tactful.services.models import ModelService
@@ -79,7 +82,8 @@ class Engine:
         self.store: Store = store or open_store(self.settings.resolved_database_url)
         half_lives = dict(self.settings.signals.half_life_days)
         self.rules = SignalRules(self.settings.signals.rules, self.settings.signals.short_play_seconds)
-        self.models = ModelRegistry(self.settings.model_dir, self.settings.models.reload_check_seconds)
+        self.model_store = ModelStore(self.settings.model_store_url)
+        self.models = ModelRegistry(self.model_store, self.settings.models.reload_check_seconds)
         self.collaborative = CollaborativeScorer(
             self.models.get, self.settings.models.fold_cache_size, self.settings.models.fold_tolerance
         )
@@ -140,7 +144,9 @@ class Engine:
         self.privacy = PrivacyService(
             self.store, self.settings, self.clock, self.rules, self.served, self._forget, self.audit
         )
-        self.training = ModelService(self.store, self.models, half_lives, self.settings.model_dir, self.clock)
+        self.training = ModelService(
+            self.store, self.models, half_lives, self.model_store, self.clock, self.rules
+        )
 
     def _forget(self, user_id: str) -> None:
         """Nothing derived from an erased person stays in this worker's memory."""
@@ -173,6 +179,32 @@ class Engine:
     def train(self, progress: Callable[[str], None] = lambda _: None) -> TrainReport:
         """Train the collaborative model from stored profiles and serve it at once."""
         return self.training.train(progress)
+
+    def export_events(
+        self,
+        url: str | None = None,
+        overwrite: bool = False,
+        progress: Callable[[int], None] = lambda _: None,
+    ) -> ExportReport:
+        """Write every stored event as Parquet partitioned by day (default ``spark.export_url``)."""
+        return self.training.export_events(url or self.settings.resolved_export_url, overwrite, progress)
+
+    def train_spark(
+        self,
+        export_url: str | None = None,
+        params: SparkAlsParams | None = None,
+        spark: Any = None,
+        progress: Callable[[str], None] = lambda _: None,
+    ) -> TrainReport:
+        """Train MLlib ALS on Spark from an export (``spark.master``) and serve it at once."""
+        return self.training.train_spark(
+            export_url or self.settings.resolved_export_url,
+            params,
+            self.settings.spark.master,
+            self.settings.spark.conf,
+            spark,
+            progress,
+        )
 
     # -- events ------------------------------------------------------------------------------
     def ingest(self, events: Sequence[Event]) -> IngestResult:

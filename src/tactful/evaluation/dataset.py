@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tactful.errors import ValidationError
+from tactful.extras import require
 
 RATING_TYPES = frozenset({"rate", "rating"})
 NON_INTERACTION_TYPES = frozenset(
@@ -167,8 +168,7 @@ def read_event_log(path: str | Path) -> Dataset:
         raise ValidationError(f"{file} not found", field="path")
     suffix = file.suffix.lower()
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
+        pq = require("pyarrow.parquet", "parquet", "reading a Parquet event log")
         table = pq.read_table(file)
         _check_columns(table.column_names)
         return build_dataset(table.to_pylist())

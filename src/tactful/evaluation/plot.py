@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from tactful.errors import ValidationError
+from tactful.extras import require
 
 METRICS = ("ndcg@10", "recall@20", "hr@10", "coverage@10")
 
 
 def plot_comparison(report: dict[str, Any], path: str | Path) -> Path:
     """One panel per metric, a bar per model with its interval; PNG or SVG by the suffix."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "plots", "drawing a chart")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

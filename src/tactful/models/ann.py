@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tactful.extras import require
 from tactful.models.ranking import top_k
 
 ANN_MIN_ITEMS = 50_000
@@ -48,8 +49,7 @@ def build_item_index(
     threads: int = 2,
 ) -> ItemIndex:
     """Build an HNSW graph whose nearest neighbours are the best inner products."""
-    import hnswlib
-
+    hnswlib = require("hnswlib", "ann", "the approximate (HNSW) item index")
     items = np.asarray(item_factors, dtype=np.float64)
     norms = np.einsum("ij,ij->i", items, items)
     extra = np.sqrt(np.maximum(norms.max(initial=0.0) - norms, 0.0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -60,6 +61,37 @@ class ModelArtifact:
             "arrays": {k: [str(v.dtype), list(v.shape)] for k, v in self.arrays.items()},
         }
 
+    def encode(self) -> tuple[bytes, bytes]:
+        """The artifact as its two files' bytes: ``arrays.npz`` and ``manifest.json``."""
+        buffer = io.BytesIO()
+        arrays = {"item_ids": np.asarray(self.item_ids, dtype=np.str_), **self.arrays}
+        np.savez(buffer, allow_pickle=False, **arrays)
+        data = buffer.getvalue()
+        manifest = self.manifest()
+        manifest["sha256"] = hashlib.sha256(data).hexdigest()
+        return data, json.dumps(manifest, indent=2, sort_keys=True).encode()
+
+    @classmethod
+    def decode(cls, data: bytes, manifest_bytes: bytes, where: str = "artifact") -> ModelArtifact:
+        """Rebuild an artifact from its files' bytes, verifying format and checksum."""
+        manifest = json.loads(manifest_bytes)
+        if manifest.get("format") != FORMAT:
+            raise ValidationError(f"unknown artifact format {manifest.get('format')!r}")
+        if hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
+            raise ValidationError(f"artifact {where} is corrupt (checksum mismatch)")
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        item_ids = arrays.pop("item_ids")
+        return cls(
+            item_ids=item_ids,
+            arrays=arrays,
+            params=manifest["params"],
+            train_seconds=float(manifest["train_seconds"]),
+            version=str(manifest["version"]),
+            created_at=float(manifest["created_at"]),
+            extra=dict(manifest.get("extra", {})),
+        )
+
     def save(self, directory: str | Path) -> Path:
         """Write to a temporary sibling folder, then rename it into place atomically."""
         target = Path(directory)
@@ -68,14 +100,12 @@ class ModelArtifact:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
-            arrays = {"item_ids": np.asarray(self.item_ids, dtype=np.str_), **self.arrays}
-            with (staging / ARRAYS_FILE).open("wb") as fh:
-                np.savez(fh, allow_pickle=False, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            manifest = self.manifest()
-            manifest["sha256"] = _digest(staging / ARRAYS_FILE)
-            (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+            data, manifest = self.encode()
+            for name, content in ((ARRAYS_FILE, data), (MANIFEST_FILE, manifest)):
+                with (staging / name).open("wb") as fh:
+                    fh.write(content)
+                    fh.flush()
+                    os.fsync(fh.fileno())
             os.rename(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -89,28 +119,4 @@ class ModelArtifact:
         manifest_path = root / MANIFEST_FILE
         if not manifest_path.is_file():
             raise NotFound(f"no model artifact in {root}", field="directory")
-        manifest = json.loads(manifest_path.read_text())
-        if manifest.get("format") != FORMAT:
-            raise ValidationError(f"unknown artifact format {manifest.get('format')!r}")
-        if _digest(root / ARRAYS_FILE) != manifest.get("sha256"):
-            raise ValidationError(f"artifact {root} is corrupt (checksum mismatch)")
-        with np.load(root / ARRAYS_FILE, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-        item_ids = arrays.pop("item_ids")
-        return cls(
-            item_ids=item_ids,
-            arrays=arrays,
-            params=manifest["params"],
-            train_seconds=float(manifest["train_seconds"]),
-            version=str(manifest["version"]),
-            created_at=float(manifest["created_at"]),
-            extra=dict(manifest.get("extra", {})),
-        )
-
-
-def _digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            sha.update(chunk)
-    return sha.hexdigest()
+        return cls.decode((root / ARRAYS_FILE).read_bytes(), manifest_path.read_bytes(), str(root))

@@ -348,6 +348,41 @@ class Recommender:
         return cls(ModelArtifact.load(directory))
 
 
+def factor_artifact(
+    item_ids: list[str] | npt.NDArray[np.str_],
+    item_factors: npt.NDArray[np.floating],
+    popularity: npt.NDArray[np.floating],
+    config: RecommenderConfig,
+    train_seconds: float = 0.0,
+    extra: dict[str, Any] | None = None,
+) -> ModelArtifact:
+    """An artifact whose collaborative part is given item factors alone (no item model):
+    what a model trained elsewhere (Spark MLlib) is served as. People are folded in at
+    request time against ``YᵀY + λI`` with λ = ``config.factor_regularization``."""
+    n = len(item_ids)
+    y = np.ascontiguousarray(item_factors, dtype=np.float32)
+    if y.ndim != 2 or y.shape[0] != n or len(popularity) != n:
+        raise ValidationError("factors and popularity must have one row per item", field="item_factors")
+    wide = y.astype(np.float64)
+    gramian = wide.T @ wide + config.factor_regularization * np.eye(y.shape[1])
+    cfg = replace(config, tune=False, factor_weight=config.factor_weight or 1.0, factors=int(y.shape[1]))
+    arrays: dict[str, npt.NDArray[Any]] = {
+        "knn_data": np.zeros(0, dtype=np.float32),
+        "knn_indices": np.zeros(0, dtype=np.int32),
+        "knn_indptr": np.zeros(n + 1, dtype=np.int32),
+        "factor_items": y,
+        "factor_gramian": gramian,
+        "popularity": np.asarray(popularity, dtype=np.float32),
+    }
+    return ModelArtifact(
+        item_ids=np.asarray(item_ids, dtype=np.str_),
+        arrays=arrays,
+        params={"config": cfg.to_dict()},
+        train_seconds=train_seconds,
+        extra=dict(extra or {}),
+    )
+
+
 def _fit_factors(weights: sp.csr_matrix, cfg: RecommenderConfig) -> FactorModel:
     return fit_factor_model(
         weights,

@@ -16,13 +16,26 @@ Transform = Literal["identity", "binary", "log", "offset"]
 def detect_value_kind(values: npt.NDArray[np.floating]) -> ValueKind:
     """``rating`` for a half-step scale up to 10 centred high, ``count`` for integers ≥ 1."""
     v = np.asarray(values, dtype=np.float64)
-    if len(v) == 0 or v.min() < 0:
+    if len(v) == 0:
         return "weight"
-    on_half_steps = bool(np.allclose(v * 2, np.round(v * 2)))
-    top = float(v.max())
-    if on_half_steps and v.min() > 0 and 3 <= top <= 10 and np.median(v) >= 0.5 * top:
+    return value_kind_from_stats(
+        float(v.min()),
+        float(v.max()),
+        float(np.median(v)),
+        bool(np.allclose(v * 2, np.round(v * 2))),
+        bool(np.allclose(v, np.round(v))),
+    )
+
+
+def value_kind_from_stats(
+    low: float, top: float, median: float, on_half_steps: bool, integral: bool
+) -> ValueKind:
+    """:func:`detect_value_kind` from summary figures (what a distributed job can aggregate)."""
+    if low < 0:
+        return "weight"
+    if on_half_steps and low > 0 and 3 <= top <= 10 and median >= 0.5 * top:
         return "rating"
-    if np.allclose(v, np.round(v)) and v.min() >= 1:
+    if integral and low >= 1:
         return "count"
     return "weight"
 

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from tactful.clock import Clock, to_epoch
 from tactful.config.security import AuthSettings, RateLimitSettings
+from tactful.extras import require
 
 log = logging.getLogger("tactful.security")
 
@@ -80,7 +81,7 @@ class RedisRateLimiter:
     """
 
     def __init__(self, url: str, clock: Clock, prefix: str = "tactful:rl:") -> None:
-        import redis
+        redis = require("redis", "redis", "a Redis rate limiter (auth.rate_limit.redis_url)")
 
         self.clock = clock
         self.prefix = prefix

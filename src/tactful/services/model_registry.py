@@ -2,7 +2,8 @@
 
 Requests always read ``registry.current`` (a plain reference); a new artifact is loaded in a
 background thread and swapped in only once it is complete, so a reload never fails or
-blocks a request. Workers notice a new version by polling the ``CURRENT`` pointer file.
+blocks a request. Workers notice a new version by polling the ``CURRENT`` pointer of the
+model store (a folder or any fsspec URL).
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 
 from tactful.models.recommender import Recommender
-from tactful.services.training import current_version
+from tactful.models.store import ModelStore
 
 log = logging.getLogger("tactful.models")
 
@@ -21,8 +21,8 @@ log = logging.getLogger("tactful.models")
 class ModelRegistry:
     """Holds the served :class:`Recommender` and swaps it when ``CURRENT`` changes."""
 
-    def __init__(self, model_dir: Path, check_every: float = 2.0) -> None:
-        self.model_dir = model_dir
+    def __init__(self, models: ModelStore, check_every: float = 2.0) -> None:
+        self.models = models
         self.check_every = check_every
         self.current: Recommender | None = None
         self.version: str | None = None
@@ -41,7 +41,11 @@ class ModelRegistry:
 
     def reload(self, wait: bool = True) -> bool:
         """Load the published version if it differs from the served one."""
-        wanted = current_version(self.model_dir)
+        try:
+            wanted = self.models.current()
+        except OSError:
+            log.warning("model store %s unreachable; keeping %s", self.models.url, self.version)
+            return False
         if wanted is None or wanted == self.version:
             return False
         with self._lock:
@@ -57,7 +61,7 @@ class ModelRegistry:
 
     def _load(self, version: str) -> None:
         try:
-            model = Recommender.load(self.model_dir / version)
+            model = Recommender(self.models.load(version))
         except Exception:
             log.exception("could not load model %s; keeping %s", version, self.version)
             return

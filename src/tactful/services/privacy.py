@@ -150,7 +150,7 @@ class PrivacyService:
             user_id,
             rules=self.rules,
             trend_half_life_days=self.settings.scoring.trending_half_life_days,
-            model_dir=self.settings.model_dir,
+            model_dir=self.settings.local_model_dir or self.settings.model_dir,
             audit=self.audit,
             subject=self.signer.subject_hash(user_id),
             actor=actor,

@@ -8,8 +8,6 @@ units are the same ones serving folds in at request time.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,10 +20,10 @@ from tactful.errors import Conflict, ValidationError
 from tactful.index.compiled_profile import PROVENANCES
 from tactful.models.artifact import new_version_id
 from tactful.models.recommender import Recommender
+from tactful.models.store import ModelStore
 from tactful.signals.profile import DAY
 from tactful.storage.protocol import Store
 
-CURRENT = "CURRENT"
 TRAIN_ATTEMPTS = 3
 KEEP_VERSIONS = 3
 
@@ -36,12 +34,14 @@ class TrainingData:
     timestamps: sp.csr_matrix
     item_ids: list[str]
     people: int
+    user_ids: tuple[str, ...] = ()
+    """The person of each matrix row."""
 
 
 @dataclass(frozen=True)
 class TrainReport:
     version: str
-    path: Path
+    path: str
     people: int
     items: int
     interactions: int
@@ -93,14 +93,14 @@ def training_data(
     shape = (len(people), len(item_ids))
     matrix = sp.csr_matrix((np.array(vals, np.float32), (rows, cols)), shape=shape)
     stamps = sp.csr_matrix((np.array(times, np.float64), (rows, cols)), shape=shape)
-    return TrainingData(matrix, stamps, item_ids, len(people))
+    return TrainingData(matrix, stamps, item_ids, len(people), tuple(people))
 
 
 def train_model(
     store: Store,
     item_ids: list[str],
     half_lives: dict[str, float],
-    model_dir: Path,
+    models: ModelStore,
     now: float,
     progress: Callable[[str], None] = lambda _: None,
     attempts: int = TRAIN_ATTEMPTS,
@@ -122,14 +122,15 @@ def train_model(
         model = Recommender.fit(data.matrix, item_ids, data.timestamps)
         elapsed = time.perf_counter() - started
         progress("saving artifact")
-        version = new_version_id()
-        path = model.save(model_dir / version)
+        model.artifact.version = new_version_id()
+        version = model.artifact.version
+        path = models.save(model.artifact)
         if store.erasure_seq() != erasures:
-            shutil.rmtree(path, ignore_errors=True)
+            models.remove(version)
             progress("a person was erased while training: training again without them")
             continue
-        publish(model_dir, version)
-        prune(model_dir, keep=KEEP_VERSIONS)
+        models.publish(version)
+        models.prune(keep=KEEP_VERSIONS)
         validation = {k: float(v) for k, v in model.artifact.extra.items() if isinstance(v, int | float)}
         return TrainReport(
             version, path, data.people, len(item_ids), int(data.matrix.nnz), elapsed, validation, attempt
@@ -140,24 +141,6 @@ def train_model(
     )
 
 
-def publish(model_dir: Path, version: str) -> None:
-    """Point CURRENT at ``version`` atomically (write a temp file, then rename)."""
-    tmp = model_dir / f".{CURRENT}.{os.getpid()}"
-    tmp.write_text(version)
-    os.replace(tmp, model_dir / CURRENT)
-
-
-def current_version(model_dir: Path) -> str | None:
-    try:
-        return (model_dir / CURRENT).read_text().strip() or None
-    except FileNotFoundError:
-        return None
-
-
-def prune(model_dir: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` versions (never the current one)."""
-    current = current_version(model_dir)
-    versions = sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for old in versions[:-keep]:
-        if old.name != current:
-            shutil.rmtree(old, ignore_errors=True)
+def current_version(model_dir: Path | str) -> str | None:
+    """The published version in a model store (a folder or an fsspec URL)."""
+    return ModelStore(model_dir).current()

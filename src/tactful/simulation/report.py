@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from tactful.extras import require
 from tactful.simulation.metrics import KEYS, PHASE_KEYS
 
 MUST_BE_ZERO = frozenset(KEYS[:7]) | frozenset(PHASE_KEYS)
@@ -49,8 +50,7 @@ def table(result: dict[str, dict[str, float]]) -> Table:
 
 def plot(result: dict[str, dict[str, float]], path: Path) -> Path:
     """Grouped bars: the must-be-zero counts on the left, the rates on the right."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "plots", "drawing a chart")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

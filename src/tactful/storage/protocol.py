@@ -71,6 +71,40 @@ class StoredEvent:
     provenance: str
 
 
+EXPORT_FIELDS = (
+    "seq",
+    "event_id",
+    "user_id",
+    "item_id",
+    "type",
+    "value",
+    "ts",
+    "provenance",
+    "surface",
+    "recommendation_id",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventColumns:
+    """A page of stored events as columns (one tuple per field, in ``seq`` order): what a
+    columnar export writes without building an object per event."""
+
+    seq: tuple[int, ...]
+    event_id: tuple[str | None, ...]
+    user_id: tuple[str, ...]
+    item_id: tuple[str | None, ...]
+    type: tuple[str, ...]
+    value: tuple[float | None, ...]
+    ts: tuple[float, ...]
+    provenance: tuple[str, ...]
+    surface: tuple[str | None, ...]
+    recommendation_id: tuple[str | None, ...]
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+
 @dataclass(frozen=True, slots=True)
 class ErasureCheck:
     """Lets a delayed write skip the rows of people erased after the rows were produced.
@@ -445,6 +479,11 @@ class Store(PolicyStore, KeyStore, TokenStore, AuditStore, PrivacyStore, Protoco
         ...
 
     def iter_events(self, batch_size: int = 50_000) -> Iterator[list[StoredEvent]]: ...
+
+    def iter_event_columns(self, batch_size: int = 50_000, after_seq: int = 0) -> Iterator[EventColumns]:
+        """Every stored event with ``seq > after_seq``, in ``seq`` order, a page of columns at
+        a time (no page is empty)."""
+        ...
 
     def iter_item_states(self, batch_size: int = 50_000) -> Iterator[list[ItemStateRow]]: ...
 

@@ -26,7 +26,9 @@ from tactful.signals.profile import Profile, ProfileDelta
 from tactful.storage import codec
 from tactful.storage import schema as t
 from tactful.storage.protocol import (
+    EXPORT_FIELDS,
     ErasureCheck,
+    EventColumns,
     ItemStat,
     ItemStateRow,
     KnownEvent,
@@ -259,6 +261,20 @@ class SqlStore(SqlPolicy, SqlTrust, SqlPrivacy):
                 return
             last = rows[-1].seq
             yield [StoredEvent(*r) for r in rows]
+
+    def iter_event_columns(self, batch_size: int = 50_000, after_seq: int = 0) -> Iterator[EventColumns]:
+        last = after_seq
+        cols = t.events.c
+        fields = [getattr(cols, name) for name in EXPORT_FIELDS]
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(*fields).where(cols.seq > last).order_by(cols.seq).limit(batch_size)
+                ).all()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield EventColumns(*zip(*rows, strict=True))
 
     def count(self, table: str) -> int:
         with self.engine.connect() as conn:

@@ -33,6 +33,7 @@ from tenacity import (
 
 from tactful.domain.stats import ItemStat
 from tactful.errors import StorageError
+from tactful.extras import require
 from tactful.storage import schema as t
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -63,6 +64,8 @@ class SqlBase:
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
+            if "+psycopg" in url or url.split(":", 1)[0] in ("postgresql", "postgres"):
+                require("psycopg", "postgres", "a PostgreSQL database URL")
             self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
         self._sqlite_writer = threading.RLock()
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
