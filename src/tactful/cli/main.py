@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from tactful.cli.config import config
+from tactful.cli.db import db_app
 from tactful.cli.console import batches_with_progress, console, make_settings
 from tactful.cli.evaluate import evaluate_app
 from tactful.cli.importer import import_app
@@ -22,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(import_app, name="import")
+app.add_typer(db_app, name="db")
 app.command()(simulate)
 app.command()(config)
 app.command()(train)

@@ -186,7 +186,21 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TACTFUL_", env_nested_delimiter="__", extra="forbid")
 
     data_dir: Path = Field(Path("./tactful-data"), description="SQLite file and model artifacts.")
-    database_url: str | None = Field(None, description="Overrides the database location.")
+    database_url: str | None = Field(
+        None,
+        description="Overrides the database location (production: postgresql+psycopg://user@host/db).",
+    )
+    create_schema: bool | None = Field(
+        None,
+        description="Create the schema when the database is empty at start-up (default: only for the "
+        "embedded SQLite file; PostgreSQL is created and upgraded with `tactful db upgrade`). An "
+        "outdated schema is never upgraded implicitly: servers and commands refuse it.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis shared by every worker and host (e.g. redis://127.0.0.1:6379/0): back-off "
+        "counters, person-version invalidation, rate-limit buckets. Unset: each worker on its own.",
+    )
     host: str = Field("127.0.0.1", description="Address `tactful serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `tactful serve` listens on.")
     default_n: int = Field(10, ge=1, le=200, description="List length when a request gives no n.")

@@ -76,7 +76,9 @@ class Engine:
     ) -> None:
         self.settings = settings or Settings()
         self.clock = clock or SystemClock()
-        self.store: Store = store or open_store(self.settings.resolved_database_url)
+        self.store: Store = store or open_store(
+            self.settings.resolved_database_url, create_empty=self.settings.create_schema
+        )
         half_lives = dict(self.settings.signals.half_life_days)
         self.rules = SignalRules(self.settings.signals.rules, self.settings.signals.short_play_seconds)
         self.models = ModelRegistry(self.settings.model_dir, self.settings.models.reload_check_seconds)

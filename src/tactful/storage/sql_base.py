@@ -18,9 +18,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Table, create_engine, delete, event, select
+from sqlalchemy import Connection, Table, create_engine, delete, event, inspect, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 from tenacity import (
     RetryCallState,
@@ -34,6 +34,7 @@ from tenacity import (
 from tactful.domain.stats import ItemStat
 from tactful.errors import StorageError
 from tactful.storage import schema as t
+from tactful.storage.protocol import SchemaState
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = threading.Lock()
@@ -103,10 +104,37 @@ class SqlBase:
         head = ScriptDirectory.from_config(config).get_current_head()
         return str(head)
 
+    @staticmethod
+    def revisions() -> list[str]:
+        """Every schema revision this code knows, oldest first."""
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        return [str(s.revision) for s in reversed(list(ScriptDirectory.from_config(config).walk_revisions()))]
+
     def schema_version(self) -> str | None:
-        with self.engine.connect() as conn:
-            row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
-            return None if row is None else str(row[0])
+        try:
+            with self.engine.connect() as conn:
+                row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+        except ProgrammingError:  # PostgreSQL: no such table (a database never migrated)
+            return None
+        except OperationalError as exc:
+            if "no such table" in str(exc.orig).lower():  # SQLite's word for the same
+                return None
+            raise StorageError(f"database unavailable: {exc.orig}") from exc
+        return None if row is None else str(row[0])
+
+    def schema_state(self) -> SchemaState:
+        """Where the database's schema stands against this code's migrations (never changes it)."""
+        current = self.schema_version()
+        tables: list[str] = []
+        if current is None:
+            try:
+                tables = [n for n in inspect(self.engine).get_table_names() if n != "alembic_version"]
+            except OperationalError as exc:
+                raise StorageError(f"database unavailable: {exc.orig}") from exc
+        return SchemaState(current, self.head_revision(), tuple(self.revisions()), bool(tables))
 
     def close(self) -> None:
         self.engine.dispose()
