@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from tactful.cli.config import config
-from tactful.cli.db import db_app
 from tactful.cli.console import batches_with_progress, console, make_settings
+from tactful.cli.db import db_app
 from tactful.cli.evaluate import evaluate_app
 from tactful.cli.importer import import_app
 from tactful.cli.simulate import simulate

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -166,6 +167,31 @@ class ServingSettings(BaseModel):
         description="Buffered served lists and back-off counters of an erased person are dropped "
         "if produced up to this long after the erasure (allows for hosts' clocks differing).",
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="`tactful serve` logs: text for people, json for log shippers (one object per line "
+        "with time, level, logger, message and the request id).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Lowest level logged."
+    )
+    metrics: Literal["public", "admin", "off"] = Field(
+        "public",
+        description="Prometheus metrics at /metrics: open to scrapers (no person ids in them), only "
+        "with an admin key, or not served.",
+    )
+    shutdown_grace_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM/SIGINT a worker stops accepting, finishes requests in flight for up to "
+        "this long, then writes its buffered served lists and exits.",
+    )
+    opentelemetry: bool = Field(
+        False,
+        description="Trace requests with OpenTelemetry (needs the otel extra; exporters are configured "
+        "by the standard OTEL_* variables).",
+    )
     erasure_tombstone_days: float = Field(
         30.0,
         ge=1,
@@ -236,6 +262,13 @@ class Settings(BaseSettings):
         if toml_path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _share_rate_limits(self) -> Settings:
+        """With one Redis for the deployment, rate-limit buckets are shared through it too."""
+        if self.redis_url and not self.auth.rate_limit.redis_url:
+            self.auth.rate_limit.redis_url = self.redis_url
+        return self
 
     @property
     def resolved_database_url(self) -> str:

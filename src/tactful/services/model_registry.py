@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from tactful.metrics import observe_model
 from tactful.models.recommender import Recommender
 from tactful.services.training import current_version
 
@@ -39,6 +40,10 @@ class ModelRegistry:
             self.reload(wait=False)
         return self.current
 
+    def published_version(self) -> str | None:
+        """The version published for serving (what this worker should be serving)."""
+        return current_version(self.model_dir)
+
     def reload(self, wait: bool = True) -> bool:
         """Load the published version if it differs from the served one."""
         wanted = current_version(self.model_dir)
@@ -61,5 +66,8 @@ class ModelRegistry:
         except Exception:
             log.exception("could not load model %s; keeping %s", version, self.version)
             return
+        previous = self.version
         self.current, self.version = model, version
+        ndcg = model.artifact.extra.get("validation_ndcg@10")
+        observe_model(previous, version, float(ndcg) if isinstance(ndcg, int | float) else None)
         log.info("serving model %s", version)

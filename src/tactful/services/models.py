@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tactful.clock import Clock, to_epoch
+from tactful.metrics import metrics
 from tactful.services.model_registry import ModelRegistry
 from tactful.services.training import TrainReport, train_model
 from tactful.storage.protocol import Store
@@ -21,7 +23,9 @@ class ModelService:
         half_lives: dict[str, float],
         model_dir: Path,
         clock: Clock,
+        on_published: Sequence[Callable[[], None]] = (),
     ) -> None:
+        self.on_published = list(on_published)
         self.store = store
         self.registry = registry
         self.half_lives = half_lives
@@ -29,6 +33,7 @@ class ModelService:
         self.clock = clock
 
     def train(self, progress: Callable[[str], None] = lambda _: None) -> TrainReport:
+        started = time.perf_counter()
         report = train_model(
             self.store,
             self.store.item_ids(),  # the catalog's order, without building the catalog index
@@ -37,5 +42,8 @@ class ModelService:
             to_epoch(self.clock.now()),
             progress,
         )
+        metrics().retrain_seconds.observe(time.perf_counter() - started)
         self.registry.reload(wait=True)
+        for callback in self.on_published:  # e.g. other workers load it now, not at their next poll
+            callback()
         return report

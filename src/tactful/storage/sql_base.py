@@ -9,6 +9,7 @@ on the engine, transactions and upserts defined here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -95,6 +96,7 @@ class SqlBase:
                 conn.exec_driver_sql("COMMIT")
 
     @staticmethod
+    @functools.cache
     def head_revision() -> str:
         """The newest schema revision this code knows."""
         from alembic.script import ScriptDirectory
@@ -105,13 +107,16 @@ class SqlBase:
         return str(head)
 
     @staticmethod
-    def revisions() -> list[str]:
+    @functools.cache
+    def revisions() -> tuple[str, ...]:
         """Every schema revision this code knows, oldest first."""
         from alembic.script import ScriptDirectory
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        return [str(s.revision) for s in reversed(list(ScriptDirectory.from_config(config).walk_revisions()))]
+        return tuple(
+            str(s.revision) for s in reversed(list(ScriptDirectory.from_config(config).walk_revisions()))
+        )
 
     def schema_version(self) -> str | None:
         try:
@@ -134,7 +139,7 @@ class SqlBase:
                 tables = [n for n in inspect(self.engine).get_table_names() if n != "alembic_version"]
             except OperationalError as exc:
                 raise StorageError(f"database unavailable: {exc.orig}") from exc
-        return SchemaState(current, self.head_revision(), tuple(self.revisions()), bool(tables))
+        return SchemaState(current, self.head_revision(), self.revisions(), bool(tables))
 
     def close(self) -> None:
         self.engine.dispose()
