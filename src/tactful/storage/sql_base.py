@@ -213,15 +213,24 @@ class SqlBase:
                     tx.rollback()
 
     # -- shared statements -----------------------------------------------------------------
-    def upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    def upsert(
+        self,
+        conn: Connection,
+        table: Table,
+        rows: list[dict[str, Any]],
+        keys: list[str],
+        newer: str | None = None,
+    ) -> None:
         """Insert-or-update ``rows`` (all with the same columns) as one driver-level executemany.
 
+        With ``newer`` (a column name), a stored row is replaced only by one whose value in
+        that column is at least as large: concurrent writers cannot put an older row back.
         The statement text is built from our own table and column names only, and cached.
         """
         if not rows:
             return
         cols = list(rows[0])
-        cache_key = (table.name, tuple(keys), tuple(cols))
+        cache_key = (table.name, tuple(keys), tuple(cols) + ((f"newer:{newer}",) if newer else ()))
         sql = self._upserts.get(cache_key)
         if sql is None:
             mark = "?" if self.is_sqlite else "%s"
@@ -232,6 +241,9 @@ class SqlBase:
                 f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join([mark] * len(cols))}) '
                 f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
             )
+            if newer is not None:
+                sql += f' WHERE "{table.name}"."{newer}" <= excluded."{newer}"'
+            self._upserts[cache_key] = sql
         conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
 
     def _bump_meta(self, conn: Connection, key: str) -> int:
