@@ -137,3 +137,25 @@ def test_request_ids_are_echoed_and_carried_into_logs(
     finally:
         request_id.reset(token)
     assert '"request_id":"rid-9"' in text and '"message":"hi you"' in text and '"level":"warning"' in text
+
+
+def test_opentelemetry_traces_requests_when_asked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("opentelemetry.instrumentation.fastapi")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    settings = Settings(data_dir=tmp_path / "otel", auth=AuthSettings(enabled=False))
+    settings.serving.opentelemetry = True
+    from opentelemetry import trace
+
+    trace.set_tracer_provider(provider)  # the process's provider: this test is its only user
+    with Engine(settings) as engine:
+        client = TestClient(create_app(engine))
+        assert client.get("/v1/popular").status_code == 200
+        assert client.get("/v1/health/live").status_code == 200
+    names = [span.name for span in exporter.get_finished_spans()]
+    assert "GET /v1/popular" in names and not any("health" in n for n in names)
