@@ -136,6 +136,7 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> No
                 os.environ["TACTFUL_AUTH__ENABLED"] = "false"
             config = uvicorn.Config(
                 "tactful.cli.server:app_factory",
+                timeout_worker_healthcheck=int(serving.worker_healthcheck_seconds),
                 factory=True,
                 host=host,
                 port=port,

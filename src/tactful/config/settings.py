@@ -187,6 +187,13 @@ class ServingSettings(BaseModel):
         description="On SIGTERM/SIGINT a worker stops accepting, finishes requests in flight for up to "
         "this long, then writes its buffered served lists and exits.",
     )
+    worker_healthcheck_seconds: float = Field(
+        30.0,
+        ge=1,
+        le=600,
+        description="With several workers, the supervisor replaces a worker that has not answered its "
+        "ping for this long (a worker busy loading a model on a loaded machine must not be killed).",
+    )
     opentelemetry: bool = Field(
         False,
         description="Trace requests with OpenTelemetry (needs the otel extra; exporters are configured "

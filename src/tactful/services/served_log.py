@@ -8,8 +8,9 @@ request produces is kept here, in memory, and written with the next batch. The t
   returns it until the write has committed (read it *before* the database, so the moment a
   counter leaves the buffer its row is already visible). The next request on this worker
   therefore counts exactly as if the write had been synchronous.
-- **Other workers** see it after the next flush (``interval`` seconds at most while the
-  database keeps up). Counters were already last-writer-wins across workers (read, count,
+- **Other workers** see it at once when Redis is configured (the counter is also put there,
+  see :mod:`tactful.services.shared`), else after the next flush (``interval`` seconds at
+  most while the database keeps up). Counters were already last-writer-wins across workers (read, count,
   write, without a lock), so a person served by several workers at once may be counted a
   little late or short; back-off is a soft signal and this never shows anything the person
   asked not to see.

@@ -139,6 +139,8 @@ class SqlBase:
                 tables = [n for n in inspect(self.engine).get_table_names() if n != "alembic_version"]
             except OperationalError as exc:
                 raise StorageError(f"database unavailable: {exc.orig}") from exc
+            if tables:  # a creation that committed between the two reads shows its revision now
+                current = self.schema_version()
         return SchemaState(current, self.head_revision(), self.revisions(), bool(tables))
 
     def close(self) -> None:
