@@ -70,7 +70,9 @@ def pg_url() -> Iterator[str]:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"PostgreSQL not reachable: {exc}")
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    open_store(url, migrate=True).close()  # `tactful db upgrade`: PostgreSQL is never created implicitly
+    yield url
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()

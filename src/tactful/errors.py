@@ -93,6 +93,16 @@ class StorageError(TactfulError):
     status = 503
 
 
+class SchemaMismatch(StorageError):
+    """The database's schema is not the one this code runs on: `tactful db upgrade` first.
+
+    Raised at start-up (every command, every server worker) instead of migrating implicitly.
+    """
+
+    code = "schema_mismatch"
+    status = 503
+
+
 class Overloaded(TactfulError):
     """The server is at capacity and shed this request before doing any of it; retry later."""
 

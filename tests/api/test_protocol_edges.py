@@ -98,7 +98,8 @@ def test_security_schemes_operation_ids_and_examples(open_site: tuple[FastAPI, T
         for method, op in ops.items():
             ids.append(op["operationId"])
             assert re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", op["operationId"]), op["operationId"]
-            expected = [] if path == "/v1/health" else [{"bearer": []}, {"apiKey": []}]
+            public = path in ("/v1/health", "/v1/health/live", "/v1/health/ready")
+            expected = [] if public else [{"bearer": []}, {"apiKey": []}]
             assert op["security"] == expected, (method, path)
             body = op.get("requestBody")
             if body is not None:

@@ -595,6 +595,19 @@ def test_backoff_counters(store: Store) -> None:
     assert store.exposures("ann", ["p1"], 0.0) == {"p1": [T0 + 2]}
 
 
+def test_an_older_backoff_counter_never_overwrites_a_newer_one(store: Store) -> None:
+    """Workers write the counters they buffered in any order: the newest stays."""
+    store.save_backoff([("ann", BackoffCounter(6, T0, None), T0 + 6)])
+    store.save_backoff([("ann", BackoffCounter(4, T0, None), T0 + 4)])  # a slower worker's, older
+    assert store.backoff("ann") == BackoffCounter(6, T0, None)
+    store.record_served("ann", "r1", [], BackoffCounter(5, T0, None), T0 + 5)
+    assert store.backoff("ann") == BackoffCounter(6, T0, None) == store.freshness("ann").backoff
+    store.save_backoff([("ann", BackoffCounter(7, T0, None), T0 + 6)])  # same moment: the later write
+    assert store.backoff("ann") == BackoffCounter(7, T0, None)
+    store.save_backoff([("ann", BackoffCounter(0, T0 + 9, None), T0 + 9)])
+    assert store.backoff("ann") == BackoffCounter(0, T0 + 9, None)
+
+
 def test_backoff_counters_keep_the_visit(store: Store) -> None:
     """The visit a counter is deduplicating reloads over survives the round trip."""
     counter = BackoffCounter(7, T0, None, visit_start=T0 + 5, visit_slots=7)

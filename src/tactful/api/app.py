@@ -15,13 +15,17 @@ from fastapi.routing import APIRoute
 
 import tactful
 from tactful.api.admission import MAX_BODY_BYTES, Admission
-from tactful.api.auth import Gatekeeper, deny_undeclared, route_table
+from tactful.api.auth import Gatekeeper, deny_undeclared, public, requires, route_table
 from tactful.api.docs import install_docs
 from tactful.api.errors import ERROR_RESPONSES, install_error_handlers
 from tactful.api.lanes import Lanes
+from tactful.api.observe import Observe
 from tactful.api.routes import admin, catalog, events, health, privacy, profile_control, promotions, users
+from tactful.api.routes.health import metrics_text
 from tactful.engine import Engine
+from tactful.errors import ConfigurationError
 from tactful.security.http import install_http_hardening
+from tactful.security.keys import Scope
 
 log = logging.getLogger("tactful.api")
 
@@ -107,8 +111,9 @@ def create_app(
     lanes = Lanes(engine.settings.serving)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.stopping = True
         await asyncio.to_thread(shutdown)
 
     def shutdown() -> None:
@@ -147,5 +152,26 @@ def create_app(
     if len(ids) != len(set(ids)):
         raise RuntimeError(f"two routes share an operationId: {sorted(i for i in ids if ids.count(i) > 1)}")
     app.openapi = _openapi_builder(app, engine)  # type: ignore[method-assign]
+    serving = engine.settings.serving
+    if serving.metrics != "off":
+        guard = public() if serving.metrics == "public" else requires(Scope.admin)
+        app.add_api_route(
+            "/metrics", metrics_text, methods=["GET"], dependencies=[guard], include_in_schema=False
+        )
     install_http_hardening(app, engine.settings.http)
+    paths = lambda: {id(entry.route): entry.path for entry in route_table(app)}  # noqa: E731
+    app.add_middleware(Observe, access_log=serving.access_log, paths=paths)  # outermost: measures all
+    if serving.opentelemetry:
+        instrument(app)
     return app
+
+
+def instrument(app: FastAPI) -> None:
+    """OpenTelemetry traces for every request (the otel extra; exporters from OTEL_* variables)."""
+    try:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    except ImportError as exc:
+        raise ConfigurationError(
+            "serving.opentelemetry needs the otel extra: pip install 'tactful[otel]'", field="serving"
+        ) from exc
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/v1/health/live,/v1/health/ready")

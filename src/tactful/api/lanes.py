@@ -16,9 +16,11 @@ overload the server keeps answering quickly instead of letting every request slo
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import ParamSpec, TypeVar
 
 from tactful.config.settings import ServingSettings
@@ -57,7 +59,9 @@ class Lane:
                 )
             self._admitted += 1
         try:
-            future = self._pool.submit(fn, *args, **kwargs)
+            # the request's context (its request id, for logs) goes with the call to the thread
+            context = contextvars.copy_context()
+            future = self._pool.submit(partial(context.run, fn, *args, **kwargs))
         except RuntimeError:  # the pool is shut down: the server is stopping
             self._release(None)
             raise Overloaded("server shutting down; retry shortly", retry_after=self.retry_after) from None

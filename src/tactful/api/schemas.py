@@ -91,6 +91,21 @@ class Health(BaseModel):
     catalog_version: int
 
 
+class Liveness(BaseModel):
+    status: str
+    stopping: bool = False
+
+
+class ReadinessCheck(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="'ready', or 'not_ready' with the failing checks.")
+    checks: dict[str, ReadinessCheck]
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

@@ -11,6 +11,7 @@ import typer
 
 from tactful.cli.config import config
 from tactful.cli.console import batches_with_progress, console, make_settings, print_error
+from tactful.cli.db import db_app
 from tactful.cli.evaluate import evaluate_app
 from tactful.cli.importer import import_app
 from tactful.cli.simulate import simulate
@@ -24,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(import_app, name="import")
+app.add_typer(db_app, name="db")
 app.command()(simulate)
 app.command()(config)
 app.command()(train)

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
+import tempfile
+from pathlib import Path
+from typing import Any
 
+import typer
 import uvicorn
 from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 from uvicorn.supervisors import Multiprocess
 
+from tactful import logs
 from tactful.api.protocol import JsonErrorH11Protocol
 from tactful.cli.console import console
 from tactful.config.settings import Settings
 from tactful.engine import Engine
+from tactful.errors import TactfulError
+from tactful.metrics import MULTIPROC_ENV, use_multiprocess
 from tactful.services.retrainer import Retrainer
 from tactful.web.site import create_site
 
@@ -27,6 +35,7 @@ from tactful.web.site import create_site
 def app_factory() -> FastAPI:
     """Entry point for uvicorn workers: settings come from the environment."""
     settings = Settings()
+    logs.configure(settings.serving.log_format, settings.serving.log_level)
     limit_blas(settings)
     return create_site(Engine(settings))
 
@@ -91,32 +100,55 @@ def tcp_listener(config: uvicorn.Config) -> socket.socket:
 
 
 def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """Serve until SIGINT/SIGTERM, then stop gracefully: no new connections, requests in
+    flight finish (up to ``serving.shutdown_grace_seconds``), buffered writes are written."""
+    serving = settings.serving
+    logs.configure(serving.log_format, serving.log_level)
     limit_blas(settings)
-    engine = Engine(settings)
+    metrics_dir: Path | None = None
+    if workers > 1:  # every worker (and this supervisor, which retrains) writes its metrics here
+        given = os.environ.get(MULTIPROC_ENV)
+        metrics_dir = Path(given) if given else Path(tempfile.mkdtemp(prefix="tactful-metrics-"))
+        use_multiprocess(metrics_dir)
+    try:
+        engine = Engine(settings)
+    except TactfulError as exc:  # e.g. an outdated schema: say what to do, do not migrate
+        console.print(f"[red]not starting[/red]: {exc.message}", highlight=False)
+        raise typer.Exit(2) from exc
     for line in startup_summary(engine, host, port, workers):
         console.print(line, highlight=False, markup=False)
     retrainer = start_retrainer(engine)
-    access_log = settings.serving.access_log
+    grace = int(serving.shutdown_grace_seconds) if serving.shutdown_grace_seconds else None
+    common: dict[str, Any] = {
+        "access_log": False,  # tactful's own access line carries the request id
+        "log_config": logs.uvicorn_log_config(),
+        "timeout_graceful_shutdown": grace,
+        "http": JsonErrorH11Protocol,
+    }
     try:
         if workers > 1:
             os.environ["TACTFUL_DATA_DIR"] = str(settings.data_dir)
             if settings.database_url:
                 os.environ["TACTFUL_DATABASE_URL"] = settings.database_url
+            if settings.redis_url:
+                os.environ["TACTFUL_REDIS_URL"] = settings.redis_url
             if not settings.auth.enabled:
                 os.environ["TACTFUL_AUTH__ENABLED"] = "false"
             config = uvicorn.Config(
                 "tactful.cli.server:app_factory",
+                timeout_worker_healthcheck=int(serving.worker_healthcheck_seconds),
                 factory=True,
                 host=host,
                 port=port,
                 workers=workers,
-                access_log=access_log,
-                http=JsonErrorH11Protocol,
+                **common,
             )
             Multiprocess(config, sockets=[tcp_listener(config)]).run()
         else:
             app = create_site(engine, on_shutdown=[retrainer.stop])
-            uvicorn.run(app, host=host, port=port, access_log=access_log, http=JsonErrorH11Protocol)
+            uvicorn.run(app, host=host, port=port, **common)
     finally:  # the app's lifespan already did this unless uvicorn never started it
         retrainer.stop()
         engine.close()
+        if metrics_dir is not None and not os.environ.get("TACTFUL_KEEP_METRICS_DIR"):
+            shutil.rmtree(metrics_dir, ignore_errors=True)

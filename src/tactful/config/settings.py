@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -189,6 +190,38 @@ class ServingSettings(BaseModel):
         description="Buffered served lists and back-off counters of an erased person are dropped "
         "if produced up to this long after the erasure (allows for hosts' clocks differing).",
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="`tactful serve` logs: text for people, json for log shippers (one object per line "
+        "with time, level, logger, message and the request id).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Lowest level logged."
+    )
+    metrics: Literal["public", "admin", "off"] = Field(
+        "public",
+        description="Prometheus metrics at /metrics: open to scrapers (no person ids in them), only "
+        "with an admin key, or not served.",
+    )
+    shutdown_grace_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM/SIGINT a worker stops accepting, finishes requests in flight for up to "
+        "this long, then writes its buffered served lists and exits.",
+    )
+    worker_healthcheck_seconds: float = Field(
+        30.0,
+        ge=1,
+        le=600,
+        description="With several workers, the supervisor replaces a worker that has not answered its "
+        "ping for this long (a worker busy loading a model on a loaded machine must not be killed).",
+    )
+    opentelemetry: bool = Field(
+        False,
+        description="Trace requests with OpenTelemetry (needs the otel extra; exporters are configured "
+        "by the standard OTEL_* variables).",
+    )
     erasure_tombstone_days: float = Field(
         30.0,
         ge=1,
@@ -230,7 +263,21 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TACTFUL_", env_nested_delimiter="__", extra="forbid")
 
     data_dir: Path = Field(Path("./tactful-data"), description="SQLite file and model artifacts.")
-    database_url: str | None = Field(None, description="Overrides the database location.")
+    database_url: str | None = Field(
+        None,
+        description="Overrides the database location (production: postgresql+psycopg://user@host/db).",
+    )
+    create_schema: bool | None = Field(
+        None,
+        description="Create the schema when the database is empty at start-up (default: only for the "
+        "embedded SQLite file; PostgreSQL is created and upgraded with `tactful db upgrade`). An "
+        "outdated schema is never upgraded implicitly: servers and commands refuse it.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis shared by every worker and host (e.g. redis://127.0.0.1:6379/0): back-off "
+        "counters, person-version invalidation, rate-limit buckets. Unset: each worker on its own.",
+    )
     host: str = Field("127.0.0.1", description="Address `tactful serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `tactful serve` listens on.")
     default_n: int = Field(10, ge=1, le=200, description="List length when a request gives no n.")
@@ -267,6 +314,13 @@ class Settings(BaseSettings):
         if toml_path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _share_rate_limits(self) -> Settings:
+        """With one Redis for the deployment, rate-limit buckets are shared through it too."""
+        if self.redis_url and not self.auth.rate_limit.redis_url:
+            self.auth.rate_limit.redis_url = self.redis_url
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -56,6 +56,7 @@ from tactful.services.privacy import PrivacyService, TokenRevocation
 from tactful.services.promotions import PromotionService
 from tactful.services.recommend import Answer, RecommendService
 from tactful.services.served_log import RecommendationLog
+from tactful.services.shared import SharedState
 from tactful.services.state import PersonStates
 from tactful.services.tombstones import Tombstones
 from tactful.services.training import TrainReport
@@ -79,7 +80,9 @@ class Engine:
     ) -> None:
         self.settings = settings or Settings()
         self.clock = clock or SystemClock()
-        self.store: Store = store or open_store(self.settings.resolved_database_url)
+        self.store: Store = store or open_store(
+            self.settings.resolved_database_url, create_empty=self.settings.create_schema
+        )
         half_lives = dict(self.settings.signals.half_life_days)
         self.rules = SignalRules(self.settings.signals.rules, self.settings.signals.short_play_seconds)
         self.model_store = ModelStore(self.settings.model_store_url)
@@ -101,11 +104,16 @@ class Engine:
         self.answers: AnswerCache[Answer] = AnswerCache(
             serving.answer_cache_size, serving.answer_cache_seconds
         )
+        # Redis, when configured: what every worker shares at once (never needed for correctness)
+        self.shared: SharedState | None = (
+            SharedState(self.settings.redis_url) if self.settings.redis_url else None
+        )
         self.states = PersonStates(
             self.store,
             self.policy_store.freshness,
             half_lives,
             on_catalog_change=[self.collaborative.clear, self.answers.clear],
+            on_people_change=[] if self.shared is None else [self.shared.publish_people],
         )
         # keyed like the audit log's subjects; read lazily (the signer loads the secret once)
         tombstones = Tombstones(
@@ -114,7 +122,7 @@ class Engine:
         )
         self.planner = PolicyLayer(self.policy_store, half_lives, tombstones)
         self.served = RecommendationLog(
-            self.store, save_backoff=self.policy_store.save_backoff, tombstones=tombstones
+            self.store, save_backoff=self.policy_store.save_backoff, tombstones=tombstones, shared=self.shared
         )
         self.audit = AuditLog(self.store, self.clock)
         self.ingestion = IngestService(self.store, self.states, self.settings, self.rules, self.clock)
@@ -145,14 +153,37 @@ class Engine:
             self.store, self.settings, self.clock, self.rules, self.served, self._forget, self.audit
         )
         self.training = ModelService(
-            self.store, self.models, half_lives, self.model_store, self.clock, self.rules
+            self.store,
+            self.models,
+            half_lives,
+            self.model_store,
+            self.clock,
+            self.rules,
+            on_published=[] if self.shared is None else [lambda: self._publish("model")],
         )
+        if self.shared is not None:
+            self.shared.listen(self._on_change)
+
+    def _publish(self, kind: str) -> None:
+        if self.shared is not None:
+            self.shared.publish(kind)
+
+    def _on_change(self, change: Mapping[str, Any]) -> None:
+        """Another worker stored a change: drop what it makes stale here now (the freshness
+        check would catch it on the next request anyway), load a new model at once."""
+        people = change.get("people")
+        if isinstance(people, dict):
+            for user_id in people:
+                self.answers.drop(str(user_id))
+        if change.get("kind") == "model":
+            self.models.reload(wait=False)
 
     def _forget(self, user_id: str) -> None:
         """Nothing derived from an erased person stays in this worker's memory."""
         self.states.drop(user_id)
         self.answers.drop(user_id)
         self.collaborative.forget(user_id)
+        self.served.forget(user_id)
 
     # -- catalog -----------------------------------------------------------------------------
     def catalog(self, version: int | None = None) -> CatalogIndex:
@@ -329,6 +360,8 @@ class Engine:
         try:
             self.served.close()
         finally:
+            if self.shared is not None:
+                self.shared.close()
             self.store.close()
 
     def __enter__(self) -> Engine:

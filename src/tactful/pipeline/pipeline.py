@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,8 @@ class PipelineResult:
     items: list[RecommendedItem]
     excluded: list[Exclusion] | None
     mix: Blend
+    denials: dict[str, int] = field(default_factory=dict)
+    """Per rule, how many of the list's best-scored candidates (5 × n, before policy) it denied."""
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -152,4 +154,13 @@ class Pipeline:
                                 reason=d.reason,
                             )
                         )
-        return PipelineResult(items=items, excluded=excluded, mix=mix)
+        denials: dict[str, int] = {}
+        denying = [o for o in policy.outcomes if o.deny is not None]
+        if denying:
+            best = top_k(np.where(np.isfinite(base), base, -np.inf), 5 * n)
+            for outcome in denying:
+                assert outcome.deny is not None
+                count = int(outcome.deny[best].sum())
+                if count:
+                    denials[outcome.rule] = denials.get(outcome.rule, 0) + count
+        return PipelineResult(items=items, excluded=excluded, mix=mix, denials=denials)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tactful.metrics import metrics
 from tactful.models.history_fold import HistoryFold
 from tactful.models.recommender import Recommender
 from tactful.scoring.context import ScoringContext
@@ -108,6 +109,9 @@ class CollaborativeScorer:
             previous=kept[0] if kept else None,
             tolerance=self.fold_tolerance,
         )
+        if history.size >= MIN_CACHED_HISTORY and self.fold_cache_size > 0 and ctx.person_id:
+            result = "miss" if kept is None else "hit" if fold is kept[0] else "updated"
+            metrics().fold_cache.labels(result).inc()
         if kept is not None and fold is kept[0]:  # nothing moved: the scores stand as well
             return kept[1]
         out = self._catalog_scores(ctx, model.score_fold(fold))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter as CountBy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -12,6 +13,7 @@ from tactful.domain.event import Event, IngestResult, Provenance
 from tactful.domain.person import Person
 from tactful.errors import BatchTooLarge, Conflict, StorageError, UnknownItem, ValidationError
 from tactful.index.catalog import CatalogIndex
+from tactful.metrics import metrics
 from tactful.policy.interests import hidden_tags, item_learnable, unlearnable_tags
 from tactful.services.state import PersonStates
 from tactful.signals.profile import Profile, ProfileDelta, ProfileRules, apply_signal, decay
@@ -99,6 +101,8 @@ class IngestService:
         self.states.apply_stats(outcome.stats)
         for change in outcome.people:
             self.states.after_write(change.user_id, change.before, change.person, change.delta())
+        if outcome.people:
+            self.states.announce({c.user_id: c.after for c in outcome.people})
         return outcome.result
 
     def unlearnable(self, catalog: CatalogIndex) -> Callable[[Person, str | None, list[str]], frozenset[str]]:
@@ -263,6 +267,9 @@ class IngestService:
             uow.save_profiles(list(profiles.values()))
             changed = list(stats.values())
             uow.save_item_stats(changed)
+        counted = metrics().events_ingested  # committed: count what was stored, by type
+        for kind, number in CountBy(e.type for e in fresh).items():
+            counted.labels(kind).inc(number)
         return IngestOutcome(
             IngestResult(accepted=len(fresh), duplicates=len(resolved) - len(fresh)),
             changed,

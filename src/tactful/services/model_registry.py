@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 
+from tactful.metrics import observe_model
 from tactful.models.recommender import Recommender
 from tactful.models.store import ModelStore
 
@@ -39,6 +40,13 @@ class ModelRegistry:
             self.reload(wait=False)
         return self.current
 
+    def published_version(self) -> str | None:
+        """The version published for serving (what this worker should be serving)."""
+        try:
+            return self.models.current()
+        except OSError:
+            return None
+
     def reload(self, wait: bool = True) -> bool:
         """Load the published version if it differs from the served one."""
         try:
@@ -65,5 +73,8 @@ class ModelRegistry:
         except Exception:
             log.exception("could not load model %s; keeping %s", version, self.version)
             return
+        previous = self.version
         self.current, self.version = model, version
+        ndcg = model.artifact.extra.get("validation_ndcg@10")
+        observe_model(previous, version, float(ndcg) if isinstance(ndcg, int | float) else None)
         log.info("serving model %s", version)

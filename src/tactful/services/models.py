@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tactful.clock import Clock, to_epoch
+from tactful.metrics import metrics
 from tactful.models.spark_als import SparkAlsParams
 from tactful.models.store import ModelStore
 from tactful.services.event_export import ExportReport, export_events
@@ -27,7 +29,9 @@ class ModelService:
         models: ModelStore,
         clock: Clock,
         rules: SignalRules | None = None,
+        on_published: Sequence[Callable[[], None]] = (),
     ) -> None:
+        self.on_published = list(on_published)
         self.store = store
         self.registry = registry
         self.half_lives = half_lives
@@ -36,6 +40,7 @@ class ModelService:
         self.rules = rules or SignalRules()
 
     def train(self, progress: Callable[[str], None] = lambda _: None) -> TrainReport:
+        started = time.perf_counter()
         report = train_model(
             self.store,
             self.store.item_ids(),  # the catalog's order, without building the catalog index
@@ -44,7 +49,10 @@ class ModelService:
             to_epoch(self.clock.now()),
             progress,
         )
+        metrics().retrain_seconds.observe(time.perf_counter() - started)
         self.registry.reload(wait=True)
+        for callback in self.on_published:  # e.g. other workers load it now, not at their next poll
+            callback()
         return report
 
     def export_events(
@@ -77,4 +85,6 @@ class ModelService:
             progress,
         )
         self.registry.reload(wait=True)
+        for callback in self.on_published:
+            callback()
         return report

@@ -181,6 +181,7 @@ class PeopleService:
             uow.save_persons([person])
             uow.save_profiles([profile])
         self.states.drop(user_id)
+        self.states.announce({user_id: profile.version})
         return self.profile(user_id)
 
     def _state(self, person: Person, profile: Profile, tag: str, catalog: CatalogIndex) -> None:

@@ -18,6 +18,7 @@ from tactful.config.run import RunConfig
 from tactful.domain.recommendation import Reason, Recommendations, RecommendedItem
 from tactful.errors import NotFound, UnknownItem, ValidationError
 from tactful.index.catalog import CatalogIndex
+from tactful.metrics import metrics
 from tactful.pipeline.pipeline import Pipeline, PipelineResult, top_k
 from tactful.pipeline.plan import ListPlan
 from tactful.policy.hints import BackoffCounter
@@ -137,6 +138,9 @@ class RecommendService:
         keep = only is None and cfg is self.base and self.answers.enabled
         stamp = self._stamp(fresh, backoff) if keep else None
         answer = self.answers.get(user_id, key, stamp, now) if stamp is not None else None
+        m = metrics()
+        if stamp is not None:
+            m.answer_cache.labels("miss" if answer is None else "hit").inc()
         if answer is None:
             state = self.states.state(user_id, now, cfg, fresh)
             plan = self.planner.plan(state, surface, cfg, backoff, fresh.promotions_version)
@@ -145,11 +149,14 @@ class RecommendService:
                 until = self.planner.next_promotion_change(fresh.promotions_version, now)
                 catalog = state.context.catalog
                 self.answers.put(user_id, key, stamp, now, catalog, Answer(plan, result), until)
+            for rule, count in result.denials.items():  # counted where the list was decided
+                m.policy_denials.labels(rule).inc(count)
         else:
             plan, result = answer.plan, answer.result
         rec_id = "r_" + secrets.token_hex(10)
         counter = self.planner.served(plan, rec_id, result.items)
         self.served.record(rec_id, user_id, surface, now, [i.item_id for i in result.items], counter)
+        m.recommendations_served.labels(surface if surface in cfg.surfaces else "other").inc()
         return Recommendations(
             recommendation_id=rec_id,
             user_id=user_id,

@@ -8,8 +8,9 @@ request produces is kept here, in memory, and written with the next batch. The t
   returns it until the write has committed (read it *before* the database, so the moment a
   counter leaves the buffer its row is already visible). The next request on this worker
   therefore counts exactly as if the write had been synchronous.
-- **Other workers** see it after the next flush (``interval`` seconds at most while the
-  database keeps up). Counters were already last-writer-wins across workers (read, count,
+- **Other workers** see it at once when Redis is configured (the counter is also put there,
+  see :mod:`tactful.services.shared`), else after the next flush (``interval`` seconds at
+  most while the database keeps up). Counters were already last-writer-wins across workers (read, count,
   write, without a lock), so a person served by several workers at once may be counted a
   little late or short; back-off is a soft signal and this never shows anything the person
   asked not to see.
@@ -44,6 +45,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 
 from tactful.errors import Overloaded, StorageError
 from tactful.policy.hints import BackoffCounter
+from tactful.services.shared import SharedState
 from tactful.services.tombstones import Tombstones
 from tactful.storage.protocol import ErasureCheck, ServedList, Store
 
@@ -76,8 +78,10 @@ class RecommendationLog:
         close_seconds: float = 30.0,
         retry_wait: tuple[float, float] = (0.05, 2.0),
         tombstones: Tombstones | None = None,
+        shared: SharedState | None = None,
     ) -> None:
         self.store = store
+        self.shared = shared
         self.tombstones = tombstones
         self.interval = interval
         self.batch = batch
@@ -122,15 +126,28 @@ class RecommendationLog:
                 assert backoff is not None
                 self._counters[user_id] = (backoff, at)
             full = len(self._pending) >= self.batch or len(self._counters) >= self.batch
+        if keep_counter and self.shared is not None:
+            assert backoff is not None
+            self.shared.put_backoff(user_id, backoff, at)  # every worker counts on from it at once
         if self._stop.is_set():  # closed: nobody flushes in the background any more
             self.flush()
         elif full:
             self._wake.set()
 
     def pending_backoff(self, user_id: str) -> BackoffCounter | None:
-        """The person's newest counter not yet written, if any (takes precedence over the store)."""
+        """The person's newest counter not yet written, if any (takes precedence over the store):
+        this worker's own, or a newer one another worker put in Redis."""
         entry = self._counters.get(user_id)
+        if self.shared is not None:
+            elsewhere = self.shared.backoff(user_id)
+            if elsewhere is not None and (entry is None or elsewhere[1] > entry[1]):
+                return elsewhere[0]
         return None if entry is None else entry[0]
+
+    def forget(self, user_id: str) -> None:
+        """An erased person: drop the counter kept in Redis (the buffer is checked at write time)."""
+        if self.shared is not None:
+            self.shared.drop_backoff(user_id)
 
     @property
     def pending(self) -> int:

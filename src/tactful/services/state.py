@@ -15,7 +15,7 @@ and no step costs more than what changed.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from tactful.config.run import RunConfig
 from tactful.domain.person import Person
@@ -38,12 +38,14 @@ class PersonStates:
         half_lives: dict[str, float],
         capacity: int = 20_000,
         on_catalog_change: Sequence[Callable[[], None]] = (),
+        on_people_change: Sequence[Callable[[Mapping[str, int | None]], None]] = (),
     ) -> None:
         self.store = store
         self.freshness = freshness
         self.half_lives = half_lives
         self.profiles = ProfileCache(capacity)
         self.on_catalog_change = list(on_catalog_change)
+        self.on_people_change = list(on_people_change)
         self._catalog: CatalogIndex | None = None
         self._lock = threading.Lock()
         self.deltas = 0
@@ -136,6 +138,13 @@ class PersonStates:
         if held is None or held.version != before or catalog is None:
             return  # the next request reads what changed since the version it holds
         self.profiles.put(user_id, self.moved(held, person, delta, catalog))
+
+    def announce(self, versions: Mapping[str, int | None]) -> None:
+        """This worker stored changes to these people (new versions, None if not known): tell
+        whoever listens (the other workers, through Redis). Never needed for correctness: every
+        request checks the stored version anyway."""
+        for callback in self.on_people_change:
+            callback(versions)
 
     def drop(self, user_id: str) -> None:
         self.profiles.drop(user_id)

@@ -144,6 +144,44 @@ class Freshness:
     backoff: BackoffCounter
 
 
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database's schema stands against the migrations this code knows.
+
+    ``current`` is the database's revision (None: never migrated), ``head`` the newest this
+    code knows, ``known`` every revision oldest first, ``has_tables`` whether an unmigrated
+    database holds tables anyway (someone else's database: never touched implicitly).
+    """
+
+    current: str | None
+    head: str
+    known: tuple[str, ...]
+    has_tables: bool = False
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+    @property
+    def empty(self) -> bool:
+        """Nothing there yet: creating the schema is safe."""
+        return self.current is None and not self.has_tables
+
+    @property
+    def behind(self) -> bool:
+        """At an older revision this code can upgrade from."""
+        return self.current is not None and self.current in self.known and self.current != self.head
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """The revisions an upgrade would apply, oldest first."""
+        if self.current is None:
+            return self.known
+        if self.current not in self.known:
+            return ()
+        return self.known[self.known.index(self.current) + 1 :]
+
+
 class PromotionFields(TypedDict):
     """Every stored field of a new promotion (times in epoch seconds)."""
 
@@ -425,10 +463,16 @@ class Store(PolicyStore, KeyStore, TokenStore, AuditStore, PrivacyStore, Protoco
 
     url: str
 
-    def migrate(self) -> None: ...
+    def migrate(self) -> None:
+        """Apply every pending migration (``tactful db upgrade``; never implicit on a schema in use)."""
+        ...
 
     def schema_version(self) -> str | None:
         """The schema revision the database is at (None before the first migration)."""
+        ...
+
+    def schema_state(self) -> SchemaState:
+        """The database's revision against this code's migrations, read without changing anything."""
         ...
 
     def close(self) -> None: ...
@@ -510,6 +554,7 @@ __all__ = [
     "PolicyStore",
     "PrivacyStore",
     "PromotionFields",
+    "SchemaState",
     "ServedList",
     "Store",
     "StoredAuditRecord",

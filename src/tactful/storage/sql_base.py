@@ -9,6 +9,7 @@ on the engine, transactions and upserts defined here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -18,9 +19,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Table, create_engine, delete, event, select
+from sqlalchemy import Connection, Table, create_engine, delete, event, inspect, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 from tenacity import (
     RetryCallState,
@@ -35,6 +36,7 @@ from tactful.domain.stats import ItemStat
 from tactful.errors import StorageError
 from tactful.extras import require
 from tactful.storage import schema as t
+from tactful.storage.protocol import SchemaState
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = threading.Lock()
@@ -97,6 +99,7 @@ class SqlBase:
                 conn.exec_driver_sql("COMMIT")
 
     @staticmethod
+    @functools.cache
     def head_revision() -> str:
         """The newest schema revision this code knows."""
         from alembic.script import ScriptDirectory
@@ -106,10 +109,42 @@ class SqlBase:
         head = ScriptDirectory.from_config(config).get_current_head()
         return str(head)
 
+    @staticmethod
+    @functools.cache
+    def revisions() -> tuple[str, ...]:
+        """Every schema revision this code knows, oldest first."""
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        return tuple(
+            str(s.revision) for s in reversed(list(ScriptDirectory.from_config(config).walk_revisions()))
+        )
+
     def schema_version(self) -> str | None:
-        with self.engine.connect() as conn:
-            row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
-            return None if row is None else str(row[0])
+        try:
+            with self.engine.connect() as conn:
+                row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+        except ProgrammingError:  # PostgreSQL: no such table (a database never migrated)
+            return None
+        except OperationalError as exc:
+            if "no such table" in str(exc.orig).lower():  # SQLite's word for the same
+                return None
+            raise StorageError(f"database unavailable: {exc.orig}") from exc
+        return None if row is None else str(row[0])
+
+    def schema_state(self) -> SchemaState:
+        """Where the database's schema stands against this code's migrations (never changes it)."""
+        current = self.schema_version()
+        tables: list[str] = []
+        if current is None:
+            try:
+                tables = [n for n in inspect(self.engine).get_table_names() if n != "alembic_version"]
+            except OperationalError as exc:
+                raise StorageError(f"database unavailable: {exc.orig}") from exc
+            if tables:  # a creation that committed between the two reads shows its revision now
+                current = self.schema_version()
+        return SchemaState(current, self.head_revision(), self.revisions(), bool(tables))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -183,15 +218,24 @@ class SqlBase:
                     tx.rollback()
 
     # -- shared statements -----------------------------------------------------------------
-    def upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    def upsert(
+        self,
+        conn: Connection,
+        table: Table,
+        rows: list[dict[str, Any]],
+        keys: list[str],
+        newer: str | None = None,
+    ) -> None:
         """Insert-or-update ``rows`` (all with the same columns) as one driver-level executemany.
 
+        With ``newer`` (a column name), a stored row is replaced only by one whose value in
+        that column is at least as large: concurrent writers cannot put an older row back.
         The statement text is built from our own table and column names only, and cached.
         """
         if not rows:
             return
         cols = list(rows[0])
-        cache_key = (table.name, tuple(keys), tuple(cols))
+        cache_key = (table.name, tuple(keys), tuple(cols) + ((f"newer:{newer}",) if newer else ()))
         sql = self._upserts.get(cache_key)
         if sql is None:
             mark = "?" if self.is_sqlite else "%s"
@@ -202,6 +246,9 @@ class SqlBase:
                 f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join([mark] * len(cols))}) '
                 f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
             )
+            if newer is not None:
+                sql += f' WHERE "{table.name}"."{newer}" <= excluded."{newer}"'
+            self._upserts[cache_key] = sql
         conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
 
     def _bump_meta(self, conn: Connection, key: str) -> int:

@@ -229,7 +229,8 @@ class SqlPolicy(SqlBase):
             }
             for user_id, c, at in counters
         ]
-        self.upsert(conn, t.person_policy, rows, ["user_id"])
+        # newest wins: several workers write the counters they buffered in any order
+        self.upsert(conn, t.person_policy, rows, ["user_id"], newer="updated_at")
 
     def backoff(self, user_id: str) -> BackoffCounter:
         with self.engine.connect() as conn:
