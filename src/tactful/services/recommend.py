@@ -88,10 +88,12 @@ class RecommendService:
         n: int | None = None,
         explain: bool = False,
         config: RunConfig | Mapping[str, Any] | None = None,
+        record: bool = True,
     ) -> Recommendations:
+        """A list for a person and surface; ``record=False`` (a dry run) leaves no served list."""
         cfg = self.config(config)
         n = self.check_n(cfg.surface(surface).n if n is None else n, cfg)
-        return self._serve(user_id, surface, n, explain, cfg, None)
+        return self._serve(user_id, surface, n, explain, cfg, None, record)
 
     def rerank(
         self,
@@ -127,6 +129,7 @@ class RecommendService:
         explain: bool,
         cfg: RunConfig,
         only: np.ndarray | None,
+        record: bool = True,
     ) -> Recommendations:
         now_dt = self.clock.now()
         now = to_epoch(now_dt)
@@ -148,8 +151,9 @@ class RecommendService:
         else:
             plan, result = answer.plan, answer.result
         rec_id = "r_" + secrets.token_hex(10)
-        counter = self.planner.served(plan, rec_id, result.items)
-        self.served.record(rec_id, user_id, surface, now, [i.item_id for i in result.items], counter)
+        if record:
+            counter = self.planner.served(plan, rec_id, result.items)
+            self.served.record(rec_id, user_id, surface, now, [i.item_id for i in result.items], counter)
         return Recommendations(
             recommendation_id=rec_id,
             user_id=user_id,

@@ -20,13 +20,14 @@ One concern per protocol:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict
 
 from tactful.domain.event import Event
 from tactful.domain.item import Item, TagMeta
+from tactful.domain.messages import Channel, MessagePreferences, MessageState, OutboxMessage
 from tactful.domain.person import Consent, Person
 from tactful.domain.stats import ItemStat
 from tactful.policy.hints import BackoffCounter
@@ -386,7 +387,94 @@ class PrivacyStore(Protocol):
         ...
 
 
-class Store(PolicyStore, KeyStore, TokenStore, AuditStore, PrivacyStore, Protocol):
+@dataclass(frozen=True, slots=True)
+class StoredPreferences:
+    """One person's message preferences as stored, with the person's own time zone."""
+
+    user_id: str
+    prefs: MessagePreferences
+    state: MessageState
+    last_period: str | None
+    person_zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A message that counts against caps: its channel and the local day it counts on."""
+
+    channel: Channel
+    local_day: int
+
+
+class MessageStore(Protocol):
+    """Message preferences, the outbox and delivery feedback (P13)."""
+
+    def load_message_prefs(self, user_ids: Sequence[str]) -> dict[str, StoredPreferences]:
+        """The stored preferences of those people (people without a record are absent)."""
+        ...
+
+    def iter_message_prefs(self, batch_size: int = 5_000) -> Iterator[list[StoredPreferences]]:
+        """Everyone with a preference record that names at least one channel, in id order."""
+        ...
+
+    def update_message_prefs(
+        self,
+        user_id: str,
+        change: Callable[[StoredPreferences], tuple[MessagePreferences, MessageState]],
+        now: float,
+    ) -> StoredPreferences:
+        """Read-modify-write one person's record in one transaction (created with defaults)."""
+        ...
+
+    def enqueue_messages(
+        self,
+        user_ids: Sequence[str],
+        since_day: int,
+        decide: Callable[[dict[str, list[Counted]]], list[OutboxMessage]],
+        periods: Mapping[str, str],
+    ) -> list[OutboxMessage]:
+        """Plan messages atomically, idempotently and safely beside other planners.
+
+        In one transaction: lock the people's preference rows (PostgreSQL ``FOR UPDATE``
+        in id order; SQLite writes are serial), read their counted messages (queued or
+        sent) on local days from ``since_day``, call ``decide`` with them, insert what it
+        returns unless its key exists (``ON CONFLICT DO NOTHING``), and record each
+        person's newest planned period from ``periods``. Returns the rows inserted.
+        """
+        ...
+
+    def get_message(self, message_id: str) -> OutboxMessage | None: ...
+
+    def list_messages(
+        self, user_id: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[OutboxMessage]:
+        """Newest first."""
+        ...
+
+    def claim_messages(self, now: float, limit: int, lease_seconds: float) -> list[OutboxMessage]:
+        """Queued messages whose attempt is due, leased to the caller (next attempt pushed back
+        by ``lease_seconds``), so two workers never take the same one (PostgreSQL skips
+        locked rows)."""
+        ...
+
+    def save_message(self, message: OutboxMessage) -> None:
+        """Write an outbox row's new state (status, attempts, next attempt, items)."""
+        ...
+
+    def cancel_queued(self, user_id: str, reason: str, channel: str | None = None) -> int:
+        """Cancel a person's queued messages (all, or one channel's); returns how many."""
+        ...
+
+    def record_message_feedback(
+        self, message_id: str, user_id: str, type: str, at: float, detail: Mapping[str, Any]
+    ) -> None: ...
+
+    def message_counts(self) -> dict[str, int]:
+        """Outbox rows by status."""
+        ...
+
+
+class Store(PolicyStore, KeyStore, TokenStore, AuditStore, PrivacyStore, MessageStore, Protocol):
     """Durable state: catalog, people, events, profiles, aggregates, and every concern above."""
 
     url: str
