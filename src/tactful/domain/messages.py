@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from tactful.domain.identifiers import EntityId
 from tactful.domain.person import _ZONE_NAMES, _ZONES
+from tactful.domain.strict import JSON_NUMBER, Instant
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 TOPIC_PATTERN = r"^[a-z][a-z0-9_\-]{0,47}$"
@@ -29,6 +30,13 @@ def _hhmm(value: str) -> str:
     return value
 
 
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("give a time zone (e.g. 2026-03-01T09:00:00Z)")
+    return value
+
+
+AwareInstant = Annotated[Instant, AfterValidator(_aware)]
 LocalTime = Annotated[str, AfterValidator(_hhmm), Field(examples=["09:00"])]
 Email = Annotated[
     str, Field(pattern=r"^[^@\s<>\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.\-]{1,189}\.[A-Za-z]{2,63}$", max_length=254)
@@ -68,7 +76,9 @@ class Cadence(BaseModel):
 
     kind: CadenceKind = CadenceKind.weekly
     weekday: Weekday = Field("monday", description="The day of a weekly digest.")
-    day_of_month: int = Field(1, ge=1, le=28, description="The day of a monthly digest (1–28).")
+    day_of_month: Annotated[int, Field(ge=1, le=28), JSON_NUMBER] = Field(
+        1, description="The day of a monthly digest (1–28)."
+    )
 
     def describe(self) -> str:
         if self.kind is CadenceKind.weekly:
@@ -100,8 +110,8 @@ class Cap(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    count: int = Field(ge=0, le=1000)
-    days: int = Field(ge=1, le=MAX_CAP_DAYS)
+    count: Annotated[int, Field(ge=0, le=1000), JSON_NUMBER]
+    days: Annotated[int, Field(ge=1, le=MAX_CAP_DAYS), JSON_NUMBER]
     channel: Channel | None = Field(None, description="None: across every channel.")
 
     def describe(self) -> str:
@@ -138,7 +148,7 @@ class MessagePreferences(BaseModel):
     timezone: str | None = Field(
         None, json_schema_extra={"enum": [*_ZONE_NAMES, None]}, description="IANA zone; None: the person's."
     )
-    paused_until: datetime | None = None
+    paused_until: AwareInstant | None = None
     caps: list[Cap] = Field(default_factory=list, max_length=8)
     email: Email | None = Field(None, description="Where email digests go.")
 
@@ -154,13 +164,6 @@ class MessagePreferences(BaseModel):
             raise ValueError(f"unknown time zone {value!r}")
         return value
 
-    @field_validator("paused_until")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a time zone (e.g. 2026-03-01T09:00:00Z)")
-        return value
-
 
 class PreferencesUpdate(BaseModel):
     """A partial change: only the fields given change; ``topics`` merges per topic."""
@@ -173,8 +176,18 @@ class PreferencesUpdate(BaseModel):
     window: TimeRange | None = None
     quiet_hours: TimeRange | None = None
     timezone: str | None = Field(None, json_schema_extra={"enum": [*_ZONE_NAMES, None]})
-    paused_until: datetime | None = None
-    pause_days: float | None = Field(None, gt=0, le=365, description="Snooze everything this many days.")
+    paused_until: AwareInstant | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None and value not in _ZONES:
+            raise ValueError(f"unknown time zone {value!r}")
+        return value
+
+    pause_days: Annotated[float, Field(gt=0, le=365), JSON_NUMBER] | None = Field(
+        None, description='Snooze everything this many days ("snooze for 2 weeks": 14).'
+    )
     caps: list[Cap] | None = Field(None, max_length=8)
     email: Email | None = None
 
@@ -190,6 +203,9 @@ class MessageState(BaseModel):
     lowered_at: datetime | None = None
     notice_pending: bool = False
     soft_bounces: int = 0
+    since: datetime | None = Field(
+        None, description="When the current cadence was chosen: slots before it are not caught up on."
+    )
 
 
 class TopicView(BaseModel):
@@ -242,7 +258,7 @@ class MessageFeedback(BaseModel):
     type: FeedbackType
     item_id: EntityId | None = Field(None, description="The clicked item, for clicks.")
     topic: TopicId | None = Field(None, description="For an unsubscribe: the topic (default: the message's).")
-    at: datetime | None = None
+    at: AwareInstant | None = None
 
 
 class OutboxStatus(StrEnum):

@@ -125,6 +125,12 @@ def wall(s: Schedule, day: date, minute: int) -> datetime:
     return local.astimezone(UTC)
 
 
+def window_end(s: Schedule, day: date) -> datetime:
+    """When the send window that opens on local ``day`` closes."""
+    start, end = s.window
+    return wall(s, day + timedelta(days=1) if end <= start else day, end)
+
+
 def next_allowed(s: Schedule, at: datetime) -> datetime | None:
     """The first allowed moment at or after ``at``; None if the window lies wholly in quiet hours."""
     if allowed(s, at).ok:
@@ -170,14 +176,19 @@ def period_of(kind: CadenceKind, day: date) -> str:
     return f"m{day.year:04d}-{day.month:02d}"
 
 
-def due(s: Schedule, at: datetime, last_period: str | None) -> Due:
-    """Whether a digest is due at ``at``; held back by a window, quiet hours or a pause it is deferred."""
+def due(s: Schedule, at: datetime, last_period: str | None, since: datetime | None = None) -> Due:
+    """Whether a digest is due at ``at``; held back by a window, quiet hours or a pause it is deferred.
+
+    ``since`` is when the cadence was chosen: a slot before it is not caught up on.
+    """
     day = slot_day(s, at)
     if day is None:
         return Due(False, None, "cadence is never")
     period = period_of(s.kind, day)
     if period == last_period:
         return Due(False, period, "already planned for this period")
+    if since is not None and window_end(s, day) <= since:
+        return Due(False, period, "the first slot after the cadence was chosen has not come yet")
     verdict = allowed(s, at)
     if verdict.ok:
         return Due(True, period, "due", at)

@@ -43,8 +43,10 @@ from tactful.clock import Clock, from_epoch, to_epoch
 from tactful.config.messaging import MessagingSettings, TopicSettings
 from tactful.config.run import RunConfig
 from tactful.domain.event import Event, EventContext, Provenance
+from tactful.domain.identifiers import EntityId
 from tactful.domain.messages import (
     LOWER,
+    AwareInstant,
     Channel,
     DigestItem,
     FeedbackType,
@@ -59,6 +61,7 @@ from tactful.domain.messages import (
     TopicState,
     TopicView,
 )
+from tactful.domain.strict import Flag
 from tactful.errors import Conflict, NotFound, Unauthorized, ValidationError
 from tactful.policy.schedule import Due, Schedule, allowed, cap_exceeded, due, local_day, lowered
 from tactful.services.people import valid_user
@@ -103,9 +106,9 @@ class PlanRequest(BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
 
-    now: datetime | None = None
-    dry_run: bool = False
-    user_ids: list[str] | None = Field(None, max_length=MAX_PLAN_USERS)
+    now: AwareInstant | None = Field(None, description="Plan as of this time (default: now).")
+    dry_run: Flag = Field(False, description="Decide and compose, write nothing.")
+    user_ids: list[EntityId] | None = Field(None, max_length=MAX_PLAN_USERS, description="Only these people.")
 
 
 class FeedbackResult(BaseModel):
@@ -296,12 +299,15 @@ class MessagingService:
                 values["paused_until"] = now + timedelta(days=change.pause_days)
             if change.topics:
                 values["topics"] = {**prefs.topics, **change.topics}
-            prefs = MessagePreferences.model_validate({**prefs.model_dump(), **values})
+            prefs = _validate(MessagePreferences, {**prefs.model_dump(), **values})
             if "channels" in values:
                 state.suppressed = [s for s in state.suppressed if s.channel not in prefs.channels]
-            if "cadence" in values:
+            if "cadence" in values and values["cadence"] != current.prefs.cadence:
                 state.lowered_from, state.lowered_at, state.notice_pending = None, None, False
                 state.ignored = 0
+                state.since = now
+            if state.since is None:
+                state.since = now
             return prefs, state
 
         stored = self.store.update_message_prefs(user_id, apply, to_epoch(now))
@@ -401,7 +407,7 @@ class MessagingService:
 
     def due_check(self, stored: StoredPreferences, now: datetime) -> Due:
         """The pure due check for one person (what the planner runs for everyone)."""
-        return due(self.schedule(stored), now, stored.last_period)
+        return due(self.schedule(stored), now, stored.last_period, stored.state.since)
 
     def plan(
         self, now: datetime | None = None, user_ids: Sequence[str] | None = None, dry_run: bool = False
@@ -643,8 +649,12 @@ class MessagingService:
             tags = self.topics[tid].tags
             any_content |= not tags
             topic_tags.update(tags)
+        # tags of topics the person explicitly opted out of stay out of every digest
         unwanted = {
-            tag for tid, t in self.topics.items() if tid not in topics and not t.required for tag in t.tags
+            tag
+            for tid, t in self.topics.items()
+            if stored.prefs.topics.get(tid) == TopicState.opted_out.value and not t.required
+            for tag in t.tags
         } - topic_tags
         status = interest_status(self.policy, state, cfg)
         established = {
