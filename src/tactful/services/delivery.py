@@ -30,6 +30,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Protocol
@@ -145,7 +146,8 @@ def render_email(message: OutboxMessage, stored: StoredPreferences, sender: str)
         "restore_url": message.links.get("restore"),
         "lowered_from": lowered.describe() if lowered else "",
     }
-    mail = EmailMessage()
+    # RFC 5322 allows 998-character lines: a long one-click URL stays one unencoded line
+    mail = EmailMessage(policy=SMTP.clone(max_line_length=998))
     mail["Subject"] = subject
     mail["From"] = sender
     mail["To"] = stored.prefs.email or ""

@@ -146,8 +146,13 @@ class SqlMessages(SqlBase):
                 for r in conn.execute(query):
                     history[r.user_id].append(Counted(Channel(r.channel), r.local_day))
             for message in decide(history):
-                stmt = insert(ob).values(**_row(message)).on_conflict_do_nothing(index_elements=["key"])
-                if conn.execute(stmt).rowcount == 1:
+                stmt = (
+                    insert(ob)
+                    .values(**_row(message))
+                    .on_conflict_do_nothing(index_elements=["key"])
+                    .returning(ob.c.id)
+                )
+                if conn.execute(stmt).first() is not None:
                     inserted.append(message)
             for user_id, period in periods.items():
                 conn.execute(update(mp).where(mp.c.user_id == user_id).values(last_period=period))
