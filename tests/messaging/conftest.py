@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tactful import Engine, ManualClock, Settings
+from tactful.config.security import AuthSettings
 from tactful.config.messaging import MessagingSettings, TopicSettings
 from tactful.domain.event import Event
 from tactful.domain.item import Item
@@ -46,10 +47,13 @@ class Recorder:
         self.sent.append(message)
 
 
-def make_engine(path: Path, clock: ManualClock, url: str | None = None, **messaging: object) -> Engine:
+def make_engine(
+    path: Path, clock: ManualClock, url: str | None = None, auth: bool = False, **messaging: object
+) -> Engine:
     settings = Settings(
         data_dir=path,
         database_url=url,
+        auth=AuthSettings(enabled=auth),
         messaging=MessagingSettings(topics=topics(), **messaging),  # type: ignore[arg-type]
     )
     engine = Engine(settings, clock=clock)
