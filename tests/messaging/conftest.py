@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tactful import Engine, ManualClock, Settings
-from tactful.config.security import AuthSettings
 from tactful.config.messaging import MessagingSettings, TopicSettings
+from tactful.config.security import AuthSettings
 from tactful.domain.event import Event
 from tactful.domain.item import Item
 from tactful.domain.messages import OutboxMessage

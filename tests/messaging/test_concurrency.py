@@ -18,7 +18,9 @@ PEOPLE = 24
 
 def _planner(url: str, data_dir: str, now: str, go: object, out: object) -> None:
     clock = ManualClock(datetime.fromisoformat(now))
-    settings = Settings(data_dir=Path(data_dir), database_url=url, messaging=MessagingSettings(topics=topics()))
+    settings = Settings(
+        data_dir=Path(data_dir), database_url=url, messaging=MessagingSettings(topics=topics())
+    )
     with Engine(settings, clock=clock) as engine:
         go.wait()  # type: ignore[attr-defined]
         report = engine.plan_messages()

@@ -100,7 +100,9 @@ def test_webhook_retries_with_backoff_then_succeeds(engine: Engine, clock: Manua
     hook.statuses = [503, 500]
     assert engine.send_messages().retried == 1
     [message] = engine.outbox("ann")
-    assert message.status == "queued" and message.attempts == 1 and message.last_error == "webhook answered 503"
+    assert (
+        message.status == "queued" and message.attempts == 1 and message.last_error == "webhook answered 503"
+    )
     first_delay = (message.next_attempt_at - clock.now()).total_seconds()  # type: ignore[operator]
     assert 15 <= first_delay <= 30  # base 30 s with equal jitter
     assert engine.send_messages().claimed == 0  # not due yet
@@ -170,7 +172,9 @@ def test_smtp_email_has_text_html_and_one_click_unsubscribe(tmp_path: Path, cloc
     controller.start()
     try:
         with make_engine(tmp_path / "d", clock, public_url="https://news.example.com") as engine:
-            engine.set_transports({Channel.email: SmtpTransport("127.0.0.1", port, "news <news@example.com>")})
+            engine.set_transports(
+                {Channel.email: SmtpTransport("127.0.0.1", port, "news <news@example.com>")}
+            )
             subscribe(engine)
             engine.plan_messages()
             assert engine.send_messages().sent == 1
@@ -179,7 +183,11 @@ def test_smtp_email_has_text_html_and_one_click_unsubscribe(tmp_path: Path, cloc
             assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
             link = mail["List-Unsubscribe"]
             assert link.startswith("<https://news.example.com/unsubscribe?token=") and link.endswith(">")
-            parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in mail.walk() if not p.is_multipart()}
+            parts = {
+                p.get_content_type(): p.get_payload(decode=True).decode()
+                for p in mail.walk()
+                if not p.is_multipart()
+            }
             assert set(parts) == {"text/plain", "text/html"}
             message = engine.outbox("ann")[0]
             for item in message.items:

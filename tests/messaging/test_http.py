@@ -34,7 +34,12 @@ def _planned_link(engine: Engine, recorder: Recorder, topic: str = "jazz") -> st
 def test_preferences_over_http(api: TestClient) -> None:
     view = api.get("/v1/users/ann/message-preferences").json()
     assert {t["id"]: t["locked"] for t in view["topics"]}["account"] is True
-    body = {"channels": ["push"], "topics": {"films": "opted_in"}, "pause_days": 14, "quiet_hours": {"start": "22:00", "end": "07:00"}}
+    body = {
+        "channels": ["push"],
+        "topics": {"films": "opted_in"},
+        "pause_days": 14,
+        "quiet_hours": {"start": "22:00", "end": "07:00"},
+    }
     changed = api.patch("/v1/users/ann/message-preferences", json=body)
     assert changed.status_code == 200, changed.text
     view = changed.json()
@@ -72,15 +77,20 @@ def test_plan_outbox_and_feedback_over_http(api: TestClient, engine: Engine, rec
     opened = api.post("/v1/messages/feedback", json={"message_id": message["id"], "type": "open"})
     assert opened.status_code == 200 and opened.json()["effects"] == ["ignore streak reset"]
     assert api.post("/v1/messages/feedback", json={"message_id": "m_nope", "type": "open"}).status_code == 404
-    assert api.post("/v1/messages/feedback", json={"message_id": message["id"], "type": "bounce"}).status_code == 422
+    assert (
+        api.post("/v1/messages/feedback", json={"message_id": message["id"], "type": "bounce"}).status_code
+        == 422
+    )
 
 
-def test_get_shows_a_confirmation_and_never_unsubscribes(api: TestClient, engine: Engine, recorder: Recorder) -> None:
+def test_get_shows_a_confirmation_and_never_unsubscribes(
+    api: TestClient, engine: Engine, recorder: Recorder
+) -> None:
     link = _planned_link(engine, recorder)
     path = urlsplit(link).path + "?" + urlsplit(link).query
     for _ in range(3):  # link scanners follow every GET
         page = api.get(path)
-        assert page.status_code == 200 and "<form method=\"post\"" in page.text and "Jazz" in page.text
+        assert page.status_code == 200 and '<form method="post"' in page.text and "Jazz" in page.text
     states = {t.id: t.state for t in engine.message_preferences("ann").topics}
     assert states["jazz"] == "opted_in"
 
@@ -104,7 +114,9 @@ def test_one_click_post_unsubscribes_immediately_from_that_topic_only(
     assert latest.topics == ["films"]  # only the topic unsubscribed from is gone
 
 
-def test_tampered_or_foreign_links_change_nothing(api: TestClient, engine: Engine, recorder: Recorder) -> None:
+def test_tampered_or_foreign_links_change_nothing(
+    api: TestClient, engine: Engine, recorder: Recorder
+) -> None:
     link = _planned_link(engine, recorder)
     token = _token(link)
     forged = token[:-3] + ("aaa" if not token.endswith("aaa") else "bbb")
@@ -126,4 +138,10 @@ def test_user_token_reaches_only_its_own_preferences(tmp_path: Path, clock: Manu
             assert client.post("/v1/messages/plan", json={}, headers=auth).status_code == 403
             assert client.get("/v1/users/ann/message-preferences").status_code == 401
             # the unsubscribe page needs no sign-in: its link is signed
-            assert client.get("/unsubscribe", params={"token": engine.messaging.link_token("unsubscribe", "ann", "jazz")}).status_code == 200
+            assert (
+                client.get(
+                    "/unsubscribe",
+                    params={"token": engine.messaging.link_token("unsubscribe", "ann", "jazz")},
+                ).status_code
+                == 200
+            )

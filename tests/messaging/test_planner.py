@@ -16,7 +16,11 @@ from tests.messaging.conftest import Recorder, subscribe
 def test_preferences_show_required_topics_locked_with_reason(engine: Engine) -> None:
     view = engine.message_preferences("ann")
     account = next(t for t in view.topics if t.id == "account")
-    assert account.locked and account.state == "required" and account.reason == "Security notices must reach you."
+    assert (
+        account.locked
+        and account.state == "required"
+        and account.reason == "Security notices must reach you."
+    )
     assert view.channels == [] and view.timezone == "UTC" and view.timezone_is_person_default
     with pytest.raises(Conflict, match="Security notices"):
         engine.update_message_preferences("ann", {"topics": {"account": "opted_out"}})
@@ -53,11 +57,29 @@ def test_general_digest_for_a_new_person_is_labelled_and_restricted_to_topics(en
 def _establish(engine: Engine, clock: ManualClock, user: str, tag_items: list[str]) -> None:
     for day in range(4):
         for k, item in enumerate(tag_items):
-            engine.ingest([Event(id=f"{user}-{day}-{k}", user_id=user, item_id=item, type="like",
-                                 timestamp=clock.now() - timedelta(days=10 - day))])
+            engine.ingest(
+                [
+                    Event(
+                        id=f"{user}-{day}-{k}",
+                        user_id=user,
+                        item_id=item,
+                        type="like",
+                        timestamp=clock.now() - timedelta(days=10 - day),
+                    )
+                ]
+            )
     for day in range(16):
-        engine.ingest([Event(id=f"{user}-extra-{day}", user_id=user, item_id=tag_items[day % len(tag_items)],
-                             type="view", timestamp=clock.now() - timedelta(days=5, hours=day))])
+        engine.ingest(
+            [
+                Event(
+                    id=f"{user}-extra-{day}",
+                    user_id=user,
+                    item_id=tag_items[day % len(tag_items)],
+                    type="view",
+                    timestamp=clock.now() - timedelta(days=5, hours=day),
+                )
+            ]
+        )
 
 
 def test_personal_digest_driven_by_established_interests_never_sensitive_disliked_or_muted(
@@ -109,7 +131,9 @@ def test_window_defers_and_replan_is_idempotent(engine: Engine, clock: ManualClo
     assert len(engine.outbox("ann")) == 1
 
 
-def test_caps_across_channels_hold_back_with_reason(engine: Engine, clock: ManualClock, recorder: Recorder) -> None:
+def test_caps_across_channels_hold_back_with_reason(
+    engine: Engine, clock: ManualClock, recorder: Recorder
+) -> None:
     subscribe(engine, channels=["email", "push", "in_app"], caps=[{"count": 2, "days": 1}])
     report = engine.plan_messages()
     assert report.counts == {"planned": 2, "capped": 1}
@@ -210,7 +234,9 @@ def test_ignoring_digests_lowers_cadence_and_the_next_digest_says_so(
     report = engine.plan_messages()
     assert report.counts.get("lowered") == 1
     view = engine.message_preferences("ann")
-    assert view.cadence.kind == "weekly" and view.lowered_from is not None and view.lowered_from.kind == "daily"
+    assert (
+        view.cadence.kind == "weekly" and view.lowered_from is not None and view.lowered_from.kind == "daily"
+    )
     # the weekly day is today's weekday, so this run plans the first weekly digest with the notice
     [latest] = engine.outbox("ann", limit=1)
     assert latest.period.startswith("w") and any("instead of daily" in n for n in latest.notes)
@@ -229,7 +255,9 @@ def test_dry_run_writes_nothing(engine: Engine) -> None:
     assert engine.plan_messages().counts == {"planned": 1}
 
 
-def test_weekly_on_monday_over_eight_weeks_across_dst(engine: Engine, clock: ManualClock, recorder: Recorder) -> None:
+def test_weekly_on_monday_over_eight_weeks_across_dst(
+    engine: Engine, clock: ManualClock, recorder: Recorder
+) -> None:
     """Exactly one digest a week, on the local Monday, inside the window (DST starts 8 March)."""
     from zoneinfo import ZoneInfo
 
@@ -247,7 +275,9 @@ def test_weekly_on_monday_over_eight_weeks_across_dst(engine: Engine, clock: Man
     while clock.now() < end:
         engine.plan_messages()
         engine.send_messages()
-        engine.message_feedback({"message_id": recorder.sent[-1].id, "type": "open"}) if recorder.sent else None
+        engine.message_feedback(
+            {"message_id": recorder.sent[-1].id, "type": "open"}
+        ) if recorder.sent else None
         clock.advance(minutes=20)
     sent_at = [m for m in engine.outbox("ann", status="sent")]
     local = sorted(m.sent_at.astimezone(ny) for m in sent_at if m.sent_at)

@@ -60,7 +60,9 @@ def test_quiet_hours_crossing_midnight_inside_window() -> None:
     assert allowed(s, datetime(2026, 3, 2, 22, 59, tzinfo=UTC)).ok
     assert not allowed(s, datetime(2026, 3, 2, 23, 0, tzinfo=UTC)).ok
     assert not allowed(s, datetime(2026, 3, 3, 2, 0, tzinfo=UTC)).ok
-    assert next_allowed(s, datetime(2026, 3, 2, 23, 30, tzinfo=UTC)) == datetime(2026, 3, 3, 18, 0, tzinfo=UTC)
+    assert next_allowed(s, datetime(2026, 3, 2, 23, 30, tzinfo=UTC)) == datetime(
+        2026, 3, 3, 18, 0, tzinfo=UTC
+    )
 
 
 def test_window_wholly_in_quiet_hours_is_reported() -> None:
@@ -71,7 +73,9 @@ def test_window_wholly_in_quiet_hours_is_reported() -> None:
 
 def test_pause_defers_to_the_first_window_after_it() -> None:
     until = datetime(2026, 3, 16, 3, 0, tzinfo=UTC)
-    s = sched(window={"start": "09:00", "end": "10:00"}, paused_until=until.isoformat(), cadence={"kind": "daily"})
+    s = sched(
+        window={"start": "09:00", "end": "10:00"}, paused_until=until.isoformat(), cadence={"kind": "daily"}
+    )
     d = due(s, datetime(2026, 3, 5, 9, 30, tzinfo=UTC), None)
     assert not d.due and "paused" in d.reason and d.send_at == datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
     assert due(s, datetime(2026, 3, 16, 9, 1, tzinfo=UTC), "d2026-03-05").due
@@ -79,7 +83,9 @@ def test_pause_defers_to_the_first_window_after_it() -> None:
 
 def test_dst_spring_forward_gap_window_start() -> None:
     # 2026-03-08 02:00 does not exist in New York: a 02:30 window start opens at 03:30 EDT
-    s = sched(window={"start": "02:30", "end": "05:00"}, timezone="America/New_York", cadence={"kind": "daily"})
+    s = sched(
+        window={"start": "02:30", "end": "05:00"}, timezone="America/New_York", cadence={"kind": "daily"}
+    )
     before = local(NY, 2026, 3, 8, 1, 59)
     later = next_allowed(s, before)
     assert later is not None and later.astimezone(NY).hour == 3 and later.astimezone(NY).day == 8
@@ -88,7 +94,9 @@ def test_dst_spring_forward_gap_window_start() -> None:
 
 def test_dst_fall_back_sends_once_in_the_repeated_hour() -> None:
     # 2026-11-01 01:00–02:00 happens twice in New York; a 01:00–02:00 window is one period
-    s = sched(window={"start": "01:00", "end": "02:00"}, timezone="America/New_York", cadence={"kind": "daily"})
+    s = sched(
+        window={"start": "01:00", "end": "02:00"}, timezone="America/New_York", cadence={"kind": "daily"}
+    )
     first = datetime(2026, 11, 1, 5, 10, tzinfo=UTC)  # 01:10 EDT
     second = datetime(2026, 11, 1, 6, 10, tzinfo=UTC)  # 01:10 EST, an hour later
     assert first.astimezone(NY).hour == second.astimezone(NY).hour == 1
@@ -110,11 +118,15 @@ def test_travel_changing_time_zone_keeps_the_local_day_period() -> None:
 
 
 def test_weekly_and_monthly_slots() -> None:
-    weekly = sched(cadence={"kind": "weekly", "weekday": "wednesday"}, window={"start": "09:00", "end": "10:00"})
+    weekly = sched(
+        cadence={"kind": "weekly", "weekday": "wednesday"}, window={"start": "09:00", "end": "10:00"}
+    )
     assert slot_day(weekly, datetime(2026, 3, 4, 8, 0, tzinfo=UTC)) == date(2026, 2, 25)
     assert slot_day(weekly, datetime(2026, 3, 4, 9, 0, tzinfo=UTC)) == date(2026, 3, 4)
     assert slot_day(weekly, datetime(2026, 3, 9, 9, 0, tzinfo=UTC)) == date(2026, 3, 4)
-    monthly = sched(cadence={"kind": "monthly", "day_of_month": 15}, window={"start": "09:00", "end": "10:00"})
+    monthly = sched(
+        cadence={"kind": "monthly", "day_of_month": 15}, window={"start": "09:00", "end": "10:00"}
+    )
     assert due(monthly, datetime(2026, 3, 15, 9, 30, tzinfo=UTC), None).period == "m2026-03"
     assert due(monthly, datetime(2026, 3, 14, 9, 30, tzinfo=UTC), None).period == "m2026-02"
     assert due(monthly, datetime(2026, 1, 3, 9, 30, tzinfo=UTC), None).period == "m2025-12"
@@ -150,7 +162,9 @@ minutes_st = st.integers(0, 1439)
     end=minutes_st,
     quiet=st.none() | st.tuples(minutes_st, minutes_st),
     zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]),
-    at=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 1, 1)).map(lambda d: d.replace(tzinfo=UTC)),
+    at=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 1, 1)).map(
+        lambda d: d.replace(tzinfo=UTC)
+    ),
 )
 def test_next_allowed_is_allowed_and_nothing_earlier_is(
     start: int, end: int, quiet: tuple[int, int] | None, zone: str, at: datetime
