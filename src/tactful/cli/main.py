@@ -11,6 +11,7 @@ from tactful.cli.config import config
 from tactful.cli.console import batches_with_progress, console, make_settings
 from tactful.cli.evaluate import evaluate_app
 from tactful.cli.importer import import_app
+from tactful.cli.messages import messages_app
 from tactful.cli.simulate import simulate
 from tactful.cli.train import train
 from tactful.cli.trust import register as register_trust
@@ -26,6 +27,7 @@ app.command()(simulate)
 app.command()(config)
 app.command()(train)
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(messages_app, name="messages")
 register_trust(app)
 
 
