@@ -16,7 +16,14 @@ from tactful import Engine, ManualClock, Settings
 from tactful.clock import from_epoch
 from tactful.domain.event import Event, Provenance
 from tactful.domain.item import Item, ItemAttributes, TagMeta
-from tactful.domain.messages import Channel, DigestItem, MessagePreferences, OutboxMessage, OutboxStatus
+from tactful.domain.messages import (
+    Channel,
+    DigestItem,
+    MessagePreferences,
+    MessageState,
+    OutboxMessage,
+    OutboxStatus,
+)
 from tactful.domain.person import Consent, Person
 from tactful.errors import Conflict
 from tactful.policy.hints import BackoffCounter
@@ -31,6 +38,7 @@ from tactful.storage.protocol import (
     PromotionFields,
     ServedList,
     Store,
+    StoredPreferences,
 )
 
 T0 = 1_780_000_000.0  # 2026-05-28, epoch seconds
@@ -831,8 +839,13 @@ def test_message_prefs_read_modify_write_and_iteration(store: Store) -> None:
     )
     assert bumped.state.ignored == 1
     store.update_message_prefs("bob", lambda cur: (cur.prefs, cur.state), T0)  # no channel: not iterated
+    bulk = [StoredPreferences(f"z{k}", chosen, MessageState(ignored=k), "d1", "UTC") for k in range(3)]
+    store.put_message_prefs(bulk, T0)
+    store.put_message_prefs(bulk[:1], T0)  # replaces
+    assert store.load_message_prefs(["z0", "z1", "z2"]) == {s.user_id: s for s in bulk}
     assert store.load_message_prefs(["ann", "bob"])["bob"].person_zone == "UTC"
-    assert [[s.user_id for s in batch] for batch in store.iter_message_prefs(batch_size=1)] == [["ann"], []]
+    batches = [[s.user_id for s in batch] for batch in store.iter_message_prefs(batch_size=2)]
+    assert batches == [["ann"], ["z0", "z1"], ["z2"]]
 
 
 def test_enqueue_is_idempotent_by_key_and_decides_under_lock(store: Store) -> None:

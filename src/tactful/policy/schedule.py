@@ -105,18 +105,21 @@ def local_minute(s: Schedule, at: datetime) -> tuple[date, int]:
     return local.date(), local.hour * 60 + local.minute
 
 
-def allowed(s: Schedule, at: datetime) -> Verdict:
+_OK = Verdict(True)
+
+
+def allowed(s: Schedule, at: datetime, local: tuple[date, int] | None = None) -> Verdict:
     """Whether a message may go out at ``at`` (UTC-aware), and if not, why."""
     if not s.respect:
-        return Verdict(True)
+        return _OK
     if s.paused_until is not None and at < s.paused_until:
         return Verdict(False, f"paused until {s.paused_until.isoformat()}")
-    _, minute = local_minute(s, at)
+    _, minute = local or local_minute(s, at)
     if not in_range(minute, *s.window):
         return Verdict(False, "outside the send window")
     if s.quiet is not None and in_range(minute, *s.quiet):
         return Verdict(False, "in quiet hours")
-    return Verdict(True)
+    return _OK
 
 
 def wall(s: Schedule, day: date, minute: int) -> datetime:
@@ -132,27 +135,31 @@ def window_end(s: Schedule, day: date) -> datetime:
 
 
 def next_allowed(s: Schedule, at: datetime) -> datetime | None:
-    """The first allowed moment at or after ``at``; None if the window lies wholly in quiet hours."""
+    """The first allowed moment at or after ``at``; None if the window lies wholly in quiet hours.
+
+    An allowed stretch can only begin at ``at``, at the end of a pause, at a window's start
+    or at the end of quiet hours, so those are the only moments tried, day by day.
+    """
     if allowed(s, at).ok:
         return at
     start = max(at, s.paused_until) if s.paused_until is not None else at
+    if start != at and allowed(s, start).ok:
+        return start
     day0, _ = local_minute(s, start)
-    marks = [s.window[0]] + ([s.quiet[1]] if s.quiet is not None else [])
-    candidates = [start]
+    marks = sorted({s.window[0]} | ({s.quiet[1]} if s.quiet is not None else set()))
     for offset in range(-1, SEARCH_DAYS):
         day = day0 + timedelta(days=offset)
-        candidates.extend(wall(s, day, m) for m in marks)
-    for when in sorted(c for c in candidates if c >= start):
-        if allowed(s, when).ok:
-            return when
+        for when in sorted(wall(s, day, m) for m in marks):
+            if when >= start and allowed(s, when).ok:
+                return when
     return None
 
 
-def slot_day(s: Schedule, at: datetime) -> date | None:
+def slot_day(s: Schedule, at: datetime, local: tuple[date, int] | None = None) -> date | None:
     """The local date of the latest slot at or before ``at`` (None for cadence 'never')."""
     if s.kind is CadenceKind.never:
         return None
-    today, minute = local_minute(s, at)
+    today, minute = local or local_minute(s, at)
     before_start = minute < s.window[0]
     if s.kind is CadenceKind.daily:
         return today - timedelta(days=1) if before_start else today
@@ -181,7 +188,8 @@ def due(s: Schedule, at: datetime, last_period: str | None, since: datetime | No
 
     ``since`` is when the cadence was chosen: a slot before it is not caught up on.
     """
-    day = slot_day(s, at)
+    local = local_minute(s, at)
+    day = slot_day(s, at, local)
     if day is None:
         return Due(False, None, "cadence is never")
     period = period_of(s.kind, day)
@@ -189,7 +197,7 @@ def due(s: Schedule, at: datetime, last_period: str | None, since: datetime | No
         return Due(False, period, "already planned for this period")
     if since is not None and window_end(s, day) <= since:
         return Due(False, period, "the first slot after the cadence was chosen has not come yet")
-    verdict = allowed(s, at)
+    verdict = allowed(s, at, local)
     if verdict.ok:
         return Due(True, period, "due", at)
     later = next_allowed(s, at)

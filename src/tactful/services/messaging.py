@@ -72,6 +72,9 @@ from tactful.signals.profile import Engagement
 from tactful.storage.protocol import Counted, Store, StoredPreferences
 
 PLAN_BATCH = 200
+CONFIG_CACHE = 4096
+RECENT_DAYS = 400
+"""How far back (local days) the last digests are looked for (a monthly digest's last four)."""
 MAX_PLAN_USERS = 10_000
 LinkMac = Callable[[str, str], str]
 
@@ -176,6 +179,7 @@ class MessagingService:
         self.topics: dict[str, TopicSettings] = dict(settings.topics)
         general = dict(base.blend["new"])
         self._general_blend = {level: general for level in base.blend}
+        self._configs: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool], RunConfig] = {}
 
     # -- topics ----------------------------------------------------------------------------
     def topic_state(self, prefs: MessagePreferences, topic_id: str) -> TopicState:
@@ -462,6 +466,8 @@ class MessagingService:
     def _plan_batch(self, batch: list[_Candidate], now: datetime, dry_run: bool) -> list[PlanDecision]:
         decisions: list[PlanDecision] = []
         ready: list[_Candidate] = []
+        today = max(local_day(c.schedule, now) for c in batch)
+        recent = self.recent_items([c.stored.user_id for c in batch], today + 1)
         for first in batch:
             cand = self._maybe_lower(first, now, dry_run, decisions)
             if cand is None:
@@ -480,7 +486,9 @@ class MessagingService:
                 decisions.append(self._skip(stored, cand.due, "no digest topic opted in"))
                 continue
             for channel in channels:
-                message = self.compose(stored, channel, topics, cand.due, now, dry_run)
+                message = self.compose(
+                    stored, channel, topics, cand.due, now, dry_run, recent.get(stored.user_id, set())
+                )
                 if message is None:
                     decisions.append(self._skip(stored, cand.due, "nothing to send on these topics", channel))
                 else:
@@ -609,22 +617,40 @@ class MessagingService:
         return _Candidate(updated, self.schedule(updated), d)
 
     # -- composition -----------------------------------------------------------------------
-    def recent_items(self, user_id: str) -> set[str]:
-        """Items in the person's last ``recent_digests`` digests (queued or sent), on any channel."""
+    def recent_items(self, user_ids: Sequence[str], today: int) -> dict[str, set[str]]:
+        """Per person, the items of their last ``recent_digests`` digests (queued or sent, any
+        channel, within ``RECENT_DAYS`` local days): one query for a planner batch."""
         n = self.settings.recent_digests
         if n == 0:
-            return set()
-        messages = [
-            m
-            for m in self.store.list_messages(user_id, limit=n * len(Channel) * 2)
-            if m.status in (OutboxStatus.queued, OutboxStatus.sent)
-        ]
-        periods: list[str] = []
-        for m in messages:
-            if m.period not in periods:
-                periods.append(m.period)
-        keep = set(periods[:n])
-        return {i.item_id for m in messages if m.period in keep for i in m.items}
+            return {u: set() for u in user_ids}
+        out: dict[str, set[str]] = {}
+        for user_id, messages in self.store.messages_since(user_ids, today - RECENT_DAYS).items():
+            periods: list[str] = []
+            for m in messages:
+                if m.period not in periods:
+                    periods.append(m.period)
+            keep = set(periods[:n])
+            out[user_id] = {i.item_id for m in messages if m.period in keep for i in m.items}
+        return out
+
+    def _digest_config(
+        self, surface: str, include: tuple[str, ...], exclude: tuple[str, ...], personal: bool
+    ) -> RunConfig:
+        """The run config of a digest: the surface restricted to the topics (general content
+        for a general digest), validated once and kept (many people share one)."""
+        key = (surface, include, exclude, personal)
+        found = self._configs.get(key)
+        if found is None:
+            overrides: dict[str, Any] = {
+                "surfaces": {surface: {"include_tags": list(include), "exclude_tags": list(exclude)}}
+            }
+            if not personal:
+                overrides["blend"] = self._general_blend
+            found = self.recommender.config(overrides)
+            if len(self._configs) >= CONFIG_CACHE:
+                self._configs.clear()
+            self._configs[key] = found
+        return found
 
     def compose(
         self,
@@ -634,8 +660,12 @@ class MessagingService:
         d: Due,
         now: datetime,
         dry_run: bool = False,
+        recent: set[str] | None = None,
     ) -> OutboxMessage | None:
-        """One digest for a person and channel, or None when nothing fits."""
+        """One digest for a person and channel, or None when nothing fits.
+
+        ``recent`` is what :meth:`recent_items` found for the person (read here when not given).
+        """
         user_id = stored.user_id
         surface = self.settings.channel_surfaces.get(channel, "email_digest")
         cfg = self.base
@@ -668,14 +698,12 @@ class MessagingService:
         drivers = established if any_content else established & topic_tags
         personal = state.engagement is not Engagement.new and bool(drivers)
         include = sorted(drivers) if personal else ([] if any_content else sorted(topic_tags))
-        overrides: dict[str, Any] = {
-            "surfaces": {surface: {"include_tags": include, "exclude_tags": sorted(unwanted)}}
-        }
-        if not personal:
-            overrides["blend"] = self._general_blend
-        recent = self.recent_items(user_id)
+        run_config = self._digest_config(surface, tuple(include), tuple(sorted(unwanted)), personal)
+        if recent is None:
+            today = local_day(Schedule.of(stored.prefs, stored.person_zone), now)
+            recent = self.recent_items([user_id], today)[user_id]
         want = min(n + len(recent), 200)
-        recs = self.recommender.recommend(user_id, surface, want, False, overrides, record=not dry_run)
+        recs = self.recommender.recommend(user_id, surface, want, False, run_config, record=not dry_run)
         person = state.person
         muted = set(person.muted_topics)
         opted = set(person.consent.sensitive_opt_in)

@@ -426,6 +426,10 @@ class MessageStore(Protocol):
         """Read-modify-write one person's record in one transaction (created with defaults)."""
         ...
 
+    def put_message_prefs(self, rows: Sequence[StoredPreferences], now: float) -> None:
+        """Create or replace many people's records at once (imports, benchmarks)."""
+        ...
+
     def enqueue_messages(
         self,
         user_ids: Sequence[str],
@@ -449,6 +453,10 @@ class MessageStore(Protocol):
         self, user_id: str | None = None, status: str | None = None, limit: int = 100
     ) -> list[OutboxMessage]:
         """Newest first."""
+        ...
+
+    def messages_since(self, user_ids: Sequence[str], since_day: int) -> dict[str, list[OutboxMessage]]:
+        """Those people's queued and sent messages on local days from ``since_day``, newest first."""
         ...
 
     def claim_messages(self, now: float, limit: int, lease_seconds: float) -> list[OutboxMessage]:

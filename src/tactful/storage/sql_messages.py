@@ -126,6 +126,21 @@ class SqlMessages(SqlBase):
             )
         return StoredPreferences(user_id, prefs, state, current.last_period, current.person_zone)
 
+    def put_message_prefs(self, rows: Sequence[StoredPreferences], now: float) -> None:
+        values = [
+            {
+                "user_id": r.user_id,
+                "prefs": r.prefs.model_dump_json(),
+                "state": r.state.model_dump_json(),
+                "last_period": r.last_period,
+                "updated_at": now,
+            }
+            for r in rows
+        ]
+        with self._write() as conn:
+            for start in range(0, len(values), 1000):
+                self.upsert(conn, t.message_prefs, values[start : start + 1000], ["user_id"])
+
     def enqueue_messages(
         self,
         user_ids: Sequence[str],
@@ -175,6 +190,20 @@ class SqlMessages(SqlBase):
         query = query.order_by(ob.c.local_day.desc(), ob.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [_message(r) for r in conn.execute(query)]
+
+    def messages_since(self, user_ids: Sequence[str], since_day: int) -> dict[str, list[OutboxMessage]]:
+        ob = t.outbox
+        out: dict[str, list[OutboxMessage]] = {u: [] for u in user_ids}
+        with self.engine.connect() as conn:
+            for part in chunks(sorted(set(user_ids))):
+                query = (
+                    select(ob.c.user_id, ob.c.body)
+                    .where(ob.c.user_id.in_(part), ob.c.local_day >= since_day, ob.c.status.in_(COUNTED))
+                    .order_by(ob.c.local_day.desc(), ob.c.id.desc())
+                )
+                for r in conn.execute(query):
+                    out[r.user_id].append(_message(r))
+        return out
 
     def claim_messages(self, now: float, limit: int, lease_seconds: float) -> list[OutboxMessage]:
         ob = t.outbox
