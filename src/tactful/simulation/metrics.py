@@ -21,6 +21,16 @@ the item itself; lists backed off although the person was shown fewer ignored pe
 items than the threshold since their last positive signal (each item once per visit, however
 often the visit's page was reloaded)."""
 
+MESSAGE_KEYS = (
+    "msg_window_violations",
+    "msg_cap_violations",
+    "msg_unchosen_sends",
+    "msg_sensitive_items",
+    "msg_after_unsubscribe",
+    "msg_double_sends",
+)
+"""Message violations, counted by :class:`tactful.simulation.messages.MessageAudit`."""
+
 KEYS = (
     "sensitive_exposures",
     "disliked_reshown",
@@ -34,6 +44,8 @@ KEYS = (
     "exploration_share",
     "coverage",
     "hidden_hit_rate",
+    "messages_sent",
+    *MESSAGE_KEYS,
 )
 DRIFT_SLOTS = 2
 """A drifter has adapted on the first day their list holds this many items of the new topic, or
