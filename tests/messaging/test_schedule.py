@@ -192,3 +192,33 @@ def test_next_allowed_is_allowed_and_nothing_earlier_is(
 
 def test_cadence_default_is_weekly_on_monday() -> None:
     assert Cadence().describe() == "weekly on Monday"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    kind=st.sampled_from(["daily", "weekly", "monthly", "never"]),
+    weekday=st.sampled_from(["monday", "sunday"]),
+    dom=st.integers(1, 28),
+    start=minutes_st,
+    length=st.integers(1, 1439),
+    quiet=st.booleans(),
+    zone=st.sampled_from([None, "Asia/Tokyo", "America/New_York"]),
+    paused=st.booleans(),
+)
+def test_schedule_from_the_stored_document_equals_the_validated_one(
+    kind: str, weekday: str, dom: int, start: int, length: int, quiet: bool, zone: str | None, paused: bool
+) -> None:
+    hhmm = lambda m: f"{m // 60 % 24:02d}:{m % 60:02d}"  # noqa: E731
+    prefs = MessagePreferences.model_validate(
+        {
+            "cadence": {"kind": kind, "weekday": weekday, "day_of_month": dom},
+            "window": {"start": hhmm(start), "end": hhmm(start + length)},
+            "quiet_hours": {"start": "22:00", "end": "06:30"} if quiet else None,
+            "timezone": zone,
+            "paused_until": "2026-03-16T03:00:00Z" if paused else None,
+        }
+    )
+    import orjson
+
+    doc = orjson.loads(prefs.model_dump_json())
+    assert Schedule.of_document(doc, "Europe/Berlin") == Schedule.of(prefs, "Europe/Berlin")

@@ -20,9 +20,10 @@ Each decision carries its reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from tactful.domain.messages import (
@@ -79,6 +80,24 @@ class Schedule:
             window=(minutes(prefs.window.start), minutes(prefs.window.end)),
             quiet=None if q is None else (minutes(q.start), minutes(q.end)),
             paused_until=prefs.paused_until,
+            respect=respect,
+        )
+
+    @classmethod
+    def of_document(cls, doc: Mapping[str, Any], person_zone: str = "UTC", respect: bool = True) -> Schedule:
+        """The same from a stored, already validated preference document (plain JSON data)."""
+        cadence = doc.get("cadence") or {}
+        window = doc.get("window") or {"start": "08:00", "end": "20:00"}
+        quiet = doc.get("quiet_hours")
+        paused = doc.get("paused_until")
+        return cls(
+            zone=zone(doc.get("timezone") or person_zone),
+            kind=CadenceKind(cadence.get("kind", "weekly")),
+            weekday=WEEKDAYS.index(cadence.get("weekday", "monday")),
+            day_of_month=int(cadence.get("day_of_month", 1)),
+            window=(minutes(window["start"]), minutes(window["end"])),
+            quiet=None if not quiet else (minutes(quiet["start"]), minutes(quiet["end"])),
+            paused_until=None if paused is None else datetime.fromisoformat(paused),
             respect=respect,
         )
 

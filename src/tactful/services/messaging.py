@@ -407,11 +407,14 @@ class MessagingService:
 
     # -- planning --------------------------------------------------------------------------
     def schedule(self, stored: StoredPreferences) -> Schedule:
+        doc = stored.document()
+        if doc is not None:  # straight from the store: no need to validate it all again
+            return Schedule.of_document(doc, stored.person_zone, respect=self.respect)
         return Schedule.of(stored.prefs, stored.person_zone, respect=self.respect)
 
     def due_check(self, stored: StoredPreferences, now: datetime) -> Due:
         """The pure due check for one person (what the planner runs for everyone)."""
-        return due(self.schedule(stored), now, stored.last_period, stored.state.since)
+        return due(self.schedule(stored), now, stored.last_period, stored.since)
 
     def plan(
         self, now: datetime | None = None, user_ids: Sequence[str] | None = None, dry_run: bool = False
@@ -703,7 +706,9 @@ class MessagingService:
             today = local_day(Schedule.of(stored.prefs, stored.person_zone), now)
             recent = self.recent_items([user_id], today)[user_id]
         want = min(n + len(recent), 200)
-        recs = self.recommender.recommend(user_id, surface, want, False, run_config, record=not dry_run)
+        recs = self.recommender.recommend(
+            user_id, surface, want, False, run_config, record=not dry_run, count_backoff=False
+        )
         person = state.person
         muted = set(person.muted_topics)
         opted = set(person.consent.sensitive_opt_in)

@@ -23,7 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, TypedDict
+
+import orjson
 
 from tactful.domain.event import Event
 from tactful.domain.item import Item, TagMeta
@@ -387,15 +390,67 @@ class PrivacyStore(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
 class StoredPreferences:
-    """One person's message preferences as stored, with the person's own time zone."""
+    """One person's message preferences as stored, with the person's own time zone.
 
-    user_id: str
-    prefs: MessagePreferences
-    state: MessageState
-    last_period: str | None
-    person_zone: str
+    A backend may hand over the stored JSON documents instead of models: they are then
+    validated on first access to :attr:`prefs` or :attr:`state`, while the due check reads
+    the plain document (:meth:`document`) and :attr:`since`, so a planner tick over many
+    people parses fully only those who are due.
+    """
+
+    __slots__ = ("user_id", "last_period", "person_zone", "_prefs", "_state", "_doc", "_state_doc")
+
+    def __init__(
+        self,
+        user_id: str,
+        prefs: MessagePreferences | str,
+        state: MessageState | str,
+        last_period: str | None,
+        person_zone: str,
+    ) -> None:
+        self.user_id = user_id
+        self.last_period = last_period
+        self.person_zone = person_zone
+        self._prefs: MessagePreferences | None = prefs if isinstance(prefs, MessagePreferences) else None
+        self._state: MessageState | None = state if isinstance(state, MessageState) else None
+        self._doc: str | None = prefs if isinstance(prefs, str) else None
+        self._state_doc: str | None = state if isinstance(state, str) else None
+
+    @property
+    def prefs(self) -> MessagePreferences:
+        if self._prefs is None:
+            self._prefs = MessagePreferences.model_validate_json(self._doc or "{}")
+        return self._prefs
+
+    @property
+    def state(self) -> MessageState:
+        if self._state is None:
+            self._state = MessageState.model_validate_json(self._state_doc or "{}")
+        return self._state
+
+    def document(self) -> dict[str, Any] | None:
+        """The stored preference document as plain JSON data (None when built from models)."""
+        return None if self._doc is None or self._prefs is not None else dict(orjson.loads(self._doc))
+
+    @property
+    def since(self) -> datetime | None:
+        if self._state is not None or self._state_doc is None:
+            return self.state.since
+        raw = orjson.loads(self._state_doc).get("since")
+        return None if raw is None else datetime.fromisoformat(raw)
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.user_id, self.prefs, self.state, self.last_period, self.person_zone)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StoredPreferences) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.user_id, self.last_period))
+
+    def __repr__(self) -> str:
+        return f"StoredPreferences({self.user_id!r}, last_period={self.last_period!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -30,13 +31,8 @@ _DEFAULT_STATE = MessageState().model_dump_json()
 
 
 def _stored(row: Any) -> StoredPreferences:
-    return StoredPreferences(
-        user_id=row.user_id,
-        prefs=MessagePreferences.model_validate_json(row.prefs),
-        state=MessageState.model_validate_json(row.state),
-        last_period=row.last_period,
-        person_zone=row.timezone or "UTC",
-    )
+    """Validated on first use (the stored documents were validated when written)."""
+    return StoredPreferences(row.user_id, row.prefs, row.state, row.last_period, row.timezone or "UTC")
 
 
 def _message(row: Any) -> OutboxMessage:
@@ -88,8 +84,7 @@ class SqlMessages(SqlBase):
             if not rows:
                 return
             after = rows[-1].user_id
-            batch = [_stored(r) for r in rows]
-            yield [b for b in batch if b.prefs.channels]
+            yield [_stored(r) for r in rows if orjson.loads(r.prefs).get("channels")]
 
     def _lock_prefs(self, conn: Connection, user_ids: Sequence[str]) -> dict[str, Any]:
         mp = t.message_prefs
