@@ -218,3 +218,14 @@ def test_delivery_rechecks_preferences_before_each_attempt(engine: Engine, clock
     engine.update_message_preferences("ann", {"channels": ["email"]})  # push dropped: its message cancelled
     clock.set(clock.now().replace(hour=13, minute=0))
     assert engine.send_messages().sent == 1 and [m.channel for m in rec.sent] == ["email"]
+
+
+def test_a_webhook_needs_a_signing_secret() -> None:
+    import pydantic
+
+    from tactful.config.messaging import MessagingSettings
+
+    with pytest.raises(pydantic.ValidationError, match="webhook_secret"):
+        MessagingSettings(webhook_url="http://127.0.0.1:9/hook")
+    ok = MessagingSettings(webhook_url="http://127.0.0.1:9/hook", webhook_secret="0123456789abcdef")
+    assert ok.webhook_secret is not None

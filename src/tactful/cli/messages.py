@@ -46,6 +46,7 @@ def plan(
     now: Now = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide and compose, write nothing.")] = False,
     user: Annotated[list[str] | None, typer.Option(help="Only this person (repeatable).")] = None,
+    rows: Annotated[int, typer.Option(min=0, max=100_000, help="Most decisions to list.")] = 100,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -55,10 +56,12 @@ def plan(
     table = Table(title=f"Plan at {_at(report.now)}{' (dry run)' if dry_run else ''}")
     for column in ("person", "channel", "outcome", "period", "kind", "send at", "reason"):
         table.add_column(column)
-    for d in report.decisions:
+    for d in report.decisions[:rows]:
         channel = d.channel.value if d.channel else ""
         table.add_row(d.user_id, channel, d.outcome, d.period or "", d.kind or "", _at(d.send_at), d.reason)
     out.print(table)
+    if len(report.decisions) > rows:
+        out.print(f"… and {len(report.decisions) - rows} more decisions (--rows to list more)")
     counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items())) or "nothing to do"
     out.print(f"{report.people} people checked, {report.due} due: {counts}")
 

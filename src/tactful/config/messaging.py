@@ -108,3 +108,11 @@ class MessagingSettings(BaseModel):
         72.0, gt=0, le=720, description="A message still failing this long after it was due is abandoned."
     )
     seed: int = Field(0, description="Seed of the retry jitter.")
+
+    @model_validator(mode="after")
+    def _signed(self) -> MessagingSettings:
+        if self.webhook_url and (
+            self.webhook_secret is None or len(self.webhook_secret.get_secret_value()) < 16
+        ):
+            raise ValueError("messaging.webhook_url needs messaging.webhook_secret (at least 16 characters)")
+        return self
