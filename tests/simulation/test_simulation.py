@@ -32,6 +32,10 @@ def test_respect_invariants_are_zero_with_policies_on(result: dict[str, dict[str
     assert off["sensitive_exposures"] + off["disliked_reshown"] + off["muted_exposures"] > 0
     assert off["stale_item_reasons"] > 0  # the baseline cites old phases: the figure can tell
     assert off["opt_out_residue"] > 0  # the baseline keeps what came through the sensitive phase
+    # messages: people got digests, and the plain sender breaks their choices where the planner does not
+    assert on["messages_sent"] > 0 and off["messages_sent"] > 0
+    assert off["msg_window_violations"] > 0 and off["msg_cap_violations"] > 0
+    assert off["msg_sensitive_items"] > 0
 
 
 def test_opted_in_people_opt_out_when_their_phase_ends() -> None:

@@ -16,6 +16,14 @@ from tactful import Engine, ManualClock, Settings
 from tactful.clock import from_epoch
 from tactful.domain.event import Event, Provenance
 from tactful.domain.item import Item, ItemAttributes, TagMeta
+from tactful.domain.messages import (
+    Channel,
+    DigestItem,
+    MessagePreferences,
+    MessageState,
+    OutboxMessage,
+    OutboxStatus,
+)
 from tactful.domain.person import Consent, Person
 from tactful.errors import Conflict
 from tactful.policy.hints import BackoffCounter
@@ -30,6 +38,7 @@ from tactful.storage.protocol import (
     PromotionFields,
     ServedList,
     Store,
+    StoredPreferences,
 )
 
 T0 = 1_780_000_000.0  # 2026-05-28, epoch seconds
@@ -143,6 +152,28 @@ def populate_person(store: Store, user_id: str, item_id: str = "a") -> None:
     if store.get_promotion("p-export", T0) is None:
         store.insert_promotion(promotion("p-export"), T0)
     store.record_served(user_id, f"r-{user_id}", [("p-export", item_id)], BackoffCounter(2, T0, None), T0)
+    store.update_message_prefs(user_id, lambda cur: (cur.prefs, cur.state), T0)
+    message = outbox_message(user_id, Channel.email, "d2026-05-28")
+    store.enqueue_messages([user_id], 0, lambda history: [message], {user_id: "d2026-05-28"})
+    store.record_message_feedback(message.id, user_id, "open", T0, {"k": 1})
+
+
+def outbox_message(user_id: str, channel: Channel, period: str, day: int = 740_000) -> OutboxMessage:
+    return OutboxMessage(
+        id=f"m-{user_id}-{channel.value}-{period}",
+        key=f"{user_id}|{channel.value}|{period}",
+        user_id=user_id,
+        channel=channel,
+        period=period,
+        kind="general",
+        topics=["digest"],
+        items=[DigestItem(item_id="a", title="A", topics=["digest"], reason="popular")],
+        status=OutboxStatus.queued,
+        planned_at=from_epoch(T0),
+        send_after=from_epoch(T0),
+        next_attempt_at=from_epoch(T0),
+        local_day=day,
+    )
 
 
 # -- lifecycle -------------------------------------------------------------------------------
@@ -829,3 +860,62 @@ def test_retention_drops_only_old_events_and_dry_run_drops_none(store: Store) ->
     assert store.get_person("ann") is not None  # only raw events go
     again = store.drop_events_before(cutoff)
     assert (again.deleted, again.kept) == (0, 2)
+
+
+# -- messages --------------------------------------------------------------------------------
+
+
+def test_message_prefs_read_modify_write_and_iteration(store: Store) -> None:
+    store.save_person(Person(id="ann", timezone="Europe/Paris"))
+    assert store.load_message_prefs(["ann"]) == {}
+    chosen = MessagePreferences(channels=[Channel.email], email="ann@example.com")
+    stored = store.update_message_prefs("ann", lambda cur: (chosen, cur.state), T0)
+    assert stored.prefs == chosen and stored.person_zone == "Europe/Paris" and stored.last_period is None
+    bumped = store.update_message_prefs(
+        "ann", lambda cur: (cur.prefs, cur.state.model_copy(update={"ignored": cur.state.ignored + 1})), T0
+    )
+    assert bumped.state.ignored == 1
+    store.update_message_prefs("bob", lambda cur: (cur.prefs, cur.state), T0)  # no channel: not iterated
+    bulk = [StoredPreferences(f"z{k}", chosen, MessageState(ignored=k), "d1", "UTC") for k in range(3)]
+    store.put_message_prefs(bulk, T0)
+    store.put_message_prefs(bulk[:1], T0)  # replaces
+    assert store.load_message_prefs(["z0", "z1", "z2"]) == {s.user_id: s for s in bulk}
+    assert store.load_message_prefs(["ann", "bob"])["bob"].person_zone == "UTC"
+    batches = [[s.user_id for s in batch] for batch in store.iter_message_prefs(batch_size=2)]
+    assert batches == [["ann"], ["z0", "z1"], ["z2"]]
+
+
+def test_enqueue_is_idempotent_by_key_and_decides_under_lock(store: Store) -> None:
+    store.update_message_prefs("ann", lambda cur: (cur.prefs, cur.state), T0)
+    seen: list[dict[str, list[object]]] = []
+
+    def decide(history: dict[str, list[object]]) -> list[OutboxMessage]:
+        seen.append(history)  # type: ignore[arg-type]
+        return [outbox_message("ann", Channel.email, "d1"), outbox_message("ann", Channel.push, "d1")]
+
+    first = store.enqueue_messages(["ann"], 739_990, decide, {"ann": "d1"})  # type: ignore[arg-type]
+    assert [m.channel for m in first] == [Channel.email, Channel.push]
+    assert store.load_message_prefs(["ann"])["ann"].last_period == "d1"
+    again = store.enqueue_messages(["ann"], 739_990, decide, {"ann": "d1"})  # type: ignore[arg-type]
+    assert again == [] and len(store.list_messages("ann")) == 2
+    counted = [(h.channel, h.local_day) for h in seen[1]["ann"]]  # type: ignore[attr-defined]
+    assert counted == [(Channel.email, 740_000), (Channel.push, 740_000)]
+    assert store.enqueue_messages(["ann"], 740_001, lambda h: [], {}) == []  # history window by local day
+    assert store.message_counts() == {"queued": 2}
+
+
+def test_claim_leases_and_save_and_cancel(store: Store) -> None:
+    store.update_message_prefs("ann", lambda cur: (cur.prefs, cur.state), T0)
+    msgs = [outbox_message("ann", Channel.email, "d1"), outbox_message("ann", Channel.push, "d1")]
+    store.enqueue_messages(["ann"], 0, lambda h: msgs, {})
+    claimed = store.claim_messages(T0, 10, 300.0)
+    assert {m.id for m in claimed} == {m.id for m in msgs}
+    assert store.claim_messages(T0 + 1, 10, 300.0) == []  # leased
+    assert len(store.claim_messages(T0 + 301, 10, 300.0)) == 2  # the lease ran out
+    sent = claimed[0].model_copy(update={"status": OutboxStatus.sent, "attempts": 1})
+    store.save_message(sent)
+    assert store.get_message(sent.id) == sent
+    assert store.cancel_queued("ann", "unsubscribed") == 1
+    assert store.message_counts() == {"sent": 1, "cancelled": 1}
+    assert [m.status for m in store.list_messages("ann", status="cancelled")] == [OutboxStatus.cancelled]
+    assert store.get_message("nope") is None

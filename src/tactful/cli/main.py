@@ -14,6 +14,7 @@ from tactful.cli.console import batches_with_progress, console, make_settings, p
 from tactful.cli.db import db_app
 from tactful.cli.evaluate import evaluate_app
 from tactful.cli.importer import import_app
+from tactful.cli.messages import messages_app
 from tactful.cli.simulate import simulate
 from tactful.cli.train import export_events, train
 from tactful.cli.trust import register as register_trust
@@ -31,6 +32,7 @@ app.command()(config)
 app.command()(train)
 app.command("export-events")(export_events)
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(messages_app, name="messages")
 register_trust(app)
 
 

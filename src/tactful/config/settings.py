@@ -14,6 +14,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from tactful.config.messaging import MessagingSettings
 from tactful.config.policy import PolicySettings, SurfaceSettings, default_surfaces
 from tactful.config.run import check_blend
 from tactful.config.security import AuthSettings, HttpSettings
@@ -299,6 +300,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    messaging: MessagingSettings = Field(default_factory=MessagingSettings)
 
     @classmethod
     def settings_customise_sources(

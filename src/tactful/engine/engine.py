@@ -8,7 +8,10 @@ calls to it; it holds no logic of its own. The services:
 - :class:`~tactful.services.people.PeopleService`: the person record, profile and preferences;
 - :class:`~tactful.services.promotions.PromotionService`: business promotions;
 - :class:`~tactful.services.privacy.PrivacyService`: export, erasure, retention, tokens;
-- :class:`~tactful.services.training.ModelService`: training and the served model.
+- :class:`~tactful.services.training.ModelService`: training and the served model;
+- :class:`~tactful.services.messaging.MessagingService`: message preferences, the digest
+  planner, unsubscribe and feedback (P13), with
+  :class:`~tactful.services.delivery.DeliveryService` for the webhook and SMTP workers.
 
 Every request runs under a validated :class:`~tactful.config.run.RunConfig`: the base one
 built from settings at start-up (an unknown scorer or a missing engagement level fails
@@ -18,6 +21,7 @@ here), or the caller's overrides of it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from tactful.clock import Clock, SystemClock, to_epoch
@@ -25,6 +29,13 @@ from tactful.config.run import RunConfig
 from tactful.config.settings import Settings
 from tactful.domain.event import Event, IngestResult
 from tactful.domain.item import Item, TagMeta
+from tactful.domain.messages import (
+    Channel,
+    MessageFeedback,
+    OutboxMessage,
+    PreferencesUpdate,
+    PreferencesView,
+)
 from tactful.domain.person import Consent, Person
 from tactful.domain.recommendation import ProfileView, Recommendations, RecommendedItem
 from tactful.errors import NotFound
@@ -46,8 +57,10 @@ from tactful.scoring.trending import TrendingScorer
 from tactful.security.audit import AuditLog
 from tactful.security.tokens import TokenSigner, UserToken
 from tactful.services.answers import AnswerCache
+from tactful.services.delivery import DeliveryReport, DeliveryService, Transport
 from tactful.services.event_export import ExportReport
 from tactful.services.ingest import IngestService
+from tactful.services.messaging import FeedbackResult, MessagingService, PlanReport
 from tactful.services.model_registry import ModelRegistry
 from tactful.services.models import ModelService
 from tactful.services.people import PeopleService
@@ -160,6 +173,21 @@ class Engine:
             self.clock,
             self.rules,
             on_published=[] if self.shared is None else [lambda: self._publish("model")],
+        )
+        self.messaging = MessagingService(
+            self.store,
+            self.recommender,
+            self.states,
+            self.planner,
+            self.ingestion.ingest,
+            lambda: self.privacy.signer.link_mac,
+            self.clock,
+            self.settings.messaging,
+            self.config,
+            respect=self.settings.policy.enabled,
+        )
+        self.delivery = DeliveryService(
+            self.messaging, self.settings.messaging, self.clock, respect=self.settings.policy.enabled
         )
         if self.shared is not None:
             self.shared.listen(self._on_change)
@@ -305,6 +333,53 @@ class Engine:
 
     def set_consent(self, user_id: str, consent: Consent | dict[str, Any]) -> ProfileView:
         return self.people.set_consent(user_id, consent)
+
+    # -- messages (P13) ---------------------------------------------------------------------
+    def message_preferences(self, user_id: str) -> PreferencesView:
+        """A person's message preferences as the preference center shows them."""
+        return self.messaging.preferences(user_id)
+
+    def update_message_preferences(
+        self, user_id: str, update: PreferencesUpdate | Mapping[str, Any]
+    ) -> PreferencesView:
+        """Change message preferences (partial); effective at once."""
+        return self.messaging.update_preferences(user_id, update)
+
+    def unsubscribe(self, user_id: str, topic: str | None = None) -> PreferencesView:
+        """Opt out of a topic (None: every digest topic); required topics stay."""
+        return self.messaging.unsubscribe(user_id, topic)
+
+    def restore_cadence(self, user_id: str) -> PreferencesView:
+        return self.messaging.restore_cadence(user_id)
+
+    def plan_messages(
+        self, now: datetime | None = None, user_ids: Sequence[str] | None = None, dry_run: bool = False
+    ) -> PlanReport:
+        """Plan every digest due at ``now`` into the outbox (idempotent)."""
+        return self.messaging.plan(now, user_ids, dry_run)
+
+    def send_messages(self, now: datetime | None = None, limit: int = 500) -> DeliveryReport:
+        """One delivery pass over the outbox."""
+        return self.delivery.send(now, limit)
+
+    def set_transports(self, transports: Mapping[Channel, Transport]) -> None:
+        """Replace the delivery transports (tests, simulations, custom senders)."""
+        self.delivery.transports = dict(transports)
+
+    def outbox(
+        self, user_id: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[OutboxMessage]:
+        return self.messaging.outbox(user_id, status, limit)
+
+    def message(self, message_id: str) -> OutboxMessage:
+        return self.messaging.message(message_id)
+
+    def message_feedback(self, body: MessageFeedback | Mapping[str, Any]) -> FeedbackResult:
+        """Report an open, click, unsubscribe, complaint or bounce on a message."""
+        return self.messaging.feedback(body)
+
+    def message_status(self) -> dict[str, int]:
+        return self.messaging.status()
 
     # -- promotions --------------------------------------------------------------------------
     def create_promotion(self, body: PromotionSpec | dict[str, Any], actor: str = "python") -> Promotion:

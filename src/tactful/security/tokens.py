@@ -138,6 +138,12 @@ class TokenSigner:
         """The claims of a token this signer issued, expired or not (to revoke it by value)."""
         return self.verify(token, from_epoch(0))
 
+    def link_mac(self, purpose: str, payload: str) -> str:
+        """A keyed MAC for a signed link (an unsubscribe or restore link in a message), kept apart
+        from tokens and subject hashes by its own domain and ``purpose``."""
+        domain = b"tactful-link/1:" + purpose.encode() + b":"
+        return _b64(hmac.new(self._secret, domain + payload.encode(), hashlib.sha256).digest())
+
     def subject_hash(self, user_id: str) -> str:
         """A keyed hash of a person id: lets the audit log refer to someone without naming them."""
         digest = hmac.new(self._secret, b"tactful-subject/1:" + user_id.encode(), hashlib.sha256)

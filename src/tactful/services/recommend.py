@@ -89,10 +89,15 @@ class RecommendService:
         n: int | None = None,
         explain: bool = False,
         config: RunConfig | Mapping[str, Any] | None = None,
+        record: bool = True,
+        count_backoff: bool = True,
     ) -> Recommendations:
+        """A list for a person and surface; ``record=False`` (a dry run) leaves no served list,
+        and ``count_backoff=False`` (a digest: messages back off by cadence) records it for
+        attribution without counting its slots toward the back-off of P7."""
         cfg = self.config(config)
         n = self.check_n(cfg.surface(surface).n if n is None else n, cfg)
-        return self._serve(user_id, surface, n, explain, cfg, None)
+        return self._serve(user_id, surface, n, explain, cfg, None, record, count_backoff)
 
     def rerank(
         self,
@@ -128,6 +133,8 @@ class RecommendService:
         explain: bool,
         cfg: RunConfig,
         only: np.ndarray | None,
+        record: bool = True,
+        count_backoff: bool = True,
     ) -> Recommendations:
         now_dt = self.clock.now()
         now = to_epoch(now_dt)
@@ -154,9 +161,12 @@ class RecommendService:
         else:
             plan, result = answer.plan, answer.result
         rec_id = "r_" + secrets.token_hex(10)
-        counter = self.planner.served(plan, rec_id, result.items)
-        self.served.record(rec_id, user_id, surface, now, [i.item_id for i in result.items], counter)
-        m.recommendations_served.labels(surface if surface in cfg.surfaces else "other").inc()
+        if record:
+            counter = self.planner.served(plan, rec_id, result.items)
+            if not count_backoff:
+                counter = None
+            self.served.record(rec_id, user_id, surface, now, [i.item_id for i in result.items], counter)
+            m.recommendations_served.labels(surface if surface in cfg.surfaces else "other").inc()
         return Recommendations(
             recommendation_id=rec_id,
             user_id=user_id,

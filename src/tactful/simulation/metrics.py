@@ -22,6 +22,16 @@ items than the threshold since their last positive signal (each item once per vi
 often the visit's page was reloaded); cards giving both an interest in a tag and a dislike
 of something sharing that tag as reasons."""
 
+MESSAGE_KEYS = (
+    "msg_window_violations",
+    "msg_cap_violations",
+    "msg_unchosen_sends",
+    "msg_sensitive_items",
+    "msg_after_unsubscribe",
+    "msg_double_sends",
+)
+"""Message violations, counted by :class:`tactful.simulation.messages.MessageAudit`."""
+
 KEYS = (
     "sensitive_exposures",
     "disliked_reshown",
@@ -35,6 +45,8 @@ KEYS = (
     "exploration_share",
     "coverage",
     "hidden_hit_rate",
+    "messages_sent",
+    *MESSAGE_KEYS,
 )
 DRIFT_SLOTS = 2
 INTEREST_CODES = frozenset({"matches_interest", "stated_interest"})

@@ -7,10 +7,11 @@ from pathlib import Path
 from rich.table import Table
 
 from tactful.extras import require
-from tactful.simulation.metrics import KEYS, PHASE_KEYS
+from tactful.simulation.metrics import KEYS, MESSAGE_KEYS, PHASE_KEYS
 
-MUST_BE_ZERO = frozenset(KEYS[:7]) | frozenset(PHASE_KEYS)
-"""The invariants: the first seven figures and the phase figures must be 0 with policies on."""
+MUST_BE_ZERO = frozenset(KEYS[:7]) | frozenset(PHASE_KEYS) | frozenset(MESSAGE_KEYS)
+"""The invariants: the first seven figures, the phase figures and the message violations must be
+0 with policies on."""
 LABELS = {
     "sensitive_exposures": "sensitive exposures without opt-in",
     "disliked_reshown": "disliked items shown again",
@@ -27,6 +28,13 @@ LABELS = {
     "exploration_share": "realized exploration share",
     "coverage": "catalog coverage",
     "hidden_hit_rate": "hit rate on hidden interests (HR@10)",
+    "messages_sent": "digests delivered",
+    "msg_window_violations": "messages sent outside the window, in quiet hours or a pause",
+    "msg_cap_violations": "messages sent beyond a person's cap",
+    "msg_unchosen_sends": "messages on a channel or topic not chosen",
+    "msg_sensitive_items": "sensitive items in digests without opt-in",
+    "msg_after_unsubscribe": "items of a topic sent after unsubscribing from it",
+    "msg_double_sends": "a person, channel and period delivered twice",
 }
 
 

@@ -21,8 +21,11 @@ from tactful.config.policy import PolicySettings
 from tactful.config.security import AuthSettings
 from tactful.config.settings import Settings
 from tactful.domain.event import Event, EventContext
+from tactful.domain.messages import Channel
 from tactful.domain.person import Consent
 from tactful.engine import Engine
+from tactful.simulation import messages
+from tactful.simulation.messages import MessageAudit, messaging_settings
 from tactful.simulation.metrics import KEYS, Tracker
 from tactful.simulation.residue import ResidueProbe
 from tactful.simulation.world import SENSITIVE_CATEGORY, SENSITIVE_TAG, Persona, World, build_world
@@ -68,6 +71,7 @@ def run_engine(world: World, policies: bool, data_dir: Path, seed: int) -> dict[
         data_dir=data_dir,
         auth=AuthSettings(enabled=False),
         policy=PolicySettings(enabled=policies),
+        messaging=messaging_settings(world),
     )
     clock = ManualClock(START - timedelta(days=1))
     tracker = Tracker(
@@ -77,7 +81,9 @@ def run_engine(world: World, policies: bool, data_dir: Path, seed: int) -> dict[
         backoff_after_ignored=settings.policy.hints.backoff_after_ignored,
     )
     probe = ResidueProbe(world, settings.profile.max_evidence_keys)
+    audit = MessageAudit(world, seed, START)
     with Engine(settings, clock=clock) as engine:
+        engine.set_transports({channel: audit for channel in Channel})
         engine.upsert_items(world.items)
         engine.declare_tags(world.tag_meta)
         engine.ingest([Event(user_id=u, item_id=i, type="click") for u, i in world.crowd])
@@ -106,13 +112,17 @@ def run_engine(world: World, policies: bool, data_dir: Path, seed: int) -> dict[
                     continue
                 clock.set(day_start + timedelta(seconds=30 * n))
                 _life(engine, person, day, tracker)
+                if day == person.arrives_day:
+                    messages.arrive(engine, audit, person, n, clock.now())
+                messages.daily(engine, audit, person, day, clock.now())
                 rng = np.random.default_rng([seed, n, day])
                 if rng.random() > person.visit_p:
                     continue
                 _visit(engine, tracker, probe, world, person, day, rng, by_topic, clock)
+            messages.ticks(engine, audit, clock, day_start, seed, day)
         engine.served.flush()
         residue = probe.residue(engine, world.days - 1)
-    figures = {**tracker.result(), "opt_out_residue": residue}
+    figures = {**tracker.result(), "opt_out_residue": residue, **audit.result()}
     return {key: figures[key] for key in KEYS}
 
 

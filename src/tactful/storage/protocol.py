@@ -20,13 +20,17 @@ One concern per protocol:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, TypedDict
+
+import orjson
 
 from tactful.domain.event import Event
 from tactful.domain.item import Item, TagMeta
+from tactful.domain.messages import Channel, MessagePreferences, MessageState, OutboxMessage
 from tactful.domain.person import Consent, Person
 from tactful.domain.stats import ItemStat
 from tactful.policy.hints import BackoffCounter
@@ -458,7 +462,154 @@ class PrivacyStore(Protocol):
         ...
 
 
-class Store(PolicyStore, KeyStore, TokenStore, AuditStore, PrivacyStore, Protocol):
+class StoredPreferences:
+    """One person's message preferences as stored, with the person's own time zone.
+
+    A backend may hand over the stored JSON documents instead of models: they are then
+    validated on first access to :attr:`prefs` or :attr:`state`, while the due check reads
+    the plain document (:meth:`document`) and :attr:`since`, so a planner tick over many
+    people parses fully only those who are due.
+    """
+
+    __slots__ = ("user_id", "last_period", "person_zone", "_prefs", "_state", "_doc", "_state_doc")
+
+    def __init__(
+        self,
+        user_id: str,
+        prefs: MessagePreferences | str,
+        state: MessageState | str,
+        last_period: str | None,
+        person_zone: str,
+    ) -> None:
+        self.user_id = user_id
+        self.last_period = last_period
+        self.person_zone = person_zone
+        self._prefs: MessagePreferences | None = prefs if isinstance(prefs, MessagePreferences) else None
+        self._state: MessageState | None = state if isinstance(state, MessageState) else None
+        self._doc: str | None = prefs if isinstance(prefs, str) else None
+        self._state_doc: str | None = state if isinstance(state, str) else None
+
+    @property
+    def prefs(self) -> MessagePreferences:
+        if self._prefs is None:
+            self._prefs = MessagePreferences.model_validate_json(self._doc or "{}")
+        return self._prefs
+
+    @property
+    def state(self) -> MessageState:
+        if self._state is None:
+            self._state = MessageState.model_validate_json(self._state_doc or "{}")
+        return self._state
+
+    def document(self) -> dict[str, Any] | None:
+        """The stored preference document as plain JSON data (None when built from models)."""
+        return None if self._doc is None or self._prefs is not None else dict(orjson.loads(self._doc))
+
+    @property
+    def since(self) -> datetime | None:
+        if self._state is not None or self._state_doc is None:
+            return self.state.since
+        raw = orjson.loads(self._state_doc).get("since")
+        return None if raw is None else datetime.fromisoformat(raw)
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.user_id, self.prefs, self.state, self.last_period, self.person_zone)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StoredPreferences) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.user_id, self.last_period))
+
+    def __repr__(self) -> str:
+        return f"StoredPreferences({self.user_id!r}, last_period={self.last_period!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A message that counts against caps: its channel and the local day it counts on."""
+
+    channel: Channel
+    local_day: int
+
+
+class MessageStore(Protocol):
+    """Message preferences, the outbox and delivery feedback (P13)."""
+
+    def load_message_prefs(self, user_ids: Sequence[str]) -> dict[str, StoredPreferences]:
+        """The stored preferences of those people (people without a record are absent)."""
+        ...
+
+    def iter_message_prefs(self, batch_size: int = 5_000) -> Iterator[list[StoredPreferences]]:
+        """Everyone with a preference record that names at least one channel, in id order."""
+        ...
+
+    def update_message_prefs(
+        self,
+        user_id: str,
+        change: Callable[[StoredPreferences], tuple[MessagePreferences, MessageState]],
+        now: float,
+    ) -> StoredPreferences:
+        """Read-modify-write one person's record in one transaction (created with defaults)."""
+        ...
+
+    def put_message_prefs(self, rows: Sequence[StoredPreferences], now: float) -> None:
+        """Create or replace many people's records at once (imports, benchmarks)."""
+        ...
+
+    def enqueue_messages(
+        self,
+        user_ids: Sequence[str],
+        since_day: int,
+        decide: Callable[[dict[str, list[Counted]]], list[OutboxMessage]],
+        periods: Mapping[str, str],
+    ) -> list[OutboxMessage]:
+        """Plan messages atomically, idempotently and safely beside other planners.
+
+        In one transaction: lock the people's preference rows (PostgreSQL ``FOR UPDATE``
+        in id order; SQLite writes are serial), read their counted messages (queued or
+        sent) on local days from ``since_day``, call ``decide`` with them, insert what it
+        returns unless its key exists (``ON CONFLICT DO NOTHING``), and record each
+        person's newest planned period from ``periods``. Returns the rows inserted.
+        """
+        ...
+
+    def get_message(self, message_id: str) -> OutboxMessage | None: ...
+
+    def list_messages(
+        self, user_id: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[OutboxMessage]:
+        """Newest first."""
+        ...
+
+    def messages_since(self, user_ids: Sequence[str], since_day: int) -> dict[str, list[OutboxMessage]]:
+        """Those people's queued and sent messages on local days from ``since_day``, newest first."""
+        ...
+
+    def claim_messages(self, now: float, limit: int, lease_seconds: float) -> list[OutboxMessage]:
+        """Queued messages whose attempt is due, leased to the caller (next attempt pushed back
+        by ``lease_seconds``), so two workers never take the same one (PostgreSQL skips
+        locked rows)."""
+        ...
+
+    def save_message(self, message: OutboxMessage) -> None:
+        """Write an outbox row's new state (status, attempts, next attempt, items)."""
+        ...
+
+    def cancel_queued(self, user_id: str, reason: str, channel: str | None = None) -> int:
+        """Cancel a person's queued messages (all, or one channel's); returns how many."""
+        ...
+
+    def record_message_feedback(
+        self, message_id: str, user_id: str, type: str, at: float, detail: Mapping[str, Any]
+    ) -> None: ...
+
+    def message_counts(self) -> dict[str, int]:
+        """Outbox rows by status."""
+        ...
+
+
+class Store(PolicyStore, KeyStore, TokenStore, AuditStore, PrivacyStore, MessageStore, Protocol):
     """Durable state: catalog, people, events, profiles, aggregates, and every concern above."""
 
     url: str

@@ -225,6 +225,45 @@ erasures = Table(
 )
 """Tombstones: who was erased and when, so no worker writes rows it buffered before that."""
 
+message_prefs = Table(
+    "message_prefs",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("prefs", Text, nullable=False),  # MessagePreferences as JSON (what the person chose)
+    Column("state", Text, nullable=False),  # MessageState as JSON (suppressions, ignore streak)
+    Column("last_period", String(32)),  # the newest period planned (the due check's marker)
+    Column("updated_at", Float, nullable=False),
+)
+"""Per-person message preferences (P13)."""
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("key", String(320), nullable=False, unique=True),  # person, channel, period
+    Column("user_id", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("local_day", Integer, nullable=False),
+    Column("next_attempt_at", Float),
+    Column("body", Text, nullable=False),  # OutboxMessage as JSON
+    Index("ix_outbox_user_day", "user_id", "local_day"),
+    Index("ix_outbox_status_next", "status", "next_attempt_at"),
+)
+"""Planned messages; the unique key makes planning idempotent across processes."""
+
+message_feedback = Table(
+    "message_feedback",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(40), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_message_feedback_user", "user_id", "at"),
+)
+
 PERSON_TABLES = (
     "persons",
     "events",
@@ -233,5 +272,8 @@ PERSON_TABLES = (
     "recommendations",
     "promotion_exposures",
     "person_policy",
+    "message_prefs",
+    "outbox",
+    "message_feedback",
 )
 """Tables holding rows keyed by a person's id (used by export and erasure)."""
