@@ -13,6 +13,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from tactful.config.experiments import ExperimentSettings
 from tactful.config.policy import PolicySettings, SurfaceSettings, default_surfaces
 from tactful.config.run import check_blend
 from tactful.config.security import AuthSettings, HttpSettings
@@ -207,6 +208,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
 
     @classmethod
     def settings_customise_sources(

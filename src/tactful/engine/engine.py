@@ -8,7 +8,9 @@ calls to it; it holds no logic of its own. The services:
 - :class:`~tactful.services.people.PeopleService`: the person record, profile and preferences;
 - :class:`~tactful.services.promotions.PromotionService`: business promotions;
 - :class:`~tactful.services.privacy.PrivacyService`: export, erasure, retention, tokens;
-- :class:`~tactful.services.training.ModelService`: training and the served model.
+- :class:`~tactful.services.training.ModelService`: training and the served model;
+- :class:`~tactful.services.experiments.ExperimentService`: experiments, the holdout,
+  exposures, guardrails and rollouts (``engine.experiments``).
 
 Every request runs under a validated :class:`~tactful.config.run.RunConfig`: the base one
 built from settings at start-up (an unknown scorer or a missing engagement level fails
@@ -44,6 +46,7 @@ from tactful.scoring.trending import TrendingScorer
 from tactful.security.audit import AuditLog
 from tactful.security.tokens import TokenSigner, UserToken
 from tactful.services.answers import AnswerCache
+from tactful.services.experiments import ExperimentService
 from tactful.services.ingest import IngestService
 from tactful.services.model_registry import ModelRegistry
 from tactful.services.models import ModelService
@@ -113,6 +116,15 @@ class Engine:
             self.store, save_backoff=self.policy_store.save_backoff, tombstones=tombstones
         )
         self.audit = AuditLog(self.store, self.clock)
+        self.experiments = ExperimentService(
+            self.store,
+            self.clock,
+            self.audit,
+            self.config,
+            [s.name for s in scorers],
+            self.settings.experiments,
+            tombstones,
+        )
         self.ingestion = IngestService(self.store, self.states, self.settings, self.rules, self.clock)
         self.recommender = RecommendService(
             self.states,
@@ -123,6 +135,7 @@ class Engine:
             self.clock,
             self.config,
             self.answers,
+            self.experiments,
         )
         self.people = PeopleService(
             self.store,
@@ -147,6 +160,7 @@ class Engine:
         self.states.drop(user_id)
         self.answers.drop(user_id)
         self.collaborative.forget(user_id)
+        self.experiments.forget(user_id)
 
     # -- catalog -----------------------------------------------------------------------------
     def catalog(self, version: int | None = None) -> CatalogIndex:
@@ -295,7 +309,10 @@ class Engine:
     def close(self) -> None:
         """Write the buffered served lists and back-off counters, then release the database."""
         try:
-            self.served.close()
+            try:
+                self.served.close()
+            finally:
+                self.experiments.close()
         finally:
             self.store.close()
 
