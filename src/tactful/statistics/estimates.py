@@ -161,6 +161,10 @@ def compare_moments(
         lift = mb / ma - 1.0
         lift_se = np.sqrt(sb2 / ma**2 + mb**2 * sa2 / ma**4)
         n = na + nb
+        # no spread at all (every person alike): the variance estimate says nothing yet
+        flat = ~(diff_se > 1e-9 * np.maximum(np.maximum(np.abs(ma), np.abs(mb)), 1e-12))
+        diff_se = np.where(flat, np.inf, diff_se)
+        lift_se = np.where(flat, np.inf, lift_se)
         mult = cs_multiplier(n, alpha, rho)
         z = np.where(diff_se > 0, diff / diff_se, 0.0)
         anytime = anytime_p_value(z, n, rho)
