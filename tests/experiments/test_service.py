@@ -92,7 +92,9 @@ def test_ramps_only_add_people(catalog_engine: Engine) -> None:
         ex.ramp("e1", 20)
 
 
-def _day(engine: Engine, clock: ManualClock, people: list[str], rng: np.random.Generator, harm: dict[str, float]) -> None:
+def _day(
+    engine: Engine, clock: ManualClock, people: list[str], rng: np.random.Generator, harm: dict[str, float]
+) -> None:
     for u in people:
         recs = engine.recommend(u, "home", n=5)
         variant = members(engine, u).get("e1", "control")
@@ -116,7 +118,14 @@ def test_a_harmful_variant_is_rolled_back_within_the_days_the_report_predicts(
     catalog_engine: Engine, clock: ManualClock
 ) -> None:
     ex = catalog_engine.experiments
-    ex.create(spec(variants=[{"name": "control"}, {"name": "treatment", "config": {"surfaces": {"home": {"exploration_share": 0.3}}}}]))
+    ex.create(
+        spec(
+            variants=[
+                {"name": "control"},
+                {"name": "treatment", "config": {"surfaces": {"home": {"exploration_share": 0.3}}}},
+            ]
+        )
+    )
     ex.start("e1")
     people = [f"p{k}" for k in range(240)]
     rng = np.random.default_rng(17)
@@ -144,9 +153,17 @@ def test_a_harmful_variant_is_rolled_back_within_the_days_the_report_predicts(
     assert figures["cs"][0] > 0 and figures["rates"]["treatment"] > figures["rates"]["control"]
 
 
-def test_a_sample_ratio_mismatch_or_lack_of_data_halts_the_ramp(catalog_engine: Engine, clock: ManualClock) -> None:
+def test_a_sample_ratio_mismatch_or_lack_of_data_halts_the_ramp(
+    catalog_engine: Engine, clock: ManualClock
+) -> None:
     ex = catalog_engine.experiments
-    ex.create(spec(rollout={"steps": [{"percent": 50}, {"percent": 100}], "cadence_hours": 1}, min_people=30, srm_min_count=50))
+    ex.create(
+        spec(
+            rollout={"steps": [{"percent": 50}, {"percent": 100}], "cadence_hours": 1},
+            min_people=30,
+            srm_min_count=50,
+        )
+    )
     ex.start("e1")
     clock.advance(hours=2)
     held = ex.evaluate("e1")
@@ -180,9 +197,13 @@ def test_exposures_are_logged_once_and_events_attributed_within_the_window(
     ex.start("e1")
     recs = [catalog_engine.recommend("p1") for _ in range(3)]
     item = recs[0].items[0].item_id
-    catalog_engine.track(Event(user_id="p1", item_id=item, type="click", recommendation_id=recs[0].recommendation_id))
+    catalog_engine.track(
+        Event(user_id="p1", item_id=item, type="click", recommendation_id=recs[0].recommendation_id)
+    )
     clock.advance(hours=2)
-    catalog_engine.track(Event(user_id="p1", item_id=item, type="click", recommendation_id=recs[1].recommendation_id))
+    catalog_engine.track(
+        Event(user_id="p1", item_id=item, type="click", recommendation_id=recs[1].recommendation_id)
+    )
     catalog_engine.track(Event(user_id="p1", item_id=item, type="click"))  # no recommendation id
     ex.log.flush()
     report = ex.report("e1")

@@ -96,7 +96,10 @@ def test_an_injected_sample_ratio_mismatch_is_detected() -> None:
 
 def test_sample_ratio_check_over_many_balanced_splits_rarely_fires() -> None:
     rng = np.random.default_rng(8)
-    fired = sum(sample_ratio_check(np.bincount(rng.integers(0, 3, 30_000), minlength=3), [1, 1, 1]).mismatch for _ in range(2000))
+    fired = sum(
+        sample_ratio_check(np.bincount(rng.integers(0, 3, 30_000), minlength=3), [1, 1, 1]).mismatch
+        for _ in range(2000)
+    )
     assert fired <= 10  # p < 0.001: about 2 expected
 
 
@@ -124,7 +127,9 @@ def test_linearized_values_average_to_the_ratio(rows: list[tuple[int, int]]) -> 
 
 def test_the_confidence_sequence_narrows_and_detection_time_follows_the_effect() -> None:
     rho = mixture_rho(ALPHA, 10_000)
-    widths = cs_multiplier(np.array([100, 1_000, 10_000, 100_000]), ALPHA, rho) / np.sqrt([100, 1_000, 10_000, 100_000])
+    widths = cs_multiplier(np.array([100, 1_000, 10_000, 100_000]), ALPHA, rho) / np.sqrt(
+        [100, 1_000, 10_000, 100_000]
+    )
     assert np.all(np.diff(widths) < 0)
     assert people_to_detect(0.02, 0.5, ALPHA, rho) < people_to_detect(0.01, 0.5, ALPHA, rho)
     assert people_to_detect(0.0, 0.5, ALPHA, rho) == float("inf")

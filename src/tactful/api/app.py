@@ -19,7 +19,17 @@ from tactful.api.auth import Gatekeeper, deny_undeclared, route_table
 from tactful.api.docs import install_docs
 from tactful.api.errors import ERROR_RESPONSES, install_error_handlers
 from tactful.api.lanes import Lanes
-from tactful.api.routes import admin, catalog, events, health, privacy, profile_control, promotions, users
+from tactful.api.routes import (
+    admin,
+    catalog,
+    events,
+    experiments,
+    health,
+    privacy,
+    profile_control,
+    promotions,
+    users,
+)
 from tactful.engine import Engine
 from tactful.security.http import install_http_hardening
 
@@ -139,7 +149,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(Admission, limit=MAX_BODY_BYTES)
 
-    for module in (health, catalog, events, users, profile_control, promotions, privacy, admin):
+    for module in (health, catalog, events, users, profile_control, promotions, privacy, admin, experiments):
         app.include_router(module.router, prefix="/v1")
     for router in routers:
         app.include_router(router)

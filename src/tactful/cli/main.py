@@ -10,6 +10,7 @@ import typer
 from tactful.cli.config import config
 from tactful.cli.console import batches_with_progress, console, make_settings
 from tactful.cli.evaluate import evaluate_app
+from tactful.cli.experiments import experiments_app
 from tactful.cli.importer import import_app
 from tactful.cli.simulate import simulate
 from tactful.cli.train import train
@@ -26,6 +27,7 @@ app.command()(simulate)
 app.command()(config)
 app.command()(train)
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(experiments_app, name="experiments")
 register_trust(app)
 
 

@@ -20,6 +20,7 @@ from tactful.api.protocol import JsonErrorH11Protocol
 from tactful.cli.console import console
 from tactful.config.settings import Settings
 from tactful.engine import Engine
+from tactful.services.experiments import ExperimentTicker
 from tactful.services.retrainer import Retrainer
 from tactful.web.site import create_site
 
@@ -96,6 +97,8 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> No
     for line in startup_summary(engine, host, port, workers):
         console.print(line, highlight=False, markup=False)
     retrainer = start_retrainer(engine)
+    ticker = ExperimentTicker(engine.experiments, settings.experiments.tick_minutes * 60)
+    ticker.start()
     access_log = settings.serving.access_log
     try:
         if workers > 1:
@@ -115,8 +118,9 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> No
             )
             Multiprocess(config, sockets=[tcp_listener(config)]).run()
         else:
-            app = create_site(engine, on_shutdown=[retrainer.stop])
+            app = create_site(engine, on_shutdown=[retrainer.stop, ticker.stop])
             uvicorn.run(app, host=host, port=port, access_log=access_log, http=JsonErrorH11Protocol)
     finally:  # the app's lifespan already did this unless uvicorn never started it
         retrainer.stop()
+        ticker.stop()
         engine.close()

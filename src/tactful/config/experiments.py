@@ -16,19 +16,38 @@ class ExperimentSettings(BaseModel):
         "content everywhere and is in no experiment, so the lift of personalization is measured "
         "(`tactful experiments report holdout`).",
     )
-    holdout_percent: float = Field(5.0, ge=0, le=50, description="Share of people in the global holdout, in %.")
+    holdout_percent: float = Field(
+        5.0, ge=0, le=50, description="Share of people in the global holdout, in %."
+    )
     holdout_salt: str = Field(
-        "holdout", min_length=1, max_length=64, description="Hash salt of the holdout (changing it reshuffles who is held out)."
+        "holdout",
+        min_length=1,
+        max_length=64,
+        description="Hash salt of the holdout (changing it reshuffles who is held out).",
     )
     attribution_window_hours: float = Field(
-        24.0, gt=0, le=24 * 90, description="Default window after a served list in which its events count for it."
+        24.0,
+        gt=0,
+        le=24 * 90,
+        description="Default window after a served list in which its events count for it.",
     )
     refresh_seconds: float = Field(
-        2.0, ge=0, le=3600, description="How often a worker rereads running experiments (a rollback on another worker shows within this)."
+        2.0,
+        ge=0,
+        le=3600,
+        description="How often a worker rereads running experiments (a rollback on another "
+        "worker shows within this).",
     )
     tick_minutes: float = Field(
-        15.0, ge=0, le=24 * 60, description="`tactful serve` evaluates guardrails and due ramp steps this often (0: only on request)."
+        15.0,
+        ge=0,
+        le=24 * 60,
+        description="`tactful serve` evaluates guardrails and due ramp steps this often "
+        "(0: only on request).",
     )
     exposure_flush_seconds: float = Field(
-        0.25, gt=0, le=60, description="Exposures and experiment-served lists are written in batches this often."
+        0.25,
+        gt=0,
+        le=60,
+        description="Exposures and experiment-served lists are written in batches this often.",
     )

@@ -165,7 +165,9 @@ class _Arrays:
         return out
 
 
-def metric_arrays(metric: Metric, cut: dict[str, NDArray[np.float64]]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def metric_arrays(
+    metric: Metric, cut: dict[str, NDArray[np.float64]]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Per-person numerator and denominator of ``metric``."""
     if metric.events:
         num = np.sum([cut[f"event:{k}"] for k in metric.events], axis=0)
@@ -177,7 +179,9 @@ def metric_arrays(metric: Metric, cut: dict[str, NDArray[np.float64]]) -> tuple[
     return num, den
 
 
-def build_report(experiment: Experiment, data: ExperimentData, now: datetime, window_days: float = 1.0) -> ExperimentReport:
+def build_report(
+    experiment: Experiment, data: ExperimentData, now: datetime, window_days: float = 1.0
+) -> ExperimentReport:
     spec = experiment.spec
     names = [v.name for v in spec.variants]
     arrays = _Arrays(data, names)
@@ -198,7 +202,9 @@ def build_report(experiment: Experiment, data: ExperimentData, now: datetime, wi
     for name in dict.fromkeys([*spec.metrics, *spec.guardrails]):
         metric = METRICS[name]
         metrics.append(
-            _metric_report(metric, name in guard, spec, names, arrays, cut, exposed, rho, days, start.timestamp())
+            _metric_report(
+                metric, name in guard, spec, names, arrays, cut, exposed, rho, days, start.timestamp()
+            )
         )
     timeline = _timeline(experiment, arrays, names, rho, start, until_dt)
     report = ExperimentReport(
@@ -407,12 +413,18 @@ def health(report: ExperimentReport) -> Health:
     spec = report.experiment.spec
     reasons: list[str] = []
     if report.srm.mismatch:
-        reasons.append(f"srm: p={report.srm.p_value:.2g} < {spec.srm_p} over {sum(report.srm.observed)} people")
+        reasons.append(
+            f"srm: p={report.srm.p_value:.2g} < {spec.srm_p} over {sum(report.srm.observed)} people"
+        )
     short = [v for v, n in zip(spec.variants, report.srm.observed, strict=True) if n < spec.min_people]
     if short:
         reasons.append(
             "lack_of_data: "
-            + ", ".join(f"{v.name} has {n}" for v, n in zip(spec.variants, report.srm.observed, strict=True) if v in short)
+            + ", ".join(
+                f"{v.name} has {n}"
+                for v, n in zip(spec.variants, report.srm.observed, strict=True)
+                if v in short
+            )
             + f" of {spec.min_people} people needed"
         )
     for m in report.metrics:
@@ -448,9 +460,7 @@ def decide(experiment: Experiment, report: ExperimentReport, now: datetime) -> D
     """Roll back on a worse guardrail; otherwise take the next due step only while healthy."""
     if experiment.status is not Status.running:
         return Decision(action="none", reasons=[], message=f"experiment is {experiment.status.value}")
-    worse = [
-        (m, c) for m in report.metrics if m.guardrail for c in m.comparisons if c.verdict == "worse"
-    ]
+    worse = [(m, c) for m in report.metrics if m.guardrail for c in m.comparisons if c.verdict == "worse"]
     if worse:
         figures: dict[str, object] = {
             m.metric: {
@@ -467,13 +477,17 @@ def decide(experiment: Experiment, report: ExperimentReport, now: datetime) -> D
         return Decision(
             action="rollback",
             reasons=[f"guardrail:{m.metric}:{c.variant}" for m, c in worse],
-            message=f"guardrail significantly worse under the sequential test ({names}); everyone gets control",
+            message=f"guardrail significantly worse under the sequential test ({names}); "
+            "everyone gets control",
             figures=figures,
         )
     target = due_step(experiment, now)
     if target <= experiment.step:
         return Decision(action="none", reasons=[], message="no rollout step is due")
-    figures = {"srm_p": report.srm.p_value, "people": dict(zip([v.name for v in experiment.spec.variants], report.srm.observed, strict=True))}
+    figures = {
+        "srm_p": report.srm.p_value,
+        "people": dict(zip([v.name for v in experiment.spec.variants], report.srm.observed, strict=True)),
+    }
     if not report.health.healthy:
         return Decision(
             action="hold",

@@ -37,8 +37,21 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         Metric("ctr", "CTR", ("click",), "items", description="clicks per item shown"),
-        Metric("save_rate", "save or like rate", ("save", "like"), "items", description="saves and likes per item shown"),
-        Metric("skip_rate", "skip rate", ("skip",), "items", higher_is_better=False, description="skips per item shown"),
+        Metric(
+            "save_rate",
+            "save or like rate",
+            ("save", "like"),
+            "items",
+            description="saves and likes per item shown",
+        ),
+        Metric(
+            "skip_rate",
+            "skip rate",
+            ("skip",),
+            "items",
+            higher_is_better=False,
+            description="skips per item shown",
+        ),
         Metric(
             "dislike_rate",
             "dislike rate",
@@ -73,7 +86,13 @@ METRICS: dict[str, Metric] = {
             higher_is_better=False,
             description="share of people who complained (from a list or message)",
         ),
-        Metric("recs_per_person", "lists per person", (), "person", description="recommendation lists served per person"),
+        Metric(
+            "recs_per_person",
+            "lists per person",
+            (),
+            "person",
+            description="recommendation lists served per person",
+        ),
     )
 }
 

@@ -31,7 +31,8 @@ class VariantSpec(BaseModel):
     weight: float = Field(1.0, gt=0, le=1000, description="Relative share of the experiment's people.")
     config: dict[str, Any] = Field(
         default_factory=dict,
-        description="Overrides of the request RunConfig (models, policies, surfaces); the control's is usually empty.",
+        description="Overrides of the request RunConfig (models, policies, surfaces); "
+        "the control's is usually empty.",
     )
     description: ShortText = ""
 
@@ -51,7 +52,9 @@ class Rollout(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     steps: list[RolloutStep] = Field(
-        default_factory=lambda: [RolloutStep(percent=p) for p in (1, 5, 25, 50, 100)], min_length=1, max_length=20
+        default_factory=lambda: [RolloutStep(percent=p) for p in (1, 5, 25, 50, 100)],
+        min_length=1,
+        max_length=20,
     )
     cadence_hours: float | None = Field(24.0, gt=0, le=24 * 365)
 
@@ -84,7 +87,10 @@ class ExperimentSpec(BaseModel):
                         {"name": "explore", "config": {"surfaces": {"home": {"exploration_share": 0.25}}}},
                     ],
                     "surfaces": ["home"],
-                    "rollout": {"steps": [{"percent": 5}, {"percent": 50}, {"percent": 100}], "cadence_hours": 24},
+                    "rollout": {
+                        "steps": [{"percent": 5}, {"percent": 50}, {"percent": 100}],
+                        "cadence_hours": 24,
+                    },
                 }
             ]
         },
@@ -94,14 +100,16 @@ class ExperimentSpec(BaseModel):
     name: ShortText
     description: ShortText = ""
     variants: list[VariantSpec] = Field(min_length=2, max_length=10)
-    salt: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]*$")] | None = Field(
-        None, description="Assignment hash salt (default: the id)."
-    )
+    salt: (
+        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]*$")] | None
+    ) = Field(None, description="Assignment hash salt (default: the id).")
     namespace: EntityId | None = Field(
         None, description="Experiments sharing a namespace are mutually exclusive (default: its own)."
     )
     traffic: Percent = Field(100.0, description="Share of the namespace this experiment claims, in %.")
-    surfaces: list[TypeName] = Field(default_factory=list, max_length=32, description="Targeted surfaces (empty: all).")
+    surfaces: list[TypeName] = Field(
+        default_factory=list, max_length=32, description="Targeted surfaces (empty: all)."
+    )
     engagement: list[Engagement] = Field(
         default_factory=list, description="Targeted engagement levels, as of the base config (empty: all)."
     )
@@ -111,9 +119,15 @@ class ExperimentSpec(BaseModel):
         default_factory=lambda: ["dislike_rate", "unsubscribe_rate", "complaint_rate"], max_length=16
     )
     alpha: float = Field(0.05, gt=0, lt=0.5)
-    planned_people: int = Field(10_000, ge=10, le=10**9, description="Where the confidence sequence is tightest.")
-    min_people: int = Field(50, ge=1, le=10**7, description="People per variant before a ramp step may be taken.")
-    srm_min_count: int = Field(100, ge=1, le=10**7, description="People in all before the sample-ratio check counts.")
+    planned_people: int = Field(
+        10_000, ge=10, le=10**9, description="Where the confidence sequence is tightest."
+    )
+    min_people: int = Field(
+        50, ge=1, le=10**7, description="People per variant before a ramp step may be taken."
+    )
+    srm_min_count: int = Field(
+        100, ge=1, le=10**7, description="People in all before the sample-ratio check counts."
+    )
     srm_p: float = Field(0.001, gt=0, lt=0.5)
     attribution_window_hours: float | None = Field(None, gt=0, le=24 * 90)
     cuped: bool = Field(False, description="Adjust with each person's activity before exposure.")
@@ -127,7 +141,9 @@ class ExperimentSpec(BaseModel):
             raise ValueError(f"{HOLDOUT_ID!r} is reserved for the global holdout")
         unknown = [m for m in [*self.metrics, *self.guardrails] if m not in METRICS]
         if unknown:
-            raise ValueError(f"unknown metric(s) {', '.join(map(repr, unknown))}; known: {', '.join(METRICS)}")
+            raise ValueError(
+                f"unknown metric(s) {', '.join(map(repr, unknown))}; known: {', '.join(METRICS)}"
+            )
         if len(set(self.surfaces)) != len(self.surfaces):
             raise ValueError("surfaces must be distinct")
         return self

@@ -107,18 +107,32 @@ class ExposureLog:
         self._thread = threading.Thread(target=self._run, name="tactful-exposures", daemon=True)
         self._thread.start()
 
-    def add(self, rec_id: str, user_id: str, surface: str, at: float, items: int, memberships: Iterable[Membership]) -> None:
+    def add(
+        self,
+        rec_id: str,
+        user_id: str,
+        surface: str,
+        at: float,
+        items: int,
+        memberships: Iterable[Membership],
+    ) -> None:
         with self._lock:
             if len(self._served) >= self.max_pending:
-                raise Overloaded(f"{len(self._served)} experiment records are waiting for the database; retry shortly")
+                raise Overloaded(
+                    f"{len(self._served)} experiment records are waiting for the database; retry shortly"
+                )
             seen = self._seen.setdefault(user_id, set())
             for m in memberships:
                 key = f"{m.experiment_id}\x00{m.variant}"
                 if key not in seen:
                     seen.add(key)
                     self._seen_count += 1
-                    self._exposures.append(ExposureRecord(m.experiment_id, user_id, m.variant, at, surface, rec_id))
-                self._served.append(ExperimentServedRecord(rec_id, m.experiment_id, user_id, m.variant, at, items))
+                    self._exposures.append(
+                        ExposureRecord(m.experiment_id, user_id, m.variant, at, surface, rec_id)
+                    )
+                self._served.append(
+                    ExperimentServedRecord(rec_id, m.experiment_id, user_id, m.variant, at, items)
+                )
             if self._seen_count > self.max_seen:  # only saves writes; the store's key keeps it exact
                 self._seen.clear()
                 self._seen_count = 0
@@ -223,7 +237,9 @@ class ExperimentService:
     def _holdout_config(self) -> RunConfig:
         """Non-personalized everywhere: the general-content mix for every engagement level and
         no stated-interest share; the respect rules (mutes, dislikes, consent) still apply."""
-        general = {k: (w if k in ("popularity", "trending") else 0.0) for k, w in self.base.blend["new"].items()}
+        general = {
+            k: (w if k in ("popularity", "trending") else 0.0) for k, w in self.base.blend["new"].items()
+        }
         if not any(general.values()):
             general = {k: (1.0 if k == "popularity" else 0.0) for k in general}
         overrides: dict[str, Any] = {
@@ -254,7 +270,11 @@ class ExperimentService:
             "experiment.create",
             actor,
             spec.id,
-            {"variants": {v.name: v.weight for v in spec.variants}, "namespace": spec.namespace_name, "slot": list(slot)},
+            {
+                "variants": {v.name: v.weight for v in spec.variants},
+                "namespace": spec.namespace_name,
+                "slot": list(slot),
+            },
         )
         self.invalidate()
         return experiment
@@ -298,17 +318,25 @@ class ExperimentService:
                 self.audit.record(action, actor, experiment_id, _round(details(current, new)))
                 self.invalidate()
                 return new
-        raise Conflict(f"experiment {experiment_id!r} is being changed elsewhere; retry", field="experiment_id")
+        raise Conflict(
+            f"experiment {experiment_id!r} is being changed elsewhere; retry", field="experiment_id"
+        )
 
     def start(self, experiment_id: str, actor: str = "python") -> Experiment:
         def change(e: Experiment, now: datetime) -> dict[str, Any]:
             if e.status is not Status.draft:
-                raise Conflict(f"experiment {experiment_id!r} is {e.status.value}; only a draft starts", field="status")
+                raise Conflict(
+                    f"experiment {experiment_id!r} is {e.status.value}; only a draft starts", field="status"
+                )
             first = e.spec.rollout.steps[0].percent
             return {"status": Status.running, "step": 0, "percent": first, "started_at": now, "step_at": now}
 
         return self._change(
-            experiment_id, change, "experiment.start", actor, lambda _, n: {"percent": n.percent, "step": n.step}
+            experiment_id,
+            change,
+            "experiment.start",
+            actor,
+            lambda _, n: {"percent": n.percent, "step": n.step},
         )
 
     def ramp(self, experiment_id: str, percent: float, actor: str = "python") -> Experiment:
@@ -316,10 +344,14 @@ class ExperimentService:
 
         def change(e: Experiment, now: datetime) -> dict[str, Any]:
             if e.status is not Status.running:
-                raise Conflict(f"experiment {experiment_id!r} is {e.status.value}; only a running one ramps", field="status")
+                raise Conflict(
+                    f"experiment {experiment_id!r} is {e.status.value}; only a running one ramps",
+                    field="status",
+                )
             if percent < e.percent:
                 raise ValidationError(
-                    f"a ramp only adds people: {percent:g}% is below the current {e.percent:g}% (stop instead)",
+                    f"a ramp only adds people: {percent:g}% is below the current "
+                    f"{e.percent:g}% (stop instead)",
                     field="percent",
                 )
             steps = [k for k, s in enumerate(e.spec.rollout.steps) if s.percent <= percent]
@@ -341,7 +373,11 @@ class ExperimentService:
             return {"status": Status.stopped, "stopped_at": now, "reason": reason or "stopped"}
 
         return self._change(
-            experiment_id, change, "experiment.stop", actor, lambda o, n: {"from": o.status.value, "reason": n.reason}
+            experiment_id,
+            change,
+            "experiment.stop",
+            actor,
+            lambda o, n: {"from": o.status.value, "reason": n.reason},
         )
 
     # -- assignment --------------------------------------------------------------------------
@@ -351,7 +387,9 @@ class ExperimentService:
 
     def running(self) -> list[_Running]:
         with self._lock:
-            fresh = self._running is not None and time.monotonic() - self._loaded < self.settings.refresh_seconds
+            fresh = (
+                self._running is not None and time.monotonic() - self._loaded < self.settings.refresh_seconds
+            )
             if fresh and self._running is not None:
                 return self._running
         out = []
@@ -373,7 +411,9 @@ class ExperimentService:
 
     def in_holdout(self, user_id: str) -> bool:
         s = self.settings
-        return s.holdout and bucket(f"holdout:{s.holdout_salt}", user_id) < int(round(s.holdout_percent * 100))
+        return s.holdout and bucket(f"holdout:{s.holdout_salt}", user_id) < int(
+            round(s.holdout_percent * 100)
+        )
 
     def assign(self, user_id: str, surface: str, engagement: Callable[[], Engagement]) -> Assignment | None:
         """The variants the person is in on this surface and the config they compose to (None:
@@ -408,7 +448,10 @@ class ExperimentService:
             chosen.append((Membership(r.experiment.id, spec.name), spec))
         if not chosen and not holdout:
             return None
-        return Assignment(self._compose([c for _, c in chosen], [m for m, _ in chosen]), holdout + tuple(m for m, _ in chosen))
+        return Assignment(
+            self._compose([c for _, c in chosen], [m for m, _ in chosen]),
+            holdout + tuple(m for m, _ in chosen),
+        )
 
     def _compose(self, variants: list[VariantSpec], members: list[Membership]) -> RunConfig:
         key = tuple((m.experiment_id, m.variant) for m, v in zip(members, variants, strict=True) if v.config)
@@ -425,7 +468,9 @@ class ExperimentService:
             self._configs[key] = config
         return config
 
-    def served(self, rec_id: str, user_id: str, surface: str, at: float, items: int, assignment: Assignment) -> None:
+    def served(
+        self, rec_id: str, user_id: str, surface: str, at: float, items: int, assignment: Assignment
+    ) -> None:
         """Log the exposures (first time only) and the list, for attribution."""
         if assignment.memberships:
             self.log.add(rec_id, user_id, surface, at, items, assignment.memberships)
@@ -449,7 +494,9 @@ class ExperimentService:
         first = min((t for _, _, t in data.exposures), default=to_epoch(self.clock.now()))
         at = from_epoch(first)
         status = Status.running if s.holdout else Status.stopped
-        return Experiment(spec=spec, status=status, step=0, percent=100, created_at=at, updated_at=at, started_at=at)
+        return Experiment(
+            spec=spec, status=status, step=0, percent=100, created_at=at, updated_at=at, started_at=at
+        )
 
     def _window(self, spec: ExperimentSpec) -> float:
         hours = spec.attribution_window_hours or self.settings.attribution_window_hours
@@ -494,7 +541,9 @@ class ExperimentService:
             update = {"step": decision.to_step, "percent": decision.to_percent, "step_at": now, "reason": ""}
         new = experiment.model_copy(update={**update, "updated_at": now, "version": experiment.version + 1})
         if not self.store.update_experiment(new, experiment.version):
-            return Decision(action="none", reasons=["changed_elsewhere"], message="another worker decided first")
+            return Decision(
+                action="none", reasons=["changed_elsewhere"], message="another worker decided first"
+            )
         self.audit.record(f"experiment.{decision.action}", actor, experiment_id, _round(details))
         self.invalidate()
         return decision
@@ -512,3 +561,32 @@ class ExperimentService:
 
     def close(self) -> None:
         self.log.close()
+
+
+class ExperimentTicker:
+    """Evaluates every running experiment every ``every_s`` seconds in a background thread
+    (guardrails, health, due rollout steps); ``tactful serve`` runs one in the supervisor."""
+
+    def __init__(self, service: ExperimentService, every_s: float) -> None:
+        self.service = service
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.every_s <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="tactful-experiments", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.service.tick()
+            except Exception:
+                log.exception("experiment tick failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)

@@ -118,9 +118,7 @@ def ratio_estimate(num: ArrayLike, den: ArrayLike, alpha: float = 0.05) -> RateE
     )
 
 
-def cuped_adjust(
-    values: list[FloatArray], covariates: list[FloatArray]
-) -> tuple[list[FloatArray], float]:
+def cuped_adjust(values: list[FloatArray], covariates: list[FloatArray]) -> tuple[list[FloatArray], float]:
     """CUPED: subtract ``theta * (c - mean(c))`` from every arm's values, with ``theta``
     pooled over the arms (``cov(v, c) / var(c)``). Returns the adjusted arms and ``theta``
     (0 when the covariate does not vary)."""
@@ -134,7 +132,10 @@ def cuped_adjust(
         return [np.asarray(a, dtype=np.float64) for a in values], 0.0
     theta = float(np.cov(v, c, ddof=1)[0, 1] / np.var(c, ddof=1))
     centre = float(c.mean())
-    return [np.asarray(a, dtype=np.float64) - theta * (np.asarray(k) - centre) for a, k in zip(values, covariates, strict=True)], theta
+    return [
+        np.asarray(a, dtype=np.float64) - theta * (np.asarray(k) - centre)
+        for a, k in zip(values, covariates, strict=True)
+    ], theta
 
 
 def compare_moments(
@@ -180,9 +181,7 @@ def compare_moments(
     }
 
 
-def compare(
-    control: ArrayLike, treatment: ArrayLike, alpha: float = 0.05, rho: float = 0.01
-) -> Comparison:
+def compare(control: ArrayLike, treatment: ArrayLike, alpha: float = 0.05, rho: float = 0.01) -> Comparison:
     """Treatment minus control on per-person (linearized, possibly CUPED-adjusted) values."""
     a = np.asarray(control, dtype=np.float64)
     b = np.asarray(treatment, dtype=np.float64)

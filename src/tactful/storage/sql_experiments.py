@@ -54,7 +54,9 @@ class SqlExperiments(SqlBase):
 
     def get_experiment(self, experiment_id: str) -> Experiment | None:
         with self.engine.connect() as conn:
-            body = conn.execute(select(t.experiments.c.body).where(t.experiments.c.id == experiment_id)).scalar()
+            body = conn.execute(
+                select(t.experiments.c.body).where(t.experiments.c.id == experiment_id)
+            ).scalar()
         return None if body is None else Experiment.model_validate_json(body)
 
     def list_experiments(self, namespace: str | None = None) -> list[Experiment]:
