@@ -210,3 +210,45 @@ def test_exposures_are_logged_once_and_events_attributed_within_the_window(
     ctr = next(m for m in report.metrics if m.metric == "ctr")
     arm = next(v for v in ctr.variants if v.people)
     assert report.people == 1 and arm.numerator == 1 and arm.denominator == sum(len(r.items) for r in recs)
+
+
+def test_the_global_holdout_gets_general_content_and_its_lift_is_reported(
+    tmp_path, clock: ManualClock
+) -> None:
+    from tactful import Settings
+    from tactful.config.experiments import ExperimentSettings
+    from tactful.config.security import AuthSettings
+    from tests.conftest import media_items
+
+    settings = Settings(
+        data_dir=tmp_path / "d",
+        auth=AuthSettings(enabled=False),
+        experiments=ExperimentSettings(holdout=True, holdout_percent=20),
+    )
+    with Engine(settings, clock=clock) as engine:
+        engine.upsert_items(media_items())
+        engine.experiments.create(spec())
+        engine.experiments.start("e1")
+        people = [f"h{k}" for k in range(300)]
+        held = [u for u in people if engine.experiments.in_holdout(u)]
+        assert 30 < len(held) < 90  # about 20 %
+        got = engine.experiments.assign(held[0], "home", lambda: Engagement.engaged)
+        assert got is not None and [m.variant for m in got.memberships] == ["holdout"]  # in no experiment
+        assert (
+            got.config.blend["engaged"]["collaborative"] == 0 and got.config.blend["engaged"]["content"] == 0
+        )
+        for u in people:
+            recs = engine.recommend(u)
+            engine.track(
+                Event(
+                    user_id=u,
+                    item_id=recs.items[0].item_id,
+                    type="click",
+                    recommendation_id=recs.recommendation_id,
+                )
+            )
+        engine.experiments.log.flush()
+        report = engine.experiments.report("holdout")
+        assert [v.name for v in report.metrics[0].variants] == ["holdout", "personalized"]
+        assert report.people == len(people) and report.srm.observed[0] == len(held)
+        assert report.metrics[0].comparisons[0].lift is not None

@@ -137,8 +137,6 @@ class ExperimentSpec(BaseModel):
         names = [v.name for v in self.variants]
         if len(set(names)) != len(names):
             raise ValueError("variant names must be distinct")
-        if self.id == HOLDOUT_ID:
-            raise ValueError(f"{HOLDOUT_ID!r} is reserved for the global holdout")
         unknown = [m for m in [*self.metrics, *self.guardrails] if m not in METRICS]
         if unknown:
             raise ValueError(

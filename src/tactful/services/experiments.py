@@ -250,6 +250,8 @@ class ExperimentService:
 
     def create(self, body: ExperimentSpec | Mapping[str, Any], actor: str = "python") -> Experiment:
         spec = self._spec(body)
+        if spec.id == HOLDOUT_ID:
+            raise ValidationError(f"{HOLDOUT_ID!r} is reserved for the global holdout's report", field="id")
         self._variant_config(spec.variants)
         now = self.clock.now()
         size = int(round(spec.traffic * BUCKETS / 100))
@@ -489,7 +491,8 @@ class ExperimentService:
                 VariantSpec(name=HOLDOUT_VARIANTS[1], weight=max(100 - s.holdout_percent, 0.01)),
             ],
             metrics=["ctr", "save_rate", "conversion", "recs_per_person"],
-        ).model_copy(update={"id": HOLDOUT_ID})
+        )
+        spec = spec.model_copy(update={"id": HOLDOUT_ID})
         data = self.store.experiment_data(HOLDOUT_ID, self._window(spec), (), to_epoch(self.clock.now()))
         first = min((t for _, _, t in data.exposures), default=to_epoch(self.clock.now()))
         at = from_epoch(first)

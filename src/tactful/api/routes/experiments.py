@@ -6,7 +6,7 @@ dashboard links to; ``holdout`` as the id reports the global holdout.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from tactful.api.auth import current_principal, requires
 from tactful.api.deps import EngineDep, LanesDep
+from tactful.api.errors import ERROR_RESPONSES
 from tactful.domain.identifiers import ID_PATTERN
 from tactful.experiments.analysis import Decision, ExperimentReport
 from tactful.experiments.html import render_html
@@ -26,6 +27,14 @@ ExperimentId = Annotated[
     Path(pattern=ID_PATTERN, description="The experiment's id ('holdout' for the global holdout's report)."),
 ]
 ADMIN = [requires(Scope.admin)]
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": spec["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+    for status, spec in ERROR_RESPONSES.items()
+}
+"""The HTML report's errors are JSON like every other route's (documented so)."""
 
 
 class ExperimentList(BaseModel):
@@ -125,6 +134,7 @@ async def experiment_report(
 @router.get(
     "/experiments/{experiment_id}/report.html",
     response_class=HTMLResponse,
+    responses=JSON_ERRORS,
     summary="The HTML report: cumulative effects with confidence sequences, exposures, SRM",
     dependencies=ADMIN,
 )
