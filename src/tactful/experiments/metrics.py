@@ -17,6 +17,7 @@ unsubscribe or complaint from a message counts through the message's recommendat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal
 
 Per = Literal["items", "lists", "person"]
@@ -95,6 +96,22 @@ METRICS: dict[str, Metric] = {
         ),
     )
 }
+
+
+class MetricName(StrEnum):
+    """The metrics an experiment may name (what the API schema publishes)."""
+
+    ctr = "ctr"
+    save_rate = "save_rate"
+    skip_rate = "skip_rate"
+    dislike_rate = "dislike_rate"
+    conversion = "conversion"
+    unsubscribe_rate = "unsubscribe_rate"
+    complaint_rate = "complaint_rate"
+    recs_per_person = "recs_per_person"
+
+
+assert set(MetricName) == set(METRICS), "every metric is named once"
 
 ATTRIBUTED_TYPES: tuple[str, ...] = tuple(sorted({t for m in METRICS.values() for t in m.events}))
 """The event types any metric counts (the store attributes only these)."""

@@ -3,15 +3,15 @@ rollout, metrics and guardrails; and the state it is in."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from tactful.domain.identifiers import EntityId, ShortText, TypeName
 from tactful.domain.strict import Instant
-from tactful.experiments.metrics import METRICS
+from tactful.experiments.metrics import MetricName
 from tactful.signals.profile import Engagement
 
 BUCKETS = 10_000
@@ -42,6 +42,17 @@ class RolloutStep(BaseModel):
 
     percent: Percent
     at: Instant | None = Field(None, description="When this step becomes due (else by the cadence).")
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        if not (1970 <= value.year <= 2200):
+            raise ValueError("step times must be between 1970 and 2200")
+        return value.astimezone(UTC)
 
 
 class Rollout(BaseModel):
@@ -106,7 +117,9 @@ class ExperimentSpec(BaseModel):
     namespace: EntityId | None = Field(
         None, description="Experiments sharing a namespace are mutually exclusive (default: its own)."
     )
-    traffic: Percent = Field(100.0, description="Share of the namespace this experiment claims, in %.")
+    traffic: Annotated[float, Field(ge=0.01, le=100)] = Field(
+        100.0, description="Share of the namespace this experiment claims, in %."
+    )
     surfaces: list[TypeName] = Field(
         default_factory=list, max_length=32, description="Targeted surfaces (empty: all)."
     )
@@ -114,9 +127,17 @@ class ExperimentSpec(BaseModel):
         default_factory=list, description="Targeted engagement levels, as of the base config (empty: all)."
     )
     rollout: Rollout = Field(default_factory=Rollout)
-    metrics: list[str] = Field(default_factory=lambda: ["ctr", "save_rate"], max_length=16)
-    guardrails: list[str] = Field(
-        default_factory=lambda: ["dislike_rate", "unsubscribe_rate", "complaint_rate"], max_length=16
+    metrics: list[MetricName] = Field(
+        default_factory=lambda: [MetricName.ctr, MetricName.save_rate], max_length=16
+    )
+    guardrails: list[MetricName] = Field(
+        default_factory=lambda: [
+            MetricName.dislike_rate,
+            MetricName.unsubscribe_rate,
+            MetricName.complaint_rate,
+        ],
+        max_length=16,
+        description="Rolled back to control when one is significantly worse under the sequential test.",
     )
     alpha: float = Field(0.05, gt=0, lt=0.5)
     planned_people: int = Field(
@@ -137,11 +158,6 @@ class ExperimentSpec(BaseModel):
         names = [v.name for v in self.variants]
         if len(set(names)) != len(names):
             raise ValueError("variant names must be distinct")
-        unknown = [m for m in [*self.metrics, *self.guardrails] if m not in METRICS]
-        if unknown:
-            raise ValueError(
-                f"unknown metric(s) {', '.join(map(repr, unknown))}; known: {', '.join(METRICS)}"
-            )
         if len(set(self.surfaces)) != len(self.surfaces):
             raise ValueError("surfaces must be distinct")
         return self
@@ -195,12 +211,14 @@ class Experiment(BaseModel):
 
 
 class RampRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"percent": 25}]})
 
     percent: Percent
 
 
 class StopRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "shipped the winner"}]}
+    )
 
     reason: ShortText = ""
