@@ -251,7 +251,7 @@ class ExperimentService:
     def create(self, body: ExperimentSpec | Mapping[str, Any], actor: str = "python") -> Experiment:
         spec = self._spec(body)
         if spec.id == HOLDOUT_ID:
-            raise ValidationError(f"{HOLDOUT_ID!r} is reserved for the global holdout's report", field="id")
+            raise Conflict(f"{HOLDOUT_ID!r} is reserved for the global holdout's report", field="id")
         self._variant_config(spec.variants)
         now = self.clock.now()
         size = int(round(spec.traffic * BUCKETS / 100))
