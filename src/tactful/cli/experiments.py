@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from tactful.cli.console import console, engine_for, make_settings
@@ -18,6 +19,8 @@ experiments_app = typer.Typer(
 DataDir = Annotated[Path | None, typer.Option(help="Data folder.")]
 DatabaseUrl = Annotated[str | None, typer.Option(help="Database URL.")]
 ACTOR = "cli"
+WIDE = 150
+"""The report table's columns need this many characters (wider terminals use their width)."""
 
 
 def _num(x: float | None, pct: bool = False) -> str:
@@ -100,7 +103,7 @@ def report(
     if as_json:
         typer.echo(got.model_dump_json())
         return
-    console.print(report_table(got))
+    Console(width=max(Console().width, WIDE)).print(report_table(got))
     if html is not None:
         console.print(f"HTML report written to {html}")
 

@@ -56,7 +56,7 @@ def simulate(
 
 
 def _experiment(people: int, weeks: int, seed: int, as_json: bool, html: Path | None) -> None:
-    from tactful.cli.experiments import report_table
+    from tactful.cli.experiments import WIDE, report_table
     from tactful.experiments.html import render_html
     from tactful.simulation.experiment import run_experiment
     from tactful.simulation.report import table
@@ -73,7 +73,7 @@ def _experiment(people: int, weeks: int, seed: int, as_json: bool, html: Path | 
             )
         )
         return
-    Console().print(report_table(run.report))
+    Console(width=max(Console().width, WIDE)).print(report_table(run.report))
     Console().print(table(run.respect))
     if html is not None:
         console.print(f"HTML report written to {html}")
