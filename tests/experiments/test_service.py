@@ -252,3 +252,33 @@ def test_the_global_holdout_gets_general_content_and_its_lift_is_reported(
         assert [v.name for v in report.metrics[0].variants] == ["holdout", "personalized"]
         assert report.people == len(people) and report.srm.observed[0] == len(held)
         assert report.metrics[0].comparisons[0].lift is not None
+
+
+def test_two_creations_racing_for_one_namespace_keep_it_exclusive(catalog_engine: Engine) -> None:
+    """Two workers allocate the same slot at once: the later one withdraws."""
+    from tactful.experiments.model import Experiment, ExperimentSpec
+
+    ex = catalog_engine.experiments
+    now = catalog_engine.clock.now()
+    rival = Experiment(
+        spec=ExperimentSpec.model_validate(spec("a-rival", namespace="ns", traffic=60)),
+        slot=(0, 6000),
+        created_at=now,
+        updated_at=now,
+    )
+    catalog_engine.store.insert_experiment(rival)  # by another worker, after this one allocated
+    real_list = catalog_engine.store.list_experiments
+    calls = {"n": 0}
+
+    def blind_once(namespace: str | None = None) -> list[Experiment]:
+        calls["n"] += 1  # the allocation read happened before the rival's insert
+        return [e for e in real_list(namespace) if calls["n"] > 1 or e.id != "a-rival"]
+
+    catalog_engine.store.list_experiments = blind_once  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Conflict):
+            ex.create(spec("b-late", namespace="ns", traffic=60))
+    finally:
+        catalog_engine.store.list_experiments = real_list  # type: ignore[method-assign]
+    assert ex.get("b-late").status is Status.stopped
+    assert ex.get("a-rival").status is Status.draft

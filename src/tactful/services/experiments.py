@@ -268,6 +268,7 @@ class ExperimentService:
             )
         experiment = Experiment(spec=spec, slot=slot, created_at=now, updated_at=now)
         self.store.insert_experiment(experiment)
+        self._check_slot(experiment)
         self.audit.record(
             "experiment.create",
             actor,
@@ -280,6 +281,32 @@ class ExperimentService:
         )
         self.invalidate()
         return experiment
+
+    def _check_slot(self, experiment: Experiment) -> None:
+        """After the insert: if another experiment of the namespace created at the same
+        moment (another worker) took an overlapping slot, the later of the two (by creation
+        time, then id) withdraws, so the namespace stays exclusive."""
+        lo, hi = experiment.slot
+        key = (experiment.created_at, experiment.id)
+        for other in self.store.list_experiments(experiment.spec.namespace_name):
+            if other.id == experiment.id or other.status not in (Status.draft, Status.running):
+                continue
+            if other.slot[0] < hi and lo < other.slot[1] and (other.created_at, other.id) < key:
+                now = self.clock.now()
+                withdrawn = experiment.model_copy(
+                    update={
+                        "status": Status.stopped,
+                        "stopped_at": now,
+                        "reason": f"slot taken by {other.id} created at the same time",
+                        "version": experiment.version + 1,
+                    }
+                )
+                self.store.update_experiment(withdrawn, experiment.version)
+                raise Conflict(
+                    f"namespace {experiment.spec.namespace_name!r}: {other.id!r} took the same buckets "
+                    "at the same time; create again",
+                    field="namespace",
+                )
 
     @staticmethod
     def _spec(body: ExperimentSpec | Mapping[str, Any]) -> ExperimentSpec:
