@@ -546,6 +546,10 @@ class ExperimentService:
 
     def evaluate(self, experiment_id: str, actor: str = "scheduler") -> Decision:
         """Check guardrails and health now; roll back, hold or take the due step (audited)."""
+        if experiment_id == HOLDOUT_ID:
+            return Decision(
+                action="none", reasons=[], message="the global holdout is reported, never rolled back"
+            )
         report = self.report(experiment_id)
         experiment = report.experiment
         now = self.clock.now()
