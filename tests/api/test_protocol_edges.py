@@ -118,7 +118,11 @@ def test_request_body_examples_are_accepted(open_site: tuple[FastAPI, TestClient
             body = op.get("requestBody")
             if body is None:
                 continue
-            url = path.replace("{user_id}", "u1").replace("{promotion_id}", "p1")
+            url = (
+                path.replace("{user_id}", "u1")
+                .replace("{promotion_id}", "p1")
+                .replace("{experiment_id}", "e1")
+            )
             for example in _schema(doc, body["content"]["application/json"]["schema"])["examples"]:
                 resp = client.request(method.upper(), url, json=example)
                 assert resp.status_code in (200, 201, 404), (method, path, resp.text)

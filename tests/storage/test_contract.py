@@ -26,12 +26,15 @@ from tactful.domain.messages import (
 )
 from tactful.domain.person import Consent, Person
 from tactful.errors import Conflict
+from tactful.experiments.model import Experiment, ExperimentSpec, Status, VariantSpec
 from tactful.policy.hints import BackoffCounter
 from tactful.signals.profile import DecayedScores, ItemState, Profile, TagInterest, Trace
 from tactful.storage import open_store
 from tactful.storage.protocol import (
     AuditRecord,
     ErasureCheck,
+    ExperimentServedRecord,
+    ExposureRecord,
     ItemStat,
     KeyRecord,
     KnownEvent,
@@ -156,6 +159,10 @@ def populate_person(store: Store, user_id: str, item_id: str = "a") -> None:
     message = outbox_message(user_id, Channel.email, "d2026-05-28")
     store.enqueue_messages([user_id], 0, lambda history: [message], {user_id: "d2026-05-28"})
     store.record_message_feedback(message.id, user_id, "open", T0, {"k": 1})
+    store.save_exposures(
+        [ExposureRecord("exp-export", user_id, "control", T0, "home", f"r-{user_id}")],
+        [ExperimentServedRecord(f"r-{user_id}", "exp-export", user_id, "control", T0, 1)],
+    )
 
 
 def outbox_message(user_id: str, channel: Channel, period: str, day: int = 740_000) -> OutboxMessage:
@@ -919,3 +926,101 @@ def test_claim_leases_and_save_and_cancel(store: Store) -> None:
     assert store.message_counts() == {"sent": 1, "cancelled": 1}
     assert [m.status for m in store.list_messages("ann", status="cancelled")] == [OutboxStatus.cancelled]
     assert store.get_message("nope") is None
+# -- experiments -----------------------------------------------------------------------------
+
+
+def _experiment(exp_id: str, namespace: str | None = None) -> Experiment:
+    spec = ExperimentSpec(
+        id=exp_id,
+        name=f"exp {exp_id}",
+        namespace=namespace,
+        variants=[VariantSpec(name="control"), VariantSpec(name="b")],
+    )
+    return Experiment(spec=spec, created_at=from_epoch(T0), updated_at=from_epoch(T0))
+
+
+def test_experiments_are_stored_and_changed_by_compare_and_set(store: Store) -> None:
+    store.insert_experiment(_experiment("e2", "ns"))
+    store.insert_experiment(_experiment("e1"))
+    with pytest.raises(Conflict):
+        store.insert_experiment(_experiment("e1"))
+    assert [e.id for e in store.list_experiments()] == ["e1", "e2"]
+    assert [e.id for e in store.list_experiments("ns")] == ["e2"]
+    current = store.get_experiment("e1")
+    assert current is not None and current.status is Status.draft
+    moved = current.model_copy(update={"status": Status.running, "percent": 5.0, "version": 1})
+    assert store.update_experiment(moved, expected_version=0)
+    assert not store.update_experiment(moved.model_copy(update={"version": 2}), expected_version=0)  # stale
+    assert store.get_experiment("e1") == moved
+    assert store.get_experiment("nope") is None
+
+
+def test_exposures_are_kept_once_and_events_attributed_within_the_window(store: Store) -> None:
+    x = [
+        ExposureRecord("e1", "ann", "b", T0, "home", "r1"),
+        ExposureRecord("e1", "bob", "control", T0, "home", "r3"),
+    ]
+    served = [
+        ExperimentServedRecord("r1", "e1", "ann", "b", T0, 4),
+        ExperimentServedRecord("r2", "e1", "ann", "b", T0 + 100, 4),
+        ExperimentServedRecord("r3", "e1", "bob", "control", T0, 2),
+    ]
+    assert store.save_exposures(x, served) == 2
+    # a second worker sends the same exposure later and one list again: nothing doubles
+    assert store.save_exposures([ExposureRecord("e1", "ann", "b", T0 + 50, "home", "r2")], served[1:2]) == 0
+    write_events(
+        store,
+        [
+            event("ann", "a", T0 - 10, "pre"),  # before exposure: only the CUPED covariate
+            Event(
+                user_id="ann", item_id="a", type="click", recommendation_id="r1", timestamp=from_epoch(T0 + 5)
+            ),
+            Event(
+                user_id="ann",
+                item_id="a",
+                type="like",
+                recommendation_id="r2",
+                timestamp=from_epoch(T0 + 200),
+            ),
+            Event(
+                user_id="ann",
+                item_id="a",
+                type="click",
+                recommendation_id="r1",
+                timestamp=from_epoch(T0 + 7200),
+            ),
+            Event(
+                user_id="bob", item_id="a", type="click", recommendation_id="r1", timestamp=from_epoch(T0 + 5)
+            ),
+            Event(
+                user_id="bob", item_id="a", type="view", recommendation_id="r3", timestamp=from_epoch(T0 + 5)
+            ),
+        ],
+    )
+    data = store.experiment_data("e1", 3600.0, ["click", "like"], until=T0 + 10_000, prior=True)
+    assert sorted(data.exposures) == [("ann", "b", T0), ("bob", "control", T0)]
+    assert sorted(data.served) == [("ann", T0, 4), ("ann", T0 + 100, 4), ("bob", T0, 2)]
+    # the late click is outside the hour; bob's click names ann's list; views are not asked for
+    assert sorted(data.events) == [("ann", "click", T0 + 5), ("ann", "like", T0 + 200)]
+    assert data.prior == {"ann": 1.0}
+    assert sorted(store.experiment_data("e1", 3600.0, ["click"], until=T0 + 50).served) == [
+        ("ann", T0, 4),
+        ("bob", T0, 2),
+    ]
+
+
+def test_experiment_rows_of_an_erased_person_are_dropped_from_a_late_write(store: Store) -> None:
+    populate_person(store, "ann")
+    with store.erasure("ann") as tx:
+        tx.erase_person_rows()
+        tx.add_tombstone("h:ann", T0 + 10, T0 - DAY)
+    check = ErasureCheck({"ann": "h:ann", "bob": "h:bob"})
+    late = [
+        ExposureRecord("e9", "ann", "b", T0 + 5, "home", "r9"),
+        ExposureRecord("e9", "bob", "b", T0 + 5, "home", "r8"),
+    ]
+    served = [ExperimentServedRecord("r9", "e9", "ann", "b", T0 + 5, 1)]
+    assert store.save_exposures(late, served, check=check) == 1
+    assert store.person_rows("ann")["experiment_exposures"] == []
+    assert store.person_rows("ann")["experiment_served"] == []
+    assert [r["experiment_id"] for r in store.person_rows("bob")["experiment_exposures"]] == ["e9"]

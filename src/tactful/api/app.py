@@ -24,6 +24,7 @@ from tactful.api.routes import (
     admin,
     catalog,
     events,
+    experiments,
     health,
     messages,
     privacy,
@@ -154,7 +155,18 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(Admission, limit=MAX_BODY_BYTES)
 
-    for module in (health, catalog, events, users, profile_control, promotions, privacy, admin, messages):
+    for module in (
+        health,
+        catalog,
+        events,
+        users,
+        profile_control,
+        promotions,
+        privacy,
+        admin,
+        messages,
+        experiments,
+    ):
         app.include_router(module.router, prefix="/v1")
     for router in routers:
         app.include_router(router)

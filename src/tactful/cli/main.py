@@ -13,6 +13,7 @@ from tactful.cli.config import config
 from tactful.cli.console import batches_with_progress, console, make_settings, print_error
 from tactful.cli.db import db_app
 from tactful.cli.evaluate import evaluate_app
+from tactful.cli.experiments import experiments_app
 from tactful.cli.importer import import_app
 from tactful.cli.messages import messages_app
 from tactful.cli.simulate import simulate
@@ -33,6 +34,7 @@ app.command()(train)
 app.command("export-events")(export_events)
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(messages_app, name="messages")
+app.add_typer(experiments_app, name="experiments")
 register_trust(app)
 
 

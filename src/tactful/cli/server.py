@@ -28,6 +28,7 @@ from tactful.config.settings import Settings
 from tactful.engine import Engine
 from tactful.errors import TactfulError
 from tactful.metrics import MULTIPROC_ENV, use_multiprocess
+from tactful.services.experiments import ExperimentTicker
 from tactful.services.retrainer import Retrainer
 from tactful.web.site import create_site
 
@@ -118,6 +119,8 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> No
     for line in startup_summary(engine, host, port, workers):
         console.print(line, highlight=False, markup=False)
     retrainer = start_retrainer(engine)
+    ticker = ExperimentTicker(engine.experiments, settings.experiments.tick_minutes * 60)
+    ticker.start()
     grace = int(serving.shutdown_grace_seconds) if serving.shutdown_grace_seconds else None
     common: dict[str, Any] = {
         "access_log": False,  # tactful's own access line carries the request id
@@ -145,10 +148,11 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> No
             )
             Multiprocess(config, sockets=[tcp_listener(config)]).run()
         else:
-            app = create_site(engine, on_shutdown=[retrainer.stop])
+            app = create_site(engine, on_shutdown=[retrainer.stop, ticker.stop])
             uvicorn.run(app, host=host, port=port, **common)
     finally:  # the app's lifespan already did this unless uvicorn never started it
         retrainer.stop()
+        ticker.stop()
         engine.close()
         if metrics_dir is not None and not os.environ.get("TACTFUL_KEEP_METRICS_DIR"):
             shutil.rmtree(metrics_dir, ignore_errors=True)

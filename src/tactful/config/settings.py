@@ -14,6 +14,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from tactful.config.experiments import ExperimentSettings
 from tactful.config.messaging import MessagingSettings
 from tactful.config.policy import PolicySettings, SurfaceSettings, default_surfaces
 from tactful.config.run import check_blend
@@ -301,6 +302,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
+    experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
 
     @classmethod
     def settings_customise_sources(

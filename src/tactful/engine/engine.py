@@ -12,6 +12,8 @@ calls to it; it holds no logic of its own. The services:
 - :class:`~tactful.services.messaging.MessagingService`: message preferences, the digest
   planner, unsubscribe and feedback (P13), with
   :class:`~tactful.services.delivery.DeliveryService` for the webhook and SMTP workers.
+- :class:`~tactful.services.experiments.ExperimentService`: experiments, the holdout,
+  exposures, guardrails and rollouts (``engine.experiments``).
 
 Every request runs under a validated :class:`~tactful.config.run.RunConfig`: the base one
 built from settings at start-up (an unknown scorer or a missing engagement level fails
@@ -59,6 +61,7 @@ from tactful.security.tokens import TokenSigner, UserToken
 from tactful.services.answers import AnswerCache
 from tactful.services.delivery import DeliveryReport, DeliveryService, Transport
 from tactful.services.event_export import ExportReport
+from tactful.services.experiments import ExperimentService
 from tactful.services.ingest import IngestService
 from tactful.services.messaging import FeedbackResult, MessagingService, PlanReport
 from tactful.services.model_registry import ModelRegistry
@@ -138,6 +141,15 @@ class Engine:
             self.store, save_backoff=self.policy_store.save_backoff, tombstones=tombstones, shared=self.shared
         )
         self.audit = AuditLog(self.store, self.clock)
+        self.experiments = ExperimentService(
+            self.store,
+            self.clock,
+            self.audit,
+            self.config,
+            [s.name for s in scorers],
+            self.settings.experiments,
+            tombstones,
+        )
         self.ingestion = IngestService(self.store, self.states, self.settings, self.rules, self.clock)
         self.recommender = RecommendService(
             self.states,
@@ -148,6 +160,7 @@ class Engine:
             self.clock,
             self.config,
             self.answers,
+            self.experiments,
         )
         self.people = PeopleService(
             self.store,
@@ -212,6 +225,7 @@ class Engine:
         self.answers.drop(user_id)
         self.collaborative.forget(user_id)
         self.served.forget(user_id)
+        self.experiments.forget(user_id)
 
     # -- catalog -----------------------------------------------------------------------------
     def catalog(self, version: int | None = None) -> CatalogIndex:
@@ -433,7 +447,10 @@ class Engine:
     def close(self) -> None:
         """Write the buffered served lists and back-off counters, then release the database."""
         try:
-            self.served.close()
+            try:
+                self.served.close()
+            finally:
+                self.experiments.close()
         finally:
             if self.shared is not None:
                 self.shared.close()

@@ -26,6 +26,7 @@ from tactful.policy.respect import respect_mask
 from tactful.scoring.content import tag_similarity
 from tactful.scoring.trending import trend_now
 from tactful.services.answers import AnswerCache, Stamp
+from tactful.services.experiments import ExperimentService
 from tactful.services.model_registry import ModelRegistry
 from tactful.services.planner import PolicyLayer
 from tactful.services.served_log import RecommendationLog
@@ -57,7 +58,9 @@ class RecommendService:
         clock: Clock,
         base: RunConfig,
         answers: AnswerCache[Answer] | None = None,
+        experiments: ExperimentService | None = None,
     ) -> None:
+        self.experiments = experiments
         self.answers: AnswerCache[Answer] = AnswerCache(0, 0.0) if answers is None else answers
         self.states = states
         self.planner = planner
@@ -141,6 +144,13 @@ class RecommendService:
         pending = self.served.pending_backoff(user_id)  # before the store: see RecommendationLog
         fresh = self.states.freshness(user_id)
         backoff = fresh.backoff if pending is None else pending
+        assignment = None
+        if cfg is self.base and self.experiments is not None:  # a caller's overrides win over experiments
+            assignment = self.experiments.assign(
+                user_id, surface, lambda: self.states.state(user_id, now, self.base, fresh).engagement
+            )
+            if assignment is not None:
+                cfg = assignment.config
         key = (surface, n, explain)
         keep = only is None and cfg is self.base and self.answers.enabled
         stamp = self._stamp(fresh, backoff) if keep else None
@@ -167,6 +177,8 @@ class RecommendService:
                 counter = None
             self.served.record(rec_id, user_id, surface, now, [i.item_id for i in result.items], counter)
             m.recommendations_served.labels(surface if surface in cfg.surfaces else "other").inc()
+            if assignment is not None and self.experiments is not None:
+                self.experiments.served(rec_id, user_id, surface, now, len(result.items), assignment)
         return Recommendations(
             recommendation_id=rec_id,
             user_id=user_id,

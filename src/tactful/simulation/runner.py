@@ -169,21 +169,49 @@ def _visit(
     recs = engine.recommend(person.id, "home", n=N)
     tracker.served(person, recs, day, at)
     _reloads(engine, tracker, person, reload, at)
-    events = [Event(user_id=person.id, item_id=i.item_id, type="impression", context=ctx) for i in recs.items]
+    rid = recs.recommendation_id  # events name the list they answer (attribution)
+    events = [
+        Event(user_id=person.id, item_id=i.item_id, type="impression", context=ctx, recommendation_id=rid)
+        for i in recs.items
+    ]
     if not person.ignorer:
         current = person.likes_on(day)
         for k, item in enumerate(recs.items):
             shown = world.item_topic.get(item.item_id)
             if shown in current and draws[k, 0] < CLICK_P:
-                events.append(Event(user_id=person.id, item_id=item.item_id, type="click", context=ctx))
+                events.append(
+                    Event(
+                        user_id=person.id,
+                        item_id=item.item_id,
+                        type="click",
+                        context=ctx,
+                        recommendation_id=rid,
+                    )
+                )
                 tracker.positive(person, item.item_id, session, at)
                 probe.positive(person, item.item_id, session)
                 if draws[k, 1] < LIKE_P:
-                    events.append(Event(user_id=person.id, item_id=item.item_id, type="like", context=ctx))
+                    events.append(
+                        Event(
+                            user_id=person.id,
+                            item_id=item.item_id,
+                            type="like",
+                            context=ctx,
+                            recommendation_id=rid,
+                        )
+                    )
             elif shown not in current:
                 painful = shown == SENSITIVE_TAG and not person.in_event(day)
                 if draws[k, 2] < (PAINFUL_DISLIKE_P if painful else DISLIKE_P):
-                    events.append(Event(user_id=person.id, item_id=item.item_id, type="dislike", context=ctx))
+                    events.append(
+                        Event(
+                            user_id=person.id,
+                            item_id=item.item_id,
+                            type="dislike",
+                            context=ctx,
+                            recommendation_id=rid,
+                        )
+                    )
                     tracker.dislike(person, item.item_id)
     for item_id in organic:
         events.append(Event(user_id=person.id, item_id=item_id, type="click", context=ctx))

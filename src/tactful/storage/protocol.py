@@ -33,6 +33,8 @@ from tactful.domain.item import Item, TagMeta
 from tactful.domain.messages import Channel, MessagePreferences, MessageState, OutboxMessage
 from tactful.domain.person import Consent, Person
 from tactful.domain.stats import ItemStat
+from tactful.experiments.analysis import ExperimentData
+from tactful.experiments.model import Experiment
 from tactful.policy.hints import BackoffCounter
 from tactful.policy.promotions import ActivePromotion, Promotion
 from tactful.signals.profile import Profile, ProfileDelta
@@ -245,6 +247,30 @@ class DroppedEvents:
 
     deleted: int
     kept: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureRecord:
+    """A person's first exposure to an experiment's variant (stored once per person and experiment)."""
+
+    experiment_id: str
+    user_id: str
+    variant: str
+    at: float
+    surface: str
+    rec_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentServedRecord:
+    """A list served under an experiment's variant: events carrying its id are attributed to it."""
+
+    rec_id: str
+    experiment_id: str
+    user_id: str
+    variant: str
+    at: float
+    items: int
 
 
 # -- protocols -----------------------------------------------------------------------------
@@ -609,7 +635,53 @@ class MessageStore(Protocol):
         ...
 
 
-class Store(PolicyStore, KeyStore, TokenStore, AuditStore, PrivacyStore, MessageStore, Protocol):
+class ExperimentStore(Protocol):
+    """Experiments, their exposures and the lists served under them."""
+
+    def insert_experiment(self, experiment: Experiment) -> None:
+        """Store a new experiment (``Conflict`` if its id exists)."""
+        ...
+
+    def update_experiment(self, experiment: Experiment, expected_version: int) -> bool:
+        """Replace the experiment if its stored version is still ``expected_version``
+        (``experiment.version`` is stored); False when another writer got there first."""
+        ...
+
+    def get_experiment(self, experiment_id: str) -> Experiment | None: ...
+
+    def list_experiments(self, namespace: str | None = None) -> list[Experiment]:
+        """Every experiment (of one namespace), oldest id first."""
+        ...
+
+    def save_exposures(
+        self,
+        exposures: Sequence[ExposureRecord],
+        served: Sequence[ExperimentServedRecord],
+        check: ErasureCheck | None = None,
+    ) -> int:
+        """In one transaction: exposures (one per person and experiment; a later one for the
+        same pair is ignored, whichever worker sends it) and served lists (idempotent);
+        with ``check``, rows of people erased since are dropped. Returns the new exposures."""
+        ...
+
+    def experiment_data(
+        self,
+        experiment_id: str,
+        window_seconds: float,
+        event_types: Collection[str],
+        until: float,
+        prior: bool = False,
+    ) -> ExperimentData:
+        """Exposures, served lists up to ``until`` and the events of ``event_types``
+        attributed to them: same person, carrying the list's recommendation id, at most
+        ``window_seconds`` after the list (and up to ``until``). With ``prior``, each exposed
+        person's count of events before their first exposure."""
+        ...
+
+
+class Store(
+    PolicyStore, KeyStore, TokenStore, AuditStore, PrivacyStore, MessageStore, ExperimentStore, Protocol
+):
     """Durable state: catalog, people, events, profiles, aggregates, and every concern above."""
 
     url: str
@@ -697,6 +769,9 @@ __all__ = [
     "AuditStore",
     "DroppedEvents",
     "Erasure",
+    "ExperimentServedRecord",
+    "ExperimentStore",
+    "ExposureRecord",
     "Freshness",
     "ItemStat",
     "ItemStateRow",

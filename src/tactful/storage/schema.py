@@ -77,6 +77,7 @@ events = Table(
     Column("context", Text),
     Index("ix_events_user", "user_id"),
     Index("ix_events_ts", "ts"),
+    Index("ix_events_recommendation", "recommendation_id"),
     UniqueConstraint("event_id", "user_id", name="uq_events_user_event"),  # ids are per person
 )
 
@@ -263,6 +264,45 @@ message_feedback = Table(
     Column("detail", Text, nullable=False),
     Index("ix_message_feedback_user", "user_id", "at"),
 )
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("namespace", String(160), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_experiments_namespace", "namespace"),
+)
+"""Experiments: the spec and state as JSON, with the columns queries and updates need."""
+
+experiment_exposures = Table(
+    "experiment_exposures",
+    metadata,
+    Column("experiment_id", String(128), primary_key=True),
+    Column("user_id", String(128), primary_key=True),
+    Column("variant", String(32), nullable=False),
+    Column("first_at", Float, nullable=False),
+    Column("surface", String(32), nullable=False),
+    Column("rec_id", String(128), nullable=False),
+    Index("ix_experiment_exposures_user", "user_id"),
+)
+"""One row per person and experiment: the first time they were served under it."""
+
+experiment_served = Table(
+    "experiment_served",
+    metadata,
+    Column("rec_id", String(128), primary_key=True),
+    Column("experiment_id", String(128), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("variant", String(32), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("items", Integer, nullable=False),
+    Index("ix_experiment_served_experiment", "experiment_id", "at"),
+    Index("ix_experiment_served_user", "user_id"),
+)
+"""Every list served under an experiment: what events are attributed through."""
 
 PERSON_TABLES = (
     "persons",
@@ -275,5 +315,7 @@ PERSON_TABLES = (
     "message_prefs",
     "outbox",
     "message_feedback",
+    "experiment_exposures",
+    "experiment_served",
 )
 """Tables holding rows keyed by a person's id (used by export and erasure)."""

@@ -36,13 +36,14 @@ from tactful.storage.protocol import (
     StoredEvent,
 )
 from tactful.storage.sql_base import CATALOG_VERSION, CHUNK, chunks
+from tactful.storage.sql_experiments import SqlExperiments
 from tactful.storage.sql_messages import SqlMessages
 from tactful.storage.sql_policy import SqlPolicy
 from tactful.storage.sql_privacy import SqlPrivacy, erased_after
 from tactful.storage.sql_trust import SqlTrust
 
 
-class SqlStore(SqlPolicy, SqlTrust, SqlPrivacy, SqlMessages):
+class SqlStore(SqlPolicy, SqlTrust, SqlPrivacy, SqlMessages, SqlExperiments):
     """A :class:`~tactful.storage.protocol.Store` over SQLAlchemy Core."""
 
     def __init__(self, url: str) -> None:
