@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,7 +15,7 @@ from pydantic_settings import (
 
 from tactful.config.policy import PolicySettings, SurfaceSettings, default_surfaces
 from tactful.config.run import check_blend
-from tactful.config.security import AuthSettings, HttpSettings
+from tactful.config.security import AuthSettings, HttpSettings, WebSettings
 from tactful.signals.rules import EventRule
 
 
@@ -207,6 +207,13 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+
+    @model_validator(mode="after")
+    def _demo_needs_auth_off(self) -> Settings:
+        if self.web.demo and self.auth.enabled:
+            raise ValueError("web.demo serves pages that act for any person: turn auth.enabled off with it")
+        return self
 
     @classmethod
     def settings_customise_sources(
