@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
-from tactful.api.auth import public
+from tactful.api.auth import page_session
 from tactful.api.deps import EngineDep, LanesDep
 from tactful.domain.identifiers import ID_PATTERN
 from tactful.domain.item import Item
@@ -24,7 +24,7 @@ from tactful.web.charts import bar_chart, line_chart
 from tactful.web.guard import ADMIN_COOKIE, Operator, admin_operator, check_csrf, sign_in_admin
 from tactful.web.render import back, page
 
-router = APIRouter(include_in_schema=False, dependencies=[public()])
+router = APIRouter(include_in_schema=False, dependencies=[page_session()])
 Csrf = Annotated[str, Form(max_length=128)]
 NEGATIVE = ("dislike", "dismiss", "skip", "complaint", "unsubscribe")
 SAMPLE_PEOPLE = 30

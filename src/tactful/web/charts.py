@@ -7,7 +7,8 @@ from html import escape
 
 from markupsafe import Markup
 
-W, H, PAD_L, PAD_B, PAD_T = 560, 200, 44, 28, 12
+W, H, PAD_L, PAD_B, PAD_T = 420, 190, 46, 30, 12
+FONT = 13
 INK, GRID, BAR = "#1d2433", "#d5d9e0", "#1b6650"
 
 
@@ -18,7 +19,7 @@ def _frame(title: str, top: float, inner: str, labels: str) -> Markup:
         value = top * (1 - k / 4)
         grid.append(
             f'<line x1="{PAD_L}" x2="{W - 6}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>'
-            f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="{INK}">{value:g}</text>'
+            f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="{FONT}" fill="{INK}">{value:g}</text>'
         )
     return Markup(
         f'<svg viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}">'
@@ -48,8 +49,8 @@ def bar_chart(title: str, pairs: Sequence[tuple[str, float]]) -> Markup:
             f"<title>{escape(name)}: {value:g}</title></rect>"
         )
         labels.append(
-            f'<text x="{x + span * 0.35:.1f}" y="{H - 10}" text-anchor="middle" font-size="11" '
-            f'fill="{INK}">{escape(name[:14])}</text>'
+            f'<text x="{x + span * 0.35:.1f}" y="{H - 10}" text-anchor="middle" font-size="{FONT}" '
+            f'fill="{INK}">{escape(name[:16])}</text>'
         )
     return _frame(title, top, "".join(bars), "".join(labels))
 
@@ -64,7 +65,7 @@ def line_chart(title: str, values: Sequence[float], first: str, last: str) -> Ma
     )
     inner = f'<polyline points="{points}" fill="none" stroke="{BAR}" stroke-width="2.5"/>'
     labels = (
-        f'<text x="{PAD_L}" y="{H - 10}" font-size="11" fill="{INK}">{escape(first)}</text>'
-        f'<text x="{W - 10}" y="{H - 10}" font-size="11" text-anchor="end" fill="{INK}">{escape(last)}</text>'
+        f'<text x="{PAD_L}" y="{H - 10}" font-size="{FONT}" fill="{INK}">{escape(first)}</text>'
+        f'<text x="{W - 10}" y="{H - 10}" font-size="{FONT}" text-anchor="end" fill="{INK}">{escape(last)}</text>'
     )
     return _frame(title, top, inner, labels)

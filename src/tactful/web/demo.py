@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
-from tactful.api.auth import public
+from tactful.api.auth import page_session
 from tactful.api.deps import EngineDep, LanesDep
 from tactful.demo.personas import PERSONAS, VISITOR
 from tactful.domain.event import Event, EventContext
@@ -21,7 +21,7 @@ from tactful.web.changes import Snapshot, describe
 from tactful.web.guard import check_csrf
 from tactful.web.render import back, labels_for, page
 
-router = APIRouter(include_in_schema=False, dependencies=[public()])
+router = APIRouter(include_in_schema=False, dependencies=[page_session()])
 ACTIONS = {"like": "like", "dislike": "dislike", "save": "save", "skip": "skip"}
 DONE = {
     "like": "You liked “{title}”",

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
-from tactful.api.auth import public
+from tactful.api.auth import page_session
 from tactful.api.deps import EngineDep, LanesDep
 from tactful.domain.identifiers import TAG_PATTERN
 from tactful.engine import Engine
@@ -25,7 +25,7 @@ from tactful.web.guard import ME_COOKIE, check_csrf, finish, me_user, start_me_s
 from tactful.web.render import back, labels_for, page
 from tactful.web.text import Labels, evidence_words, plural
 
-router = APIRouter(include_in_schema=False, dependencies=[public()])
+router = APIRouter(include_in_schema=False, dependencies=[page_session()])
 Csrf = Annotated[str, Form(max_length=128)]
 PROVENANCE_WORDS = {
     "explicit": "What you tell us: likes, saves, ratings and interests you state.",
@@ -45,21 +45,31 @@ CATEGORY_WORDS = {
 
 
 def tag_evidence(engine: Engine, user: str, labels: Labels) -> dict[str, str]:
-    """Per tag, what the person did that taught it, from their items' traces, in words:
-    "you liked or played 4 albums with it on 3 days"."""
+    """Per tag, what the person did that taught it, read from their items' traces, in words:
+    "You liked or saved 4 Jazz albums and played 7 more, on 9 days"."""
     profile = engine.person_state(user).profile
-    items: dict[str, int] = {}
+    told: dict[str, int] = {}
+    played: dict[str, int] = {}
     days: dict[str, set[int]] = {}
     for state in profile.items.values():
+        explicit = state.scores.parts.get("explicit")
         for tag, part in state.trace.tags.items():
             if part.last_positive is None:
                 continue
-            items[tag] = items.get(tag, 0) + 1
+            target = told if explicit is not None and explicit[0] > 0 else played
+            target[tag] = target.get(tag, 0) + 1
             days.setdefault(tag, set()).update(state.trace.days or [int(part.last_positive // DAY)])
-    return {
-        tag: f"you liked, saved or played {plural(n, 'album')} with it on {plural(len(days[tag]), 'day')}"
-        for tag, n in items.items()
-    }
+    out = {}
+    for tag in set(told) | set(played):
+        name = labels(tag)
+        bits = []
+        if told.get(tag):
+            bits.append(f"liked or saved {plural(told[tag], name + ' album')}")
+        if played.get(tag):
+            more = " more" if told.get(tag) else ""
+            bits.append(f"played {plural(played[tag], 'album' if more else name + ' album')}{more}")
+        out[tag] = "You " + " and ".join(bits) + f", on {plural(len(days[tag]), 'day')}"
+    return out
 
 
 def _sensitive_categories(engine: Engine) -> list[str]:

@@ -47,20 +47,16 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def evidence_words(interest: InterestView, labels: Labels, signals: int | None = None) -> str:
-    """'stated by you' / 'from 4 signals on 3 days or visits, last on 2 May' in words."""
+def evidence_words(interest: InterestView, labels: Labels) -> str:
+    """What is left to say beyond the items: a statement, the last time, or where it came from."""
     parts: list[str] = []
     if interest.stated:
-        parts.append("you told us you like it")
-    if interest.evidence:
-        parts.append(f"you showed interest in it on {plural(interest.evidence, 'separate day or visit')}")
-    kinds = [p for p, v in sorted(interest.provenance.items(), key=lambda kv: -kv[1]) if v > 0]
-    if kinds:
-        how = {"explicit": "things you told us (likes, saves)", "observed": "what you played or skipped"}
-        parts.append("learned from " + " and ".join(how.get(k, k) for k in kinds))
+        parts.append("You told us you like it")
+    elif interest.evidence and not interest.provenance:
+        parts.append(f"Seen on {plural(interest.evidence, 'separate day or visit', 'separate days or visits')}")
     if interest.last_positive is not None:
         parts.append("last on " + _day(interest.last_positive))
-    return "; ".join(parts) or "no evidence left"
+    return "; ".join(parts)
 
 
 def _day(at: datetime) -> str:
