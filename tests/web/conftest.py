@@ -42,14 +42,21 @@ def free_port() -> int:
 
 def _cli(*args: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-m", "tactful.cli.main", *args], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-m", "tactful.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return out.stdout
 
 
 def _start(args: list[str], base: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tactful.cli.main", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "tactful.cli.main", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -87,10 +94,15 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     procs = [demo]
     try:
         _cli("demo", "--no-serve", "--people", "20", "--data-dir", str(serve_data))
-        key = _cli("keys", "create", "--name", "browser-test", "--scope", "admin", "--data-dir", str(serve_data))
+        key = _cli(
+            "keys", "create", "--name", "browser-test", "--scope", "admin", "--data-dir", str(serve_data)
+        )
         secret = next(line for line in key.splitlines() if line.startswith("tk_"))
         procs.append(
-            _start(["serve", "--port", str(serve_port), "--data-dir", str(serve_data)], f"http://127.0.0.1:{serve_port}")
+            _start(
+                ["serve", "--port", str(serve_port), "--data-dir", str(serve_data)],
+                f"http://127.0.0.1:{serve_port}",
+            )
         )
         yield Servers(f"http://127.0.0.1:{demo_port}", f"http://127.0.0.1:{serve_port}", secret, serve_data)
     finally:

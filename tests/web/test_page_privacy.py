@@ -46,7 +46,9 @@ def test_without_demo_mode_there_are_no_demo_pages(site) -> None:  # type: ignor
     landing = client.get("/")
     assert landing.status_code == 200 and not any(o in landing.text for o in OTHERS)
     assert client.get("/store").status_code == 404
-    assert client.post("/demo/act", data={"who": ME, "item": "jazz-1", "action": "like", "csrf": "x"}).status_code in (
+    assert client.post(
+        "/demo/act", data={"who": ME, "item": "jazz-1", "action": "like", "csrf": "x"}
+    ).status_code in (
         400,
         404,
     )
@@ -70,9 +72,14 @@ def test_me_opens_with_the_token_and_shows_only_that_person(site) -> None:  # ty
     assert not any(o in page.text for o in OTHERS)
     # a change: CSRF token required, and the change is stored
     token = _csrf(page.text)
-    assert client.post("/me/interest", data={"tag": "genre:jazz", "what": "mute", "csrf": "forged"}).status_code == 400
+    assert (
+        client.post("/me/interest", data={"tag": "genre:jazz", "what": "mute", "csrf": "forged"}).status_code
+        == 400
+    )
     assert "genre:jazz" not in engine.profile(ME).muted_topics
-    ok = client.post("/me/interest", data={"tag": "genre:jazz", "what": "mute", "csrf": token}, follow_redirects=False)
+    ok = client.post(
+        "/me/interest", data={"tag": "genre:jazz", "what": "mute", "csrf": token}, follow_redirects=False
+    )
     assert ok.status_code == 303
     assert "genre:jazz" in engine.profile(ME).muted_topics
     # a cross-site form is refused even with the right token
@@ -117,7 +124,9 @@ def test_admin_needs_an_admin_key_and_a_valid_session(site) -> None:  # type: ig
         assert resp.status_code == 401 and "not an active admin key" in resp.text
     assert client.post("/admin/signin", data={"key": creds["admin"]}).status_code == 422  # no CSRF field
     ok = client.post("/admin/signin", data={"key": creds["admin"], "csrf": token}, follow_redirects=False)
-    assert ok.status_code == 303 and creds["admin"] not in ok.headers["set-cookie"]  # the key is never the cookie
+    assert (
+        ok.status_code == 303 and creds["admin"] not in ok.headers["set-cookie"]
+    )  # the key is never the cookie
     overview = client.get("/admin")
     assert "Overview" in overview.text and "<svg" in overview.text
     person = client.get("/admin/person", params={"id": ME})

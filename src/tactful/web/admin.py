@@ -35,7 +35,9 @@ def _signin(request: Request, engine: Engine, problem: str | None = None, status
     return page(request, engine, "admin_signin.html", {"problem": problem}, status)
 
 
-def _audit(engine: Engine, operator: Operator, action: str, subject: str | None = None, **details: object) -> None:
+def _audit(
+    engine: Engine, operator: Operator, action: str, subject: str | None = None, **details: object
+) -> None:
     engine.audit.record(f"admin.page.{action}", operator.actor, subject=subject, details=details)
 
 
@@ -63,7 +65,10 @@ def overview_data(engine: Engine) -> dict[str, object]:
         "active_day": day.active_people,
         "coverage": bar_chart(
             "Catalog coverage",
-            [("engaged with", 100 * engaged / max(1, len(catalog.items))), ("recommended", 100 * len(shown) / max(1, len(catalog.items)))],
+            [
+                ("engaged with", 100 * engaged / max(1, len(catalog.items))),
+                ("recommended", 100 * len(shown) / max(1, len(catalog.items))),
+            ],
         ),
         "engaged_items": engaged,
         "shown_items": len(shown),
@@ -72,11 +77,17 @@ def overview_data(engine: Engine) -> dict[str, object]:
         "negative_rate": (negative / total) if total else None,
         "negative": negative,
         "total_day": total,
-        "types": bar_chart("Events by type, last 24 hours", sorted(day.by_type.items(), key=lambda kv: -kv[1])[:8]),
-        "denials": bar_chart("Policy denials by reason (sampled lists)", denials.most_common(8)) if denials else None,
+        "types": bar_chart(
+            "Events by type, last 24 hours", sorted(day.by_type.items(), key=lambda kv: -kv[1])[:8]
+        ),
+        "denials": bar_chart("Policy denials by reason (sampled lists)", denials.most_common(8))
+        if denials
+        else None,
         "denial_counts": denials.most_common(8),
         "model_version": engine.models.version,
-        "model_meta": {} if model is None else {
+        "model_meta": {}
+        if model is None
+        else {
             "items": model.artifact.n_items,
             "train seconds": model.artifact.train_seconds,
             **{k: v for k, v in model.artifact.extra.items() if isinstance(v, int | float | str)},
@@ -90,12 +101,18 @@ async def admin(request: Request, engine: EngineDep, lanes: LanesDep) -> Respons
     if operator is None:
         return _signin(request, engine)
     data = await lanes.read.run(overview_data, engine)
-    return page(request, engine, "admin.html", {"tab": "overview", "operator": operator, "missing": MISSING, **data})
+    return page(
+        request, engine, "admin.html", {"tab": "overview", "operator": operator, "missing": MISSING, **data}
+    )
 
 
 @router.post("/admin/signin")
 async def signin(
-    request: Request, engine: EngineDep, lanes: LanesDep, key: Annotated[str, Form(max_length=512)], csrf: Csrf
+    request: Request,
+    engine: EngineDep,
+    lanes: LanesDep,
+    key: Annotated[str, Form(max_length=512)],
+    csrf: Csrf,
 ) -> Response:
     check_csrf(engine, request, csrf)
     response = back(request, "/admin", "Signed in.")
@@ -130,12 +147,23 @@ async def catalog(
         return _signin(request, engine)
     index = engine.catalog()
     needle = q.strip().lower()
-    found = [i for i in index.items if not needle or needle in (i.title.lower() + " " + i.id.lower() + " " + " ".join(i.tags))]
+    found = [
+        i
+        for i in index.items
+        if not needle or needle in (i.title.lower() + " " + i.id.lower() + " " + " ".join(i.tags))
+    ]
     return page(
         request,
         engine,
         "admin_catalog.html",
-        {"tab": "catalog", "operator": operator, "items": found[offset : offset + 25], "q": q, "offset": offset, "total": len(found)},
+        {
+            "tab": "catalog",
+            "operator": operator,
+            "items": found[offset : offset + 25],
+            "q": q,
+            "offset": offset,
+            "total": len(found),
+        },
     )
 
 
@@ -163,17 +191,23 @@ async def edit_item(
         )
         engine.upsert_items([updated])
         _audit(
-            engine, operator, "catalog_update", item_id=item,
+            engine,
+            operator,
+            "catalog_update",
+            item_id=item,
             tags_added=sorted(set(updated.tags) - set(current.tags)),
             tags_removed=sorted(set(current.tags) - set(updated.tags)),
             sensitive=updated.sensitive,
         )
-        return f"Saved “{updated.title or item}”: {len(updated.tags)} tags, sensitive: {', '.join(updated.sensitive) or 'no'}."
+        flags = ", ".join(updated.sensitive) or "no"
+        return f"Saved “{updated.title or item}”: {len(updated.tags)} tags, sensitive: {flags}."
 
     try:
         message = await lanes.write.run(work)
     except (TactfulError, ValueError) as exc:
-        message = "Nothing saved: " + (exc.message if isinstance(exc, TactfulError) else str(exc).splitlines()[0])
+        message = "Nothing saved: " + (
+            exc.message if isinstance(exc, TactfulError) else str(exc).splitlines()[0]
+        )
     return back(request, f"/admin/catalog?q={item}", message)
 
 
@@ -189,6 +223,7 @@ async def person(
         return _signin(request, engine)
     context: dict[str, object] = {"tab": "person", "operator": operator, "person_id": id}
     if id:
+
         def look() -> dict[str, object]:
             _audit(engine, operator, "person_lookup", subject=engine.signer.subject_hash(id))
             recs = engine.preview(id, n=10, explain=True)
@@ -197,6 +232,7 @@ async def person(
                 "recs": recs,
                 "full": json.dumps(recs.model_dump(mode="json"), indent=2)[:60_000],
             }
+
         context.update(await lanes.read.run(look))
     return page(request, engine, "admin_person.html", context)
 
@@ -214,6 +250,12 @@ async def policy(request: Request, engine: EngineDep) -> Response:
         "blend": settings.scoring.model_dump(mode="json"),
     }
     return page(
-        request, engine, "admin_policy.html",
-        {"tab": "policy", "operator": operator, "sections": {k: json.dumps(v, indent=2, sort_keys=True) for k, v in shown.items()}},
+        request,
+        engine,
+        "admin_policy.html",
+        {
+            "tab": "policy",
+            "operator": operator,
+            "sections": {k: json.dumps(v, indent=2, sort_keys=True) for k, v in shown.items()},
+        },
     )

@@ -54,7 +54,9 @@ class PageAdmission:
         if path.startswith("/admin/") and path != "/admin/signin" and ADMIN_COOKIE not in cookies:
             return _refusal(401, "unauthorized", "sign in to the dashboard first")
         if CSRF_COOKIE not in cookies:
-            return _refusal(400, "csrf_rejected", "this form did not come from a page of this site: reload it")
+            return _refusal(
+                400, "csrf_rejected", "this form did not come from a page of this site: reload it"
+            )
         for name, value in scope["headers"]:
             if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
                 return _refusal(413, "payload_too_large", f"a page form holds at most {self.limit} bytes")
@@ -71,7 +73,10 @@ class PageAdmission:
                 {
                     "type": "http.response.start",
                     "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
                 }
             )
             await send({"type": "http.response.body", "body": body})

@@ -31,19 +31,22 @@ def _scores(view: ProfileView) -> dict[str, float]:
 
 
 def interest_moves(before: ProfileView, after: ProfileView, labels: Labels) -> list[str]:
-    """Sentences about the interests that moved most, up and down."""
+    """Sentences about the interests that moved most, up and down, and those that went."""
     old, new = _scores(before), _scores(after)
-    deltas = {t: new.get(t, 0.0) - old.get(t, 0.0) for t in set(old) | set(new)}
+    deltas = {t: new[t] - old.get(t, 0.0) for t in new}
     ups = [t for t, d in sorted(deltas.items(), key=lambda kv: -kv[1]) if d > 1e-6][:2]
     downs = [t for t, d in sorted(deltas.items(), key=lambda kv: kv[1]) if d < -1e-6][:2]
+    forgotten = [t for t, v in sorted(old.items(), key=lambda kv: -kv[1]) if t not in new and v > 0]
+    cleared = [t for t, v in sorted(old.items(), key=lambda kv: kv[1]) if t not in new and v <= 0]
     out = []
     if ups:
         out.append("More " + " and ".join(labels(t) for t in ups) + " for you")
-    gone = [t for t in old if t not in new]
-    if gone:
-        out.append("Forgotten: " + ", ".join(labels(t) for t in gone[:3]) + (" …" if len(gone) > 3 else ""))
-    elif downs:
+    if downs:
         out.append("Less " + " and ".join(labels(t) for t in downs))
+    if forgotten:
+        out.append("Forgotten: " + _some(forgotten, labels))
+    if cleared:
+        out.append("No longer held against you: " + _some(cleared, labels))
     established_before = {i.tag for i in before.interests if i.established}
     for i in after.interests:
         if i.established and i.tag not in established_before:
@@ -53,6 +56,10 @@ def interest_moves(before: ProfileView, after: ProfileView, labels: Labels) -> l
             )
             break
     return out
+
+
+def _some(tags: list[str], labels: Labels) -> str:
+    return ", ".join(labels(t) for t in tags[:3]) + (f" and {len(tags) - 3} more" if len(tags) > 3 else "")
 
 
 def feed_moves(before: list[str], after: Recommendations, labels: Labels) -> list[str]:
@@ -84,5 +91,7 @@ def describe(
     parts.extend(m + "." for m in moves)
     parts.extend(m + "." for m in feed_moves(before.feed, after_feed, labels))
     if before.profile.engagement != after_profile.engagement:
-        parts.append(f"You are now {ENGAGEMENT_WORDS.get(after_profile.engagement, after_profile.engagement)}.")
+        parts.append(
+            f"You are now {ENGAGEMENT_WORDS.get(after_profile.engagement, after_profile.engagement)}."
+        )
     return " ".join(parts)

@@ -19,11 +19,12 @@ def _frame(title: str, top: float, inner: str, labels: str) -> Markup:
         value = top * (1 - k / 4)
         grid.append(
             f'<line x1="{PAD_L}" x2="{W - 6}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>'
-            f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="{FONT}" fill="{INK}">{value:g}</text>'
+            f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="{FONT}" '
+            f'fill="{INK}">{value:g}</text>'
         )
     return Markup(
         f'<svg viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}">'
-        f'<title>{escape(title)}</title>{"".join(grid)}{inner}{labels}</svg>'
+        f"<title>{escape(title)}</title>{''.join(grid)}{inner}{labels}</svg>"
     )
 
 
@@ -45,7 +46,8 @@ def bar_chart(title: str, pairs: Sequence[tuple[str, float]]) -> Markup:
         h = (H - PAD_T - PAD_B) * value / top
         x = PAD_L + k * span + span * 0.15
         bars.append(
-            f'<rect x="{x:.1f}" y="{H - PAD_B - h:.1f}" width="{span * 0.7:.1f}" height="{h:.1f}" fill="{BAR}">'
+            f'<rect x="{x:.1f}" y="{H - PAD_B - h:.1f}" width="{span * 0.7:.1f}" height="{h:.1f}" '
+            f'fill="{BAR}">'
             f"<title>{escape(name)}: {value:g}</title></rect>"
         )
         labels.append(
@@ -66,6 +68,7 @@ def line_chart(title: str, values: Sequence[float], first: str, last: str) -> Ma
     inner = f'<polyline points="{points}" fill="none" stroke="{BAR}" stroke-width="2.5"/>'
     labels = (
         f'<text x="{PAD_L}" y="{H - 10}" font-size="{FONT}" fill="{INK}">{escape(first)}</text>'
-        f'<text x="{W - 10}" y="{H - 10}" font-size="{FONT}" text-anchor="end" fill="{INK}">{escape(last)}</text>'
+        f'<text x="{W - 10}" y="{H - 10}" font-size="{FONT}" text-anchor="end" '
+        f'fill="{INK}">{escape(last)}</text>'
     )
     return _frame(title, top, inner, labels)

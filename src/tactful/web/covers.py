@@ -39,9 +39,7 @@ def cover_svg(item_id: str, title: str, tags: list[str], size: int = 120) -> Mar
         x, y, r = 10 + h[k] % 100, 10 + h[k + 4] % 100, 8 + h[k + 8] % 34
         opacity = 0.25 + (h[k + 12] % 50) / 100
         if mood in ("mood:calm", "mood:melancholy", "mood:romantic"):
-            shapes.append(
-                f'<circle cx="{x}" cy="{y}" r="{r}" fill="{accent}" fill-opacity="{opacity:.2f}"/>'
-            )
+            shapes.append(f'<circle cx="{x}" cy="{y}" r="{r}" fill="{accent}" fill-opacity="{opacity:.2f}"/>')
         else:
             shapes.append(
                 f'<rect x="{x - r / 2:.0f}" y="{y - r / 2:.0f}" width="{r}" height="{r}" '

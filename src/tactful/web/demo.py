@@ -87,9 +87,7 @@ async def home(
 ) -> Response:
     if not engine.settings.web.demo:
         return page(request, engine, "landing.html", {"auth": engine.settings.auth.enabled})
-    return await lanes.read.run(
-        lambda: page(request, engine, "feed.html", _context(engine, who, "feed"))
-    )
+    return await lanes.read.run(lambda: page(request, engine, "feed.html", _context(engine, who, "feed")))
 
 
 @router.get("/store")
@@ -104,11 +102,15 @@ async def store(
 
 
 def _snapshot(engine: Engine, user: str) -> Snapshot:
-    return Snapshot(engine.profile(user), [r.item_id for r in engine.preview(user, n=FEED_N, explain=False).items])
+    return Snapshot(
+        engine.profile(user), [r.item_id for r in engine.preview(user, n=FEED_N, explain=False).items]
+    )
 
 
 def _after(engine: Engine, user: str, done: str, before: Snapshot) -> str:
-    return describe(done, before, engine.profile(user), engine.preview(user, n=FEED_N, explain=False), labels_for(engine))
+    return describe(
+        done, before, engine.profile(user), engine.preview(user, n=FEED_N, explain=False), labels_for(engine)
+    )
 
 
 def _title(engine: Engine, item: str) -> str:
@@ -217,7 +219,9 @@ async def control(
             )
         else:  # creator or topic: muted everywhere, and what was learned through it forgotten
             engine.mute_topic(who, tag)
-            done = f"Muted {labels.phrase(tag)}: none of it will be recommended, and what it taught is forgotten"
+            done = (
+                f"Muted {labels.phrase(tag)}: none of it will be recommended, and what it taught is forgotten"
+            )
         return _after(engine, who, done, before)
 
     message = await _attempt(lanes.write.run, run)
@@ -240,7 +244,12 @@ async def unmute(
     def run() -> str:
         before = _snapshot(engine, who)
         engine.unmute_topic(who, tag)
-        return _after(engine, who, f"Unmuted {labels_for(engine).phrase(tag)}: it is learned afresh from new signals only", before)
+        return _after(
+            engine,
+            who,
+            f"Unmuted {labels_for(engine).phrase(tag)}: it is learned afresh from new signals only",
+            before,
+        )
 
     message = await _attempt(lanes.write.run, run)
     return back(request, f"{_place(where)}?who={quote(who, safe='')}", message)

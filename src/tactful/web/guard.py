@@ -58,14 +58,18 @@ def check_csrf(engine: Engine, request: Request, token: str | None) -> None:
             raise CsrfRejected("this form was sent from another site")
     seed = request.cookies.get(CSRF_COOKIE)
     if not seed or not token or not hmac.compare_digest(token, engine.signer.mac("csrf", seed)):
-        raise CsrfRejected("this form has expired or did not come from this site: reload the page and try again")
+        raise CsrfRejected(
+            "this form has expired or did not come from this site: reload the page and try again"
+        )
 
 
 def finish(request: Request, response: Response) -> Response:
     """Set the CSRF cookie a page minted; pages are never cached."""
     seed = getattr(request.state, "csrf_seed", None)
     if seed:
-        response.set_cookie(CSRF_COOKIE, seed, httponly=True, samesite="strict", secure=_secure(request), path="/")
+        response.set_cookie(
+            CSRF_COOKIE, seed, httponly=True, samesite="strict", secure=_secure(request), path="/"
+        )
     response.headers["cache-control"] = "no-store"
     return response
 
@@ -73,7 +77,12 @@ def finish(request: Request, response: Response) -> Response:
 # -- flash: the "what changed" message carried across the redirect after a form -------------
 def set_flash(request: Request, response: Response, text: str) -> None:
     response.set_cookie(
-        FLASH_COOKIE, quote(text[:MAX_FLASH]), httponly=True, samesite="strict", secure=_secure(request), path="/"
+        FLASH_COOKIE,
+        quote(text[:MAX_FLASH]),
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/",
     )
 
 

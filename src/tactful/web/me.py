@@ -110,7 +110,9 @@ async def me(
         try:
             await lanes.write.run(start_me_session, engine, request, response, token)
         except TactfulError:
-            return page(request, engine, "me_signin.html", {"problem": "This link is not valid any more."}, 401)
+            return page(
+                request, engine, "me_signin.html", {"problem": "This link is not valid any more."}, 401
+            )
         return response
     user = me_user(engine, request)
     if user is None:
@@ -152,7 +154,9 @@ async def interest(
         name = labels.phrase(tag)
         if what == "remove":
             engine.remove_interest(user, tag)
-            return f"Removed {name} from what we know about you; it will not be learned again unless you add it."
+            return (
+                f"Removed {name} from what we know about you; it will not be learned again unless you add it."
+            )
         if what == "mute":
             engine.mute_topic(user, tag)
             return f"Muted {name}: nothing with it will be recommended, and what it taught is forgotten."
@@ -177,26 +181,25 @@ async def consent(
 ) -> Response:
     def work(user: str) -> str:
         before = engine.profile(user).consent
-        after = {
-            "personalization": personalization == "on",
-            "provenances": sorted(set(provenance or [])),
-            "sensitive_opt_in": sorted(set(sensitive or [])),
-        }
-        engine.set_consent(user, after)
+        on = personalization == "on"
+        kinds = sorted(set(provenance or []))
+        opted = sorted(set(sensitive or []))
+        engine.set_consent(user, {"personalization": on, "provenances": kinds, "sensitive_opt_in": opted})
         said = []
-        if before.get("personalization") != after["personalization"]:
-            said.append("personal recommendations are " + ("on" if after["personalization"] else "off"))
-        added = set(after["sensitive_opt_in"]) - set(before.get("sensitive_opt_in", []))
-        dropped = set(before.get("sensitive_opt_in", [])) - set(after["sensitive_opt_in"])
+        if before.get("personalization") != on:
+            said.append("personal recommendations are " + ("on" if on else "off"))
+        added = set(opted) - set(before.get("sensitive_opt_in", []))
+        dropped = set(before.get("sensitive_opt_in", [])) - set(opted)
         if added:
             said.append("you opted in to " + ", ".join(CATEGORY_WORDS.get(c, c) for c in sorted(added)))
         if dropped:
             said.append(
-                "you opted out of " + ", ".join(CATEGORY_WORDS.get(c, c) for c in sorted(dropped))
+                "you opted out of "
+                + ", ".join(CATEGORY_WORDS.get(c, c) for c in sorted(dropped))
                 + ": everything learned through it is forgotten"
             )
-        if set(before.get("provenances", [])) != set(after["provenances"]):
-            said.append("we now use only " + (", ".join(after["provenances"]) or "nothing") + " signals")
+        if set(before.get("provenances", [])) != set(kinds):
+            said.append("we now learn only from " + (", ".join(kinds) or "no") + " signals")
         return ("Saved: " + "; ".join(said) + ".") if said else "Saved: nothing was different."
 
     return await _change(request, engine, lanes, csrf, work)
@@ -227,7 +230,9 @@ async def delete(
 ) -> Response:
     user = _who(engine, request, csrf)
     if confirm != "yes":
-        return back(request, "/me", "Nothing was deleted: tick the box to confirm that you want your account deleted.")
+        return back(
+            request, "/me", "Nothing was deleted: tick the box to confirm that you want your account deleted."
+        )
     await lanes.write.run(engine.erase_person, user, "user:" + engine.signer.subject_hash(user))
     response = page(request, engine, "me_deleted.html", {})
     response.delete_cookie(ME_COOKIE, path="/")

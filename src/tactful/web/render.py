@@ -19,7 +19,9 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.globals["cover"] = cover_svg
 templates.env.globals["status_words"] = STATUS_WORDS
 templates.env.filters["sentence"] = lambda text: str(text)[:1].upper() + str(text)[1:]
-templates.env.tests["match"] = lambda value, pattern: isinstance(value, str) and re.match(pattern, value) is not None
+templates.env.tests["match"] = lambda value, pattern: (
+    isinstance(value, str) and re.match(pattern, value) is not None
+)
 
 
 def labels_for(engine: Engine) -> Labels:

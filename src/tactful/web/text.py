@@ -53,7 +53,9 @@ def evidence_words(interest: InterestView, labels: Labels) -> str:
     if interest.stated:
         parts.append("You told us you like it")
     elif interest.evidence and not interest.provenance:
-        parts.append(f"Seen on {plural(interest.evidence, 'separate day or visit', 'separate days or visits')}")
+        parts.append(
+            f"Seen on {plural(interest.evidence, 'separate day or visit', 'separate days or visits')}"
+        )
     if interest.last_positive is not None:
         parts.append("last on " + _day(interest.last_positive))
     return "; ".join(parts)
