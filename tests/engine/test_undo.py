@@ -116,3 +116,26 @@ def test_undo_equals_a_history_without_the_dislikes(
             clock.advance(seconds=3600 * 7)
         a.undo_dislike("p", undo)
         assert _snapshot(a, "p") == _snapshot(b, "p")
+
+
+def test_undo_over_http_with_the_persons_own_token(tmp_path: Path, clock: ManualClock) -> None:
+    from fastapi.testclient import TestClient
+
+    from tactful.config.security import AuthSettings
+    from tactful.web.site import create_site
+
+    settings = Settings(data_dir=tmp_path / "h", auth=AuthSettings(enabled=True))
+    with Engine(settings, clock=clock) as engine:
+        engine.upsert_items(media_items())
+        engine.ingest([Event(user_id="ann", item_id="jazz-1", type="dislike")])
+        client = TestClient(create_site(engine))
+        own = {"Authorization": f"Bearer {engine.issue_user_token('ann')}"}
+        other = {"Authorization": f"Bearer {engine.issue_user_token('bob')}"}
+        assert client.post("/v1/users/ann/undo", json={"item_id": "jazz-1"}, headers=other).status_code == 403
+        done = client.post(
+            "/v1/users/ann/undo", json={"item_id": "jazz-1", "types": ["dislike"]}, headers=own
+        )
+        assert done.status_code == 200 and done.json()["removed"] == 1
+        assert engine.profile("ann").disliked_items == []
+        bad = client.post("/v1/users/ann/undo", json={"item_id": "jazz-1", "types": ["like"]}, headers=own)
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "types"

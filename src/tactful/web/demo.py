@@ -172,7 +172,7 @@ async def undo(
 
     def run() -> str:
         before = _snapshot(engine, who)
-        taken = engine.undo_dislike(who, item)
+        taken = engine.undo_dislike(who, item, ["dislike", "dismiss"])
         title = _title(engine, item)
         if not taken.removed:
             return f"There was no “not for me” on “{title}” to undo."
