@@ -36,7 +36,8 @@ def test_covers_and_charts_are_self_contained_svg() -> None:
     ):
         ET.fromstring(str(svg))  # well-formed
         assert not re.search(r"https?:|//", str(svg))
-    assert "RG" in cover_svg("a1", "Rooms of the Garden", ["genre:jazz"])
+    assert ">RG<" in cover_svg("a1", "Rooms of the Garden", ["genre:jazz"])
+    assert ">RG<" in cover_svg("a1", "Rooms of the Garden, Vol. 3", ["genre:jazz"])
 
 
 def test_the_message_is_read_off_the_engines_before_and_after(tmp_path, clock: ManualClock) -> None:  # type: ignore[no-untyped-def]

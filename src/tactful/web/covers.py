@@ -45,7 +45,8 @@ def cover_svg(item_id: str, title: str, tags: list[str], size: int = 120) -> Mar
                 f'<rect x="{x - r / 2:.0f}" y="{y - r / 2:.0f}" width="{r}" height="{r}" '
                 f'transform="rotate({h[k] % 90} {x} {y})" fill="{accent}" fill-opacity="{opacity:.2f}"/>'
             )
-    words = [w for w in title.replace(",", " ").split() if w[:1].isalpha() and w.lower() not in SMALL_WORDS]
+    plain = [w.strip(",.;:!?()") for w in title.split()]
+    words = [w for w in plain if w[:1].isalpha() and w.lower() not in SMALL_WORDS]
     initials = (words[0][0] + (words[-1][0] if len(words) > 1 else "")).upper() if words else "♪"
     return Markup(
         f'<svg class="cover" viewBox="0 0 120 120" width="{size}" height="{size}" aria-hidden="true" '
