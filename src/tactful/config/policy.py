@@ -17,7 +17,7 @@ PROTECTED_RULES = frozenset({"disliked", "sensitive", "muted", "provenance"})
 """Rules a surface may not switch off: they guard promises made to the person."""
 
 SWITCHABLE_RULES = frozenset(
-    {"consumed", "similar_to_disliked", "impression_discount", "surface_filter", "availability"}
+    {"consumed", "similar_to_disliked", "skipped", "impression_discount", "surface_filter", "availability"}
 )
 
 

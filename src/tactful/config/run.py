@@ -59,6 +59,7 @@ class RunConfig(BaseModel):
     surfaces: dict[str, SurfaceSettings] = Field(default_factory=dict)
     ramp: Ramp = Field(default_factory=Ramp)
     similar_tag_penalty: float = Field(0.5, ge=0, le=1)
+    negative_item_rate: float = Field(1.0, ge=0, le=100)
     trending_half_life_days: float = Field(3.0, gt=0, le=3650)
     default_n: int = Field(10, ge=1, le=200)
 
@@ -81,6 +82,7 @@ class RunConfig(BaseModel):
                 evidence_threshold=p.evidence_threshold,
             ),
             similar_tag_penalty=settings.scoring.similar_tag_penalty,
+            negative_item_rate=settings.scoring.negative_item_rate,
             trending_half_life_days=settings.scoring.trending_half_life_days,
             default_n=settings.default_n,
         )

@@ -63,7 +63,23 @@ class ScoringSettings(BaseModel):
         },
     )
     similar_tag_penalty: float = Field(
-        0.5, ge=0, le=1, description="Multiplier for items sharing a tag with a disliked item."
+        0.5,
+        ge=0,
+        le=1,
+        description=(
+            "Strongest multiplier for items sharing a tag with a disliked item (a creator, or a "
+            "specific tag the person has no positive evidence for); common tags the person "
+            "likes on many days are demoted far less."
+        ),
+    )
+    negative_item_rate: float = Field(
+        1.0,
+        ge=0,
+        le=100,
+        description=(
+            "How much an item's own negative signals (skips, short plays) demote it: "
+            "multiplier 1 / (1 + rate * |weight|); one skip (-0.5) gives 0.67. 0 turns it off."
+        ),
     )
 
     @field_validator("blend")

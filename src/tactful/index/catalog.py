@@ -25,6 +25,7 @@ class CatalogArrays:
     item_tag_norm64: sp.csr_matrix  # ``item_tag_norm`` in float64 (what scipy would upcast to per call)
     tag_counts: np.ndarray  # distinct tags per item
     creator_tags: np.ndarray  # bool per tag: a ``creator:`` tag
+    tag_specificity: np.ndarray  # per tag in [0, 1]: how much one item with it says (see below)
     categories: tuple[str, ...]  # every sensitive category in the catalog, sorted
     category_index: dict[str, int]
     item_category: np.ndarray  # bool item×category: the item is in that sensitive category
@@ -51,19 +52,31 @@ class CatalogArrays:
         csc = sp.csc_matrix(item_tag)
         csc.sort_indices()
         counts = np.asarray(item_tag.sum(axis=1)).ravel()
-        for array in (counts, item_category):
+        creators = np.array([t.startswith("creator:") for t in tag_ids], dtype=bool)
+        specificity = tag_specificity(np.diff(csc.indptr), creators, item_tag.shape[0])
+        for array in (counts, item_category, specificity):
             array.flags.writeable = False
         return cls(
             item_tag_csc=csc,
             item_tag_norm64=sp.csr_matrix(item_tag_norm, dtype=np.float64),
             tag_counts=counts,
-            creator_tags=np.array([t.startswith("creator:") for t in tag_ids], dtype=bool),
+            creator_tags=creators,
+            tag_specificity=specificity,
             categories=categories,
             category_index=category_index,
             item_category=item_category,
             always_available=bool(np.all(available_from == -np.inf) and np.all(expires_at == np.inf)),
             availability_changes=_finite_sorted(available_from, expires_at),
         )
+
+
+def tag_specificity(items_per_tag: np.ndarray, creators: np.ndarray, size: int) -> np.ndarray:
+    """How specific each tag is, in [0, 1]: a creator is 1; any other tag ``1 - log(1+n) /
+    log(1+N)`` for a tag on ``n`` of the catalog's ``N`` items, so a series or a mood on a
+    few items says much more about one item than a genre half the catalog carries."""
+    n = np.asarray(items_per_tag, dtype=np.float64)
+    spread = np.log1p(n) / np.log1p(max(size, 1))
+    return np.where(creators, 1.0, np.clip(1.0 - spread, 0.0, 1.0))
 
 
 def _finite_sorted(*arrays: np.ndarray) -> np.ndarray:

@@ -11,6 +11,10 @@ from tactful.scoring.blend import Blend
 from tactful.scoring.content import tag_overlap
 
 SHARE = 0.15
+SOFT_DEMOTIONS = frozenset({"similar_to_disliked", "skipped"})
+"""Demotions named as a reason only when they cut the item's score by at least ``SHARE``,
+and only when they outweigh an interest reason on the same tag (a card never says both
+"matches your interest in ambient" and "shares ambient with something you disliked")."""
 MAX_LIKED = 64
 
 
@@ -33,8 +37,17 @@ def reasons_for(
         if reason is not None:
             reasons.append(reason)
     for decision in decisions:
-        if decision.action is not Action.allow:
-            reasons.append(decision.reason)
+        if decision.action is Action.allow:
+            continue
+        if decision.action is Action.multiply and decision.rule in SOFT_DEMOTIONS:
+            cut = 1.0 - decision.multiplier
+            if cut < SHARE:
+                continue  # it barely moved the item: not a reason for where it stands
+            against = [r for r in reasons if decision.reason.tag is not None and r.tag == decision.reason.tag]
+            if against and max(r.weight or 0.0 for r in against) > cut:
+                continue  # the interest outweighs the demotion: say only the dominant one
+            reasons = [r for r in reasons if r not in against]
+        reasons.append(decision.reason)
     if not reasons:
         reasons.append(Reason(code="popular", message="popular with others", weight=0.0))
     return reasons

@@ -13,7 +13,13 @@ from tactful.index.person_state import PersonState
 from tactful.pipeline.explainer import closest_liked, reasons_for
 from tactful.pipeline.plan import ListPlan
 from tactful.policy.decision import Action, PolicyContext, PolicyRule, run_policies
-from tactful.policy.exclusions import AvailabilityRule, ConsumedRule, DislikedRule, SimilarToDislikedRule
+from tactful.policy.exclusions import (
+    AvailabilityRule,
+    ConsumedRule,
+    DislikedRule,
+    PassedOverRule,
+    SimilarToDislikedRule,
+)
 from tactful.scoring.blend import Blend, blend
 from tactful.scoring.context import Scorer
 
@@ -44,6 +50,7 @@ def base_rules(config: RunConfig, extra: Sequence[PolicyRule] = ()) -> list[Poli
         DislikedRule(),
         ConsumedRule(),
         SimilarToDislikedRule(config.similar_tag_penalty),
+        PassedOverRule(config.negative_item_rate),
         *extra,
     ]
 
@@ -103,7 +110,7 @@ class Pipeline:
         components = {s.name: s.score(ctx) for s in self.scorers}
         mix = blend(components, plan.weights, cat.size)
         rules = plan.rules(self.rules_for(config))
-        policy_ctx = PolicyContext(cat, state.profile, state.person, ctx.now, surface, state.compiled)
+        policy_ctx = PolicyContext(cat, state.profile, state.person, ctx.now, surface, state.compiled, ctx)
         policy = run_policies(rules, policy_ctx)
         base = mix.total - (mix.total.min() if cat.size else 0.0) + 1e-6
         if only is not None:

@@ -14,6 +14,7 @@ from tactful.domain.person import Person
 from tactful.domain.recommendation import Reason
 from tactful.index.catalog import CatalogIndex
 from tactful.index.compiled_profile import CompiledProfile
+from tactful.index.context import ScoringContext
 from tactful.signals.profile import Profile
 
 
@@ -47,6 +48,8 @@ class PolicyContext:
     now: float
     surface: str
     compiled: CompiledProfile | None = None
+    scoring: ScoringContext | None = None
+    """The request's scoring context (consented, decayed item weights), when there is one."""
 
     @cached_property
     def arrays(self) -> CompiledProfile:

@@ -94,10 +94,14 @@ class AvailabilityRule:
 
 
 class SimilarToDislikedRule:
-    """Items sharing tags with something disliked are demoted at once (P2).
+    """Items sharing tags with something disliked are demoted at once, in proportion (P2).
 
-    The multiplier falls with the share of the item's tags that also sit on disliked
-    items: ``1 - (1 - penalty) * shared / total``; a shared ``creator:`` tag counts fully.
+    Each tag on a disliked item weighs ``s·d / (d + (1 - s)·e)``: its specificity ``s``
+    (:func:`~tactful.index.catalog.tag_specificity`: a creator 1, a series or a mood more
+    than a genre), the disliked items carrying it ``d``, and the person's own positive
+    evidence for it ``e`` (distinct days or sessions). A creator stays fully demoted; a
+    genre someone has liked on many days hardly moves for one item. An item is demoted by
+    its heaviest tag: ``1 - (1 - penalty) · weight``, and its reason names that tag.
     """
 
     name = "similar_to_disliked"
@@ -109,31 +113,83 @@ class SimilarToDislikedRule:
         cat = ctx.catalog
         size = cat.size
         disliked = _disliked(ctx)
-        if disliked.size == 0:
+        if disliked.size == 0 or size == 0:
             return RuleOutcome(self.name, None, None, lambda pos: Reason(code="none", message=""))
-        bad_tags = np.zeros(len(cat.tag_ids), dtype=bool)
-        bad_tags[_row_columns(cat.item_tag, disliked)] = True
-        creator = cat.derived.creator_tags
-        shared = np.asarray(cat.item_tag @ bad_tags.astype(np.float32)).ravel()
-        total = np.maximum(cat.derived.tag_counts, 1.0)
-        fraction = np.minimum(shared / total, 1.0)
-        if creator.any():
-            same_creator = np.asarray(cat.item_tag @ (bad_tags & creator).astype(np.float32)).ravel() > 0
-            fraction = np.where(same_creator, 1.0, fraction)
-        multiplier = 1.0 - (1.0 - self.penalty) * fraction
+        weights = dislike_tag_weights(ctx, disliked)
+        bad = np.flatnonzero(weights > 0)
+        if bad.size == 0:
+            return RuleOutcome(self.name, None, None, lambda pos: Reason(code="none", message=""))
+        columns = cat.derived.item_tag_csc[:, bad].tocsr()
+        heaviest = np.zeros(size)
+        which = np.full(size, -1, dtype=np.int64)
+        rows = np.repeat(np.arange(size), np.diff(columns.indptr))
+        if rows.size:
+            tag_weight = weights[bad][columns.indices]
+            order = np.lexsort((-tag_weight, rows))  # per item, its heaviest tag first
+            first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
+            heaviest[rows[first]] = tag_weight[first]
+            which[rows[first]] = bad[columns.indices[first]]
+        multiplier = 1.0 - (1.0 - self.penalty) * heaviest
         multiplier[disliked] = 1.0
-        bad_set = {cat.tag_ids[i] for i in np.flatnonzero(bad_tags)}
 
         def explain(pos: int) -> Reason:
-            tags = [t for t in cat.items[pos].tags if t in bad_set]
+            tag = cat.tag_ids[int(which[pos])] if which[pos] >= 0 else None
+            label = cat.tag_labels.get(tag, tag) if tag else "a tag"
             return Reason(
                 code="similar_to_disliked",
-                message="shares " + ", ".join(tags[:3]) + " with something you disliked",
-                tag=tags[0] if tags else None,
+                message=f"shares {label} with something you disliked",
+                tag=tag,
                 weight=float(multiplier[pos]),
             )
 
-        return RuleOutcome(self.name, None, multiplier if size else None, explain)
+        return RuleOutcome(self.name, None, multiplier, explain)
+
+
+class PassedOverRule:
+    """A skip is felt on the item too (P3): an item whose own signals add up negative (short
+    plays, skips) is demoted by ``1 / (1 + rate·|weight|)`` while that weight lasts (it
+    decays like every signal). Dislikes are the :class:`DislikedRule`'s."""
+
+    name = "skipped"
+
+    def __init__(self, rate: float = 1.0) -> None:
+        self.rate = rate
+
+    def apply(self, ctx: PolicyContext) -> RuleOutcome:
+        scoring = ctx.scoring
+        none = RuleOutcome(self.name, None, None, lambda pos: Reason(code="none", message=""))
+        if scoring is None or self.rate == 0.0 or scoring.item_weights.size == 0:
+            return none
+        negative = scoring.item_weights < 0.0
+        if not negative.any():
+            return none
+        multiplier = np.ones(ctx.catalog.size)
+        multiplier[scoring.item_positions[negative]] = 1.0 / (
+            1.0 + self.rate * -scoring.item_weights[negative]
+        )
+        multiplier[_disliked(ctx)] = 1.0  # denied by the dislike itself
+        return RuleOutcome(
+            self.name,
+            None,
+            multiplier,
+            lambda pos: Reason(
+                code="skipped", message="you skipped this recently", weight=float(multiplier[pos])
+            ),
+        )
+
+
+def dislike_tag_weights(ctx: PolicyContext, disliked: np.ndarray) -> np.ndarray:
+    """Per catalog tag, how strongly the person's dislikes speak against it, in [0, 1]."""
+    cat = ctx.catalog
+    arrays = ctx.arrays
+    count = np.zeros(len(cat.tag_ids))
+    np.add.at(count, _row_columns(cat.item_tag, disliked), 1.0)
+    evidence = np.zeros(len(cat.tag_ids))
+    evidence[arrays.tag_pos] = arrays.tag_evidence
+    spec = cat.derived.tag_specificity
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = np.where(count > 0, spec * count / (count + (1.0 - spec) * evidence), 0.0)
+    return np.asarray(np.clip(weights, 0.0, 1.0))
 
 
 def _row_columns(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:

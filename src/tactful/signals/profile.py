@@ -12,6 +12,7 @@ from functools import lru_cache
 from tactful.signals.rules import Signal
 
 DAY = 86_400.0
+RESIDUE = 1e-12
 
 
 class Engagement(StrEnum):
@@ -61,9 +62,13 @@ class DecayedScores:
             mine, at = current
             half_life = half_lives.get(prov, 30.0)
             if at >= since:
-                self.parts[prov] = [mine - decay(score, since, at, half_life), at]
+                left, when = mine - decay(score, since, at, half_life), at
             else:
-                self.parts[prov] = [decay(mine, at, since, half_life) - score, since]
+                left, when = decay(mine, at, since, half_life) - score, since
+            if abs(left) <= RESIDUE * max(abs(mine), abs(score)):
+                del self.parts[prov]  # all of it taken back: rounding leaves no phantom score
+            else:
+                self.parts[prov] = [left, when]
 
     def by_provenance(self, now: float, half_lives: dict[str, float]) -> dict[str, float]:
         return {
@@ -83,6 +88,27 @@ class TagInterest:
 
 
 @dataclass(slots=True)
+class Held:
+    """The statement an item state holds (P3: a like is a state, not a counter).
+
+    Enough to take the statement back exactly: what was said, its weight, provenance and
+    time, and the share it gave each of the tags it was learned on.
+    """
+
+    statement: str
+    weight: float
+    provenance: str
+    at: float
+    share: float = 0.0
+    tags: list[str] = field(default_factory=list)
+    hard_negative: bool = False
+
+    @property
+    def positive(self) -> bool:
+        return self.weight > 0
+
+
+@dataclass(slots=True)
 class Trace:
     """What the signals through one source (an item, or no item) taught, kept so it can be taken back.
 
@@ -95,19 +121,79 @@ class Trace:
     tags: dict[str, TagInterest] = field(default_factory=dict)
     positives: int = 0
     days: list[int] = field(default_factory=list)
+    held: dict[str, Held] = field(default_factory=dict)
+    """Per item state (``EventRule.state``), the statement that holds it."""
 
-    def record(
-        self, tag: str, share: float, prov: str, at: float, half_life: float, key: str | None, cap: int
+    def teach(
+        self,
+        tags: list[str],
+        share: float,
+        prov: str,
+        at: float,
+        half_life: float,
+        positive: bool,
+        key: str | None,
+        cap: int,
     ) -> None:
-        part = self.tags.get(tag)
-        if part is None:
-            part = self.tags[tag] = TagInterest()
-        part.scores.add(prov, share, at, half_life)
-        if key is not None:
-            part.last_positive = max(part.last_positive or at, at)
-            if key not in part.evidence:
+        """Record that one signal gave each of ``tags`` ``share`` (and ``key``, recency).
+
+        Tags taught by the same signals share one part object (an item's tags usually are),
+        so a signal updates each distinct part once; a part shared with tags this signal did
+        not teach is split off first (copy on write).
+        """
+        for part in self._parts_for(tags):
+            part.scores.add(prov, share, at, half_life)
+            if positive:
+                part.last_positive = max(part.last_positive or at, at)
+            if key is not None and key not in part.evidence:
                 part.evidence.append(key)
                 del part.evidence[:-cap]
+
+    def untaught(self, tags: list[str], taken: DecayedScores, half_lives: dict[str, float]) -> None:
+        """Subtract ``taken`` from what each of ``tags`` was taught (each part once)."""
+        for part in self._parts_for([t for t in tags if t in self.tags]):
+            part.scores.subtract(taken, half_lives)
+
+    def _parts_for(self, tags: list[str]) -> list[TagInterest]:
+        mine = self.tags
+        fresh = [t for t in tags if t not in mine]
+        if len(fresh) == len(tags):
+            if not tags:
+                return []
+            new = TagInterest()
+            for tag in tags:
+                mine[tag] = new
+            return [new]
+        wanted = set(tags)
+        found: dict[int, TagInterest] = {}
+        for tag in tags:
+            have = mine.get(tag)
+            if have is not None:
+                found.setdefault(id(have), have)
+        members: dict[int, list[str]] = {}
+        for tag, part in mine.items():
+            if id(part) in found:
+                members.setdefault(id(part), []).append(tag)
+        out: list[TagInterest] = []
+        for pid, part in found.items():
+            if all(m in wanted for m in members[pid]):
+                out.append(part)
+                continue
+            clone = TagInterest(
+                DecayedScores({k: list(v) for k, v in part.scores.parts.items()}),
+                list(part.evidence),
+                part.last_positive,
+            )
+            for tag in members[pid]:
+                if tag in wanted:
+                    mine[tag] = clone
+            out.append(clone)
+        if fresh:
+            part = TagInterest()
+            for tag in fresh:
+                mine[tag] = part
+            out.append(part)
+        return out
 
     def count_positive(self, day: int, max_days: int) -> None:
         self.positives += 1
@@ -198,26 +284,79 @@ def apply_signal(
 
     With ``learn`` false (the item carries a muted topic, or is in a sensitive category the
     person has not opted in to) the signal teaches nothing: no tag, no item history, no
-    counter. Only a dislike is kept, so a thumbs-down stays final (P2).
+    counter. Only a dislike is kept, so a thumbs-down stays final (P2), and an undo of one.
     Everything a signal teaches is also recorded in the trace of its source (its item, or
     :attr:`Profile.direct`), so it can be taken back whole by :func:`forget_items`.
+
+    A signal that sets an item state (a like, a save, a rating, a dislike) is a state, not a
+    counter (P3): the latest statement in a state holds, whatever order the statements
+    arrive in. Saying the same again moves only its time (no new evidence, no new count);
+    saying something else takes the earlier statement back first; a retraction takes it back
+    and, for a dislike, lets the item return.
     """
+    slot = signal.state or signal.retracts
+    if item_id is not None and slot is not None:
+        state = profile.items.get(item_id)
+        held = state.trace.held.get(slot) if state is not None else None
+        if held is not None and at < held.at:
+            return  # a later statement in this state already holds
+        if signal.retracts is not None:
+            if state is not None:
+                _retract(profile, state, item_id, slot, at, rules)
+            return
+        if not learn:
+            if signal.hard_negative:
+                state = _item(profile, item_id)
+                if held is not None:
+                    _take_back(profile, state, held, rules)
+                state.trace.held[slot] = Held(
+                    signal.statement, 0.0, signal.provenance.value, at, hard_negative=True
+                )
+                state.disliked = True
+                profile.dirty_items.add(item_id)
+            return
+        if held is not None:
+            if state is not None:
+                _take_back(profile, state, held, rules)
+                state.disliked = any(h.hard_negative for s, h in state.trace.held.items() if s != slot)
+            _learn(profile, signal, item_id, item_tags, at, rules, session, muted, repeat=held.positive)
+            return
     if not learn:
         if item_id is not None and signal.hard_negative:
-            state = profile.items.get(item_id)
-            if state is None:
-                state = profile.items[item_id] = ItemState()
+            state = _item(profile, item_id)
             if not state.disliked:
                 state.disliked = True
                 profile.dirty_items.add(item_id)
         return
+    _learn(profile, signal, item_id, item_tags, at, rules, session, muted, repeat=False)
+
+
+def _item(profile: Profile, item_id: str) -> ItemState:
+    state = profile.items.get(item_id)
+    if state is None:
+        state = profile.items[item_id] = ItemState()
+    return state
+
+
+def _learn(
+    profile: Profile,
+    signal: Signal,
+    item_id: str | None,
+    item_tags: Iterable[str],
+    at: float,
+    rules: ProfileRules,
+    session: str | None,
+    muted: frozenset[str],
+    repeat: bool,
+) -> None:
+    """What :func:`apply_signal` teaches. ``repeat``: a positive statement held this item
+    state before (it was just taken back): the new one counts no new evidence or signal."""
     half_life = rules.half_lives.get(signal.provenance.value, 30.0)
     prov = signal.provenance.value
     trace = profile.direct
+    state: ItemState | None = None
     if item_id is not None:
-        state = profile.items.get(item_id)
-        if state is None:
-            state = profile.items[item_id] = ItemState()
+        state = _item(profile, item_id)
         trace = state.trace
         if signal.impression:
             state.impressions += 1
@@ -231,31 +370,35 @@ def apply_signal(
         state.disliked = state.disliked or signal.hard_negative
         state.consumed = state.consumed or signal.consumed
         profile.dirty_items.add(item_id)
+    tags = [t for t in (*item_tags, *signal.context_tags) if t not in muted] if signal.weight else []
+    share = signal.weight / math.sqrt(len(tags)) if tags else 0.0
+    if state is not None and signal.state is not None:
+        state.trace.held[signal.state] = Held(
+            signal.statement, signal.weight, prov, at, share, tags, signal.hard_negative
+        )
     if signal.weight == 0.0:
         return
-    tags = [t for t in (*item_tags, *signal.context_tags) if t not in muted]
-    if tags:
-        share = signal.weight / math.sqrt(len(tags))
-        key = evidence_key(at, session)
-        for tag in tags:
-            interest = profile.interests.get(tag)
-            if interest is None:
-                interest = profile.interests[tag] = TagInterest()
-            interest.scores.add(prov, share, at, half_life)
-            if signal.positive:
-                interest.last_positive = max(interest.last_positive or at, at)
-                if key not in interest.evidence:
-                    interest.evidence.append(key)
-                    if len(interest.evidence) > rules.max_evidence_keys:
-                        interest.evidence.pop(0)
-                        interest.established = True
-                if len(interest.evidence) >= rules.evidence_threshold:
+    positive = signal.positive
+    key = evidence_key(at, session) if positive and not repeat else None
+    for tag in tags:
+        interest = profile.interests.get(tag)
+        if interest is None:
+            interest = profile.interests[tag] = TagInterest()
+        interest.scores.add(prov, share, at, half_life)
+        if positive:
+            interest.last_positive = max(interest.last_positive or at, at)
+        if key is not None:
+            if key not in interest.evidence:
+                interest.evidence.append(key)
+                if len(interest.evidence) > rules.max_evidence_keys:
+                    interest.evidence.pop(0)
                     interest.established = True
-            trace.record(
-                tag, share, prov, at, half_life, key if signal.positive else None, rules.max_evidence_keys
-            )
-            profile.dirty_tags.add(tag)
-    if signal.positive:
+            if len(interest.evidence) >= rules.evidence_threshold:
+                interest.established = True
+        profile.dirty_tags.add(tag)
+    if tags:
+        trace.teach(tags, share, prov, at, half_life, positive, key, rules.max_evidence_keys)
+    if positive:
         profile.positive_signals += 1
         day = int(at // DAY)
         if day not in profile.active_days:
@@ -263,6 +406,39 @@ def apply_signal(
             profile.active_days.sort()
             del profile.active_days[: -rules.max_active_days]
         trace.count_positive(day, rules.max_active_days)
+
+
+def _take_back(profile: Profile, state: ItemState, held: Held, rules: ProfileRules) -> None:
+    """Remove what the statement ``held`` added to the item's and its tags' scores and to
+    the positive-signal count (exact, since decay is linear). Its evidence day stays: the
+    person did engage that day."""
+    if held.weight == 0.0:
+        return
+    state.scores.subtract(DecayedScores({held.provenance: [held.weight, held.at]}), rules.half_lives)
+    if held.share:
+        part = DecayedScores({held.provenance: [held.share, held.at]})
+        for tag in held.tags:
+            interest = profile.interests.get(tag)
+            if interest is not None:
+                interest.scores.subtract(part, rules.half_lives)
+                profile.dirty_tags.add(tag)
+        state.trace.untaught(held.tags, part, rules.half_lives)
+    if held.positive:
+        profile.positive_signals = max(0, profile.positive_signals - 1)
+        state.trace.positives = max(0, state.trace.positives - 1)
+
+
+def _retract(
+    profile: Profile, state: ItemState, item_id: str, slot: str, at: float, rules: ProfileRules
+) -> None:
+    """Undo the statement in ``slot``; remember the retraction's time, so an older statement
+    arriving later does not come back."""
+    held = state.trace.held.get(slot)
+    if held is not None:
+        _take_back(profile, state, held, rules)
+    state.trace.held[slot] = Held("retract", 0.0, held.provenance if held else "explicit", at)
+    state.disliked = any(h.hard_negative for h in state.trace.held.values())
+    profile.dirty_items.add(item_id)
 
 
 def mark_stated(profile: Profile, tag: str, at: float) -> None:

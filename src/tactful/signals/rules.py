@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tactful.domain.event import Event, Provenance
 from tactful.domain.identifiers import check_tag
@@ -37,6 +37,22 @@ class EventRule(BaseModel):
     impression: bool = False
     provenance: Provenance = Provenance.observed
     needs_item: bool = True
+    state: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    """The item state this event sets (P3: a like is a state, not a counter). Events naming
+    the same state replace each other on an item: a repeat with the same meaning teaches
+    nothing more, a different one (a new rating, a dislike after a like) takes the earlier
+    statement back first. ``None``: every event adds (plays, views and other tallies)."""
+    retracts: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    """The item state this event takes back (an undo): the statement held there is removed
+    as if it had not been made, and a dislike held there no longer excludes the item."""
+
+    @model_validator(mode="after")
+    def _states_need_items(self) -> EventRule:
+        if (self.state or self.retracts) and not self.needs_item:
+            raise ValueError("an event that sets or retracts an item state needs an item (needs_item)")
+        if self.state and self.retracts:
+            raise ValueError("an event either sets an item state or retracts one, not both")
+        return self
 
 
 def default_rules(short_play_seconds: float = 30.0) -> dict[str, EventRule]:
@@ -52,14 +68,16 @@ def default_rules(short_play_seconds: float = 30.0) -> dict[str, EventRule]:
         ),
         "skip": EventRule(weight=-0.5),
         "complete": EventRule(weight=1.5, consumed=True),
-        "save": EventRule(weight=3.0, provenance=exp),
-        "like": EventRule(weight=4.0, provenance=exp),
-        "dislike": EventRule(weight=-5.0, hard_negative=True, provenance=exp),
-        "rate": EventRule(weight=1.5, mode=ValueMode.rating, consumed=True, provenance=exp),
+        "save": EventRule(weight=3.0, provenance=exp, state="saved"),
+        "unsave": EventRule(weight=0.0, provenance=exp, retracts="saved"),
+        "like": EventRule(weight=4.0, provenance=exp, state="stance"),
+        "dislike": EventRule(weight=-5.0, hard_negative=True, provenance=exp, state="stance"),
+        "retract": EventRule(weight=0.0, provenance=exp, retracts="stance"),
+        "rate": EventRule(weight=1.5, mode=ValueMode.rating, consumed=True, provenance=exp, state="stance"),
         "add_to_cart": EventRule(weight=2.0),
         "purchase": EventRule(weight=3.0, consumed=True),
         "search": EventRule(weight=1.0, needs_item=False),
-        "dismiss": EventRule(weight=-3.0, hard_negative=True, provenance=exp),
+        "dismiss": EventRule(weight=-3.0, hard_negative=True, provenance=exp, state="stance"),
         "share": EventRule(weight=3.0),
         "unsubscribe": EventRule(weight=0.0, needs_item=False, provenance=exp),
         "complaint": EventRule(weight=-5.0, hard_negative=True, needs_item=False, provenance=exp),
@@ -77,6 +95,11 @@ class Signal:
     consumed: bool = False
     impression: bool = False
     context_tags: tuple[str, ...] = ()
+    state: str | None = None
+    """The item state this signal sets (see :attr:`EventRule.state`)."""
+    statement: str = ""
+    """What was said, for telling a repeat from a change: the event type and its value."""
+    retracts: str | None = None
 
     @property
     def positive(self) -> bool:
@@ -118,6 +141,9 @@ class SignalRules:
             consumed=rule.consumed,
             impression=rule.impression,
             context_tags=context_tags,
+            state=rule.state,
+            statement=f"{event.type}:{weight:.12g}" if rule.state else "",
+            retracts=rule.retracts,
         )
 
 

@@ -15,11 +15,12 @@ from tactful.policy.hints import PERSONAL_CODES
 from tactful.signals.profile import DAY
 from tactful.simulation.world import Persona, World
 
-PHASE_KEYS = ("stale_item_reasons", "self_reasons", "reload_backoff")
+PHASE_KEYS = ("stale_item_reasons", "self_reasons", "reload_backoff", "contradictory_reasons")
 """Phases and hints: 'because you liked' on an item liked before the retargeting window or on
 the item itself; lists backed off although the person was shown fewer ignored personalized
 items than the threshold since their last positive signal (each item once per visit, however
-often the visit's page was reloaded)."""
+often the visit's page was reloaded); cards giving both an interest in a tag and a dislike
+of something sharing that tag as reasons."""
 
 KEYS = (
     "sensitive_exposures",
@@ -36,6 +37,7 @@ KEYS = (
     "hidden_hit_rate",
 )
 DRIFT_SLOTS = 2
+INTEREST_CODES = frozenset({"matches_interest", "stated_interest"})
 """A drifter has adapted on the first day their list holds this many items of the new topic, or
 one recommended because of it (reason ``matches_interest`` on the new topic); never adapting
 counts as the days left in the run."""
@@ -177,6 +179,9 @@ class Tracker:
         c = self.counts
         window = self.retarget_window_days * DAY
         for item in recs.items:
+            liked_tags = {r.tag for r in item.reasons if r.code in INTEREST_CODES and r.tag}
+            if any(r.code == "similar_to_disliked" and r.tag in liked_tags for r in item.reasons):
+                c["contradictory_reasons"] += 1
             for reason in item.reasons:
                 if reason.code != "because_you_liked" or reason.item_id is None:
                     continue

@@ -21,6 +21,7 @@ LABELS = {
     "stale_item_reasons": "'because you liked' an item liked before the window",
     "self_reasons": "'because you liked X' shown on X itself",
     "reload_backoff": "lists backed off by reloads, not by ignored visits",
+    "contradictory_reasons": "cards that give an interest and a dislike of the same tag",
     "drift_adapt_days": "days to adapt to a drift (lower is better)",
     "exploration_share": "realized exploration share",
     "coverage": "catalog coverage",

@@ -10,7 +10,7 @@ import orjson
 from tactful.clock import from_epoch, to_epoch
 from tactful.domain.item import Item, ItemAttributes
 from tactful.domain.person import Consent, Person
-from tactful.signals.profile import DecayedScores, ItemState, TagInterest, Trace
+from tactful.signals.profile import DecayedScores, Held, ItemState, TagInterest, Trace
 
 
 def dumps(value: Any) -> str:
@@ -98,11 +98,21 @@ def row_interest(row: Any) -> TagInterest:
 
 
 def trace_json(trace: Trace) -> str:
-    """A trace as compact JSON: per tag ``[scores, evidence, last_positive]``, counters."""
-    if not trace.tags and not trace.positives and not trace.days:
+    """A trace as compact JSON: per group of tags taught together ``[tags, scores, evidence,
+    last_positive]``, the counters and the held statements."""
+    if not trace.tags and not trace.positives and not trace.days and not trace.held:
         return "{}"
-    tags = {tag: [p.scores.parts, p.evidence, p.last_positive] for tag, p in trace.tags.items()}
-    return dumps({"t": tags, "n": trace.positives, "d": trace.days})
+    groups: dict[int, tuple[TagInterest, list[str]]] = {}
+    for tag, part in trace.tags.items():
+        groups.setdefault(id(part), (part, []))[1].append(tag)
+    shared = [[tags, p.scores.parts, p.evidence, p.last_positive] for p, tags in groups.values()]
+    out: dict[str, Any] = {"g": shared, "n": trace.positives, "d": trace.days}
+    if trace.held:
+        out["h"] = {
+            slot: [h.statement, h.weight, h.provenance, h.at, h.share, h.tags, h.hard_negative]
+            for slot, h in trace.held.items()
+        }
+    return dumps(out)
 
 
 def json_trace(value: Any) -> Trace:
@@ -110,9 +120,17 @@ def json_trace(value: Any) -> Trace:
         return Trace()
     tags = {
         tag: TagInterest(scores=DecayedScores(parts), evidence=evidence, last_positive=last)
-        for tag, (parts, evidence, last) in value.get("t", {}).items()
+        for tag, (parts, evidence, last) in value.get("t", {}).items()  # one part per tag (older rows)
     }
-    return Trace(tags, int(value.get("n", 0)), list(value.get("d", [])))
+    for names, parts, evidence, last in value.get("g", ()):
+        part = TagInterest(scores=DecayedScores(parts), evidence=evidence, last_positive=last)
+        for tag in names:
+            tags[tag] = part
+    held = {
+        slot: Held(statement, weight, prov, at, share, list(tags), bool(hard))
+        for slot, (statement, weight, prov, at, share, tags, hard) in value.get("h", {}).items()
+    }
+    return Trace(tags, int(value.get("n", 0)), list(value.get("d", [])), held)
 
 
 def item_state_row(user_id: str, item_id: str, state: ItemState, version: int) -> dict[str, Any]:
