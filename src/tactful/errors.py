@@ -117,3 +117,10 @@ class Overloaded(TactfulError):
 def http_status(error: TactfulError) -> int:
     """The HTTP status for an error: the single mapping used by the API."""
     return error.status
+
+
+class CsrfRejected(TactfulError):
+    """A page's form sent without this browser's CSRF token, or from another site."""
+
+    code = "csrf_rejected"
+    status = 400

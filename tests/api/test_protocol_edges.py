@@ -23,7 +23,7 @@ from tactful import Engine
 from tactful.domain.identifiers import TAG_PATTERN, check_tag
 from tactful.web.site import create_site
 from tests.conftest import media_items
-from tests.web.test_pages import free_port
+from tests.web.conftest import free_port
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import pytest
 from tactful import Engine, Event, Settings
 from tactful.security.keys import KeyRing
 from tests.conftest import media_items
-from tests.web.test_pages import free_port
+from tests.web.conftest import free_port
 
 MAX_EXAMPLES = 25
 SEED = 20261201

@@ -26,6 +26,8 @@ def _requests(app: FastAPI) -> list[tuple[str, str, ScopeGuard]]:
     for entry in route_table(app):
         guard = entry.guard
         assert guard is not None, entry.path
+        if guard.session:  # the pages' cookie sessions: tests/web/test_page_privacy.py
+            continue
         path = re.sub(r"{(\w+)}", lambda m: SAMPLE.get(m.group(1), "x1"), entry.path)
         if guard.person and "{" + guard.person + "}" not in entry.path:
             path += f"?{guard.person}=ann"
@@ -109,7 +111,7 @@ def test_user_tokens_open_only_the_persons_own_routes(
         other_status = _call(secure_client, method, path, other)
         assert other_status == 403, (method, path)
         assert _call(secure_client, method, path, own) not in DENIED, (method, path)
-    assert person_routes >= 6  # recommendations, profile, person get/put, export, erase, page
+    assert person_routes >= 6  # recommendations, profile, person get/put, export, erase, tokens
 
 
 def test_expired_and_tampered_tokens_are_401(secure_client: TestClient, secure_engine: Engine) -> None:

@@ -926,6 +926,8 @@ def test_claim_leases_and_save_and_cancel(store: Store) -> None:
     assert store.message_counts() == {"sent": 1, "cancelled": 1}
     assert [m.status for m in store.list_messages("ann", status="cancelled")] == [OutboxStatus.cancelled]
     assert store.get_message("nope") is None
+
+
 # -- experiments -----------------------------------------------------------------------------
 
 
@@ -1024,3 +1026,53 @@ def test_experiment_rows_of_an_erased_person_are_dropped_from_a_late_write(store
     assert store.person_rows("ann")["experiment_exposures"] == []
     assert store.person_rows("ann")["experiment_served"] == []
     assert [r["experiment_id"] for r in store.person_rows("bob")["experiment_exposures"]] == ["e9"]
+
+
+# -- one item's events, deleting events, activity (undo and the dashboard) --------------------
+
+
+def test_item_events_are_one_persons_events_on_one_item_oldest_first(store: Store) -> None:
+    from tactful.domain.event import EventContext
+
+    later = event("u1", "a", T0 + 50, "late", "dislike", provenance=Provenance.explicit)
+    early = event("u1", "a", T0, "early", "play", value=120.0).model_copy(
+        update={"context": EventContext(session="s-1", category="genre:jazz")}
+    )
+    write_events(store, [later, early, event("u2", "a", T0, "other"), event("u1", "b", T0, "elsewhere")])
+    with store.unit_of_work() as uow:
+        found = uow.item_events("u1", "a")
+    assert [e.event_id for e in found] == ["early", "late"]
+    assert found[0].value == 120.0 and found[1].provenance == "explicit"
+    assert found[0].context is not None and '"session":"s-1"' in found[0].context
+    assert found[1].context is None
+
+
+def test_delete_events_removes_only_that_persons_events(store: Store) -> None:
+    write_events(store, [event("u1", "a", T0, "x"), event("u1", "a", T0 + 1, "y"), event("u2", "a", T0, "x")])
+    with store.unit_of_work() as uow:
+        mine = uow.item_events("u1", "a")
+        theirs = uow.item_events("u2", "a")
+        assert uow.delete_events("u1", [mine[0].seq, theirs[0].seq]) == 1  # not u2's, given by seq
+    with store.unit_of_work() as uow:
+        assert [e.event_id for e in uow.item_events("u1", "a")] == ["y"]
+        assert [e.event_id for e in uow.item_events("u2", "a")] == ["x"]
+    # the id is free again for this person (an undone event can be sent anew)
+    write_events(store, [event("u1", "a", T0 + 2, "x")])
+    assert store.count("events") == 3
+
+
+def test_activity_counts_per_bucket_type_and_people(store: Store) -> None:
+    events = [
+        event("u1", "a", T0 + 0.5, "1", "like"),
+        event("u2", "a", T0 + 59.9, "2", "dislike"),
+        event("u1", "b", T0 + 60.0, "3", "like"),
+        event("u3", "b", T0 + 179.0, "4", "play", value=100.0),
+        event("u4", "b", T0 + 180.0, "5", "play", value=100.0),  # at `until`: outside
+        event("u5", "b", T0 - 0.1, "6", "play", value=100.0),  # before `since`: outside
+    ]
+    write_events(store, events)
+    seen = store.activity(T0, T0 + 180, 60)
+    assert seen.buckets == [2, 1, 1]
+    assert seen.by_type == {"like": 2, "dislike": 1, "play": 1}
+    assert seen.active_people == 3
+    assert store.activity(T0 + 1000, T0 + 1090, 60).buckets == [0, 0]

@@ -101,6 +101,11 @@ def _openapi_builder(app: FastAPI, engine: Engine) -> Callable[[], dict[str, Any
                 {"required": ["item_id"], "properties": {"item_id": {"type": "string"}}},
                 {"properties": {"type": {"enum": without_item}}},
             ]
+        undo = doc["components"].get("schemas", {}).get("UndoRequest", {}).get("properties", {})
+        hard = sorted(name for name, rule in engine.rules.rules.items() if rule.hard_negative)
+        for option in undo.get("types", {}).get("anyOf", []):
+            if option.get("type") == "array":  # only a thumbs-down can be undone
+                option["items"] = {"type": "string", "enum": hard}
         app.openapi_schema = doc
         return doc
 

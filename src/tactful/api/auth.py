@@ -56,6 +56,9 @@ class ScopeGuard:
     scopes: frozenset[Scope] = field(default_factory=frozenset)
     person: str | None = None
     public: bool = False
+    session: bool = False
+    """A page that checks its own session cookie (the web layer's; see ``tactful.web.guard``):
+    open here like ``public``, so no API credential is asked for."""
 
     async def __call__(self, request: Request) -> Principal:
         gate: Gatekeeper = request.app.state.gatekeeper
@@ -71,6 +74,8 @@ class ScopeGuard:
         return principal
 
     def describe(self) -> str:
+        if self.session:
+            return "the page's own session cookie"
         if self.public:
             return "public"
         text = " or ".join(sorted(s.value for s in self.scopes))
@@ -87,6 +92,11 @@ def requires(*scopes: Scope, person: str | None = None) -> Any:
 def public() -> Any:
     """Declare a route open to anyone (health checks)."""
     return Depends(ScopeGuard(public=True))
+
+
+def page_session() -> Any:
+    """Declare a page route that authenticates with its own cookie (checked by the web layer)."""
+    return Depends(ScopeGuard(public=True, session=True))
 
 
 def current_principal(request: Request) -> Principal:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tactful.domain.identifiers import NAME_PATTERN, EntityId
+from tactful.domain.identifiers import NAME_PATTERN, EntityId, TypeName
 from tactful.domain.item import Item, TagMeta
 from tactful.domain.recommendation import RecommendedItem
 from tactful.services.recommend import MAX_RERANK
@@ -114,3 +114,25 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class UndoRequest(BaseModel):
+    """Which thumbs-down to take back: the item, and optionally only some hard-negative types."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"item_id": "a1"}, {"item_id": "a1", "types": ["dislike"]}]},
+    )
+
+    item_id: EntityId
+    types: list[TypeName] | None = Field(
+        None, max_length=8, description="Hard-negative event types to take back (default: all of them)."
+    )
+
+
+class UndoResult(BaseModel):
+    user_id: str
+    item_id: str
+    removed: int = Field(description="Events taken back (0: there was nothing to undo; nothing changed).")
+    replayed: int = Field(description="The person's other events on the item, folded in again.")
+    types: list[str]

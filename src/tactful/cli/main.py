@@ -122,6 +122,7 @@ def demo(
     from tactful.demo.builder import build_demo
 
     settings = without_auth(make_settings(data_dir, None))
+    settings = settings.model_copy(update={"web": settings.web.model_copy(update={"demo": True})})
     summary = build_demo(
         settings, people=people, seed=seed, progress=batches_with_progress, say=console.print
     )

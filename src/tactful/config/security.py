@@ -72,3 +72,18 @@ class HttpSettings(BaseModel):
         description="Origins allowed to call the API from a browser (none by default).",
     )
     security_headers: bool = Field(True, description="Send CSP, X-Frame-Options, nosniff, Referrer-Policy.")
+
+
+class WebSettings(BaseModel):
+    """The pages: the demo, the preference center (/me) and the operator dashboard (/admin)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    demo: bool = Field(
+        False,
+        description="Serve the demo pages (feed, store front, people switcher) at / and /store. "
+        "`tactful demo` turns it on; it needs authentication off (the demo acts for any listener).",
+    )
+    session_hours: float = Field(
+        12.0, gt=0, le=24 * 30, description="How long a dashboard sign-in (admin key) lasts."
+    )

@@ -18,7 +18,7 @@ from tactful.config.experiments import ExperimentSettings
 from tactful.config.messaging import MessagingSettings
 from tactful.config.policy import PolicySettings, SurfaceSettings, default_surfaces
 from tactful.config.run import check_blend
-from tactful.config.security import AuthSettings, HttpSettings
+from tactful.config.security import AuthSettings, HttpSettings, WebSettings
 from tactful.signals.rules import EventRule
 
 
@@ -303,6 +303,13 @@ class Settings(BaseSettings):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
     experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+
+    @model_validator(mode="after")
+    def _demo_needs_auth_off(self) -> Settings:
+        if self.web.demo and self.auth.enabled:
+            raise ValueError("web.demo serves pages that act for any person: turn auth.enabled off with it")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -7,11 +7,20 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from tactful.config.settings import Settings
-from tactful.demo.library import build_library, simulate_listeners
+from tactful.demo.library import (
+    GENRES,
+    SENSITIVE_TOPICS,
+    TOPICS,
+    build_library,
+    simulate_listeners,
+    with_topics,
+)
+from tactful.demo.personas import build_personas
 from tactful.domain.event import Event
 from tactful.domain.item import TagMeta
 from tactful.engine import Engine
 
+GENRE_LABELS = {"hip-hop": "Hip-hop"}
 ProgressFn = Callable[[list[list[Event]], int, str], Iterable[list[Event]]]
 
 BATCH = 5_000
@@ -31,11 +40,20 @@ def build_demo(
     rng = np.random.default_rng(seed)
     with Engine(settings) as engine:
         library = build_library(rng)
-        engine.upsert_items(library.items)
+        items = with_topics(library)
+        engine.upsert_items(items)
         engine.declare_tags(
             [
-                TagMeta(tag=f"genre:{g}", label=g.replace("-", " ").title())
-                for g in ("jazz", "rock", "classical")
+                TagMeta(tag=f"genre:{g}", label=GENRE_LABELS.get(g, g.replace("-", " ").title()))
+                for g in GENRES
+            ]
+            + [
+                TagMeta(
+                    tag=f"topic:{t}",
+                    label=t.replace("-", " ").capitalize(),
+                    sensitive_category=SENSITIVE_TOPICS.get(t),
+                )
+                for t in TOPICS
             ]
         )
         events = simulate_listeners(rng, library, people, engine.clock.now())
@@ -43,6 +61,7 @@ def build_demo(
         accepted = 0
         for chunk in progress(chunks, len(events), "listening history"):
             accepted += engine.ingest(chunk).accepted
+        build_personas(engine, library, items, engine.clock.now(), seed)
         say("training the collaborative model…")
         trained = str(engine.train())
         stats = engine.store.stats()

@@ -50,11 +50,14 @@ def build_library(rng: np.random.Generator, n_items: int = 600, n_creators: int 
     )
     quality = rng.lognormal(0.0, 0.8, n_items)
     items = []
+    seen: dict[str, int] = {}
     for i in range(n_items):
         g = GENRES[item_genre[i]]
         mood = MOODS[rng.integers(0, len(MOODS))]
         era = ERAS[rng.integers(0, len(ERAS))]
-        title = f"{WORDS[rng.integers(0, 10)]} of the {SECOND[rng.integers(0, 10)]} {i}"
+        base = f"{WORDS[rng.integers(0, 10)]} of the {SECOND[rng.integers(0, 10)]}"
+        volume = seen[base] = seen.get(base, 0) + 1
+        title = base if volume == 1 else f"{base}, Vol. {volume}"
         tags = [
             f"genre:{g}",
             f"mood:{mood}",
@@ -72,59 +75,104 @@ def build_library(rng: np.random.Generator, n_items: int = 600, n_creators: int 
     return Library(items=items, item_genre=item_genre, item_creator=item_creator, quality=quality)
 
 
+def listen(
+    rng: np.random.Generator,
+    library: Library,
+    user_id: str,
+    prefix: str,
+    session: str,
+    favoured: np.ndarray,
+    sessions: int,
+    now: datetime,
+    days: int = 30,
+) -> list[Event]:
+    """One listener's sessions: plays (long for ``favoured`` items), some likes, the odd dislike."""
+    events: list[Event] = []
+    n_items = len(library.items)
+    affinity = np.where(favoured, 6.0, 0.3) * library.quality
+    probs = affinity / affinity.sum()
+    for s in range(sessions):
+        start = now - timedelta(days=float(rng.uniform(0, days)))
+        for k, item in enumerate(rng.choice(n_items, size=rng.integers(2, 9), p=probs)):
+            at = start + timedelta(minutes=4 * k)
+            liked_genre = bool(favoured[item])
+            seconds = float(rng.uniform(60, 400) if liked_genre else rng.uniform(5, 90))
+            ctx = EventContext(session=f"{session}-s{s}", device="web")
+            iid = library.items[item].id
+            base = f"{prefix}-{s}-{k}"
+            events.append(
+                Event(
+                    id=f"{base}-play",
+                    user_id=user_id,
+                    item_id=iid,
+                    type="play",
+                    value=round(seconds, 1),
+                    timestamp=at,
+                    context=ctx,
+                )
+            )
+            roll = rng.random()
+            if liked_genre and roll < 0.25:
+                events.append(
+                    Event(
+                        id=f"{base}-like",
+                        user_id=user_id,
+                        item_id=iid,
+                        type="like",
+                        timestamp=at + timedelta(seconds=30),
+                        context=ctx,
+                    )
+                )
+            elif not liked_genre and roll < 0.08:
+                events.append(
+                    Event(
+                        id=f"{base}-dislike",
+                        user_id=user_id,
+                        item_id=iid,
+                        type="dislike",
+                        timestamp=at + timedelta(seconds=30),
+                        context=ctx,
+                    )
+                )
+    return events
+
+
 def simulate_listeners(
     rng: np.random.Generator, library: Library, people: int, now: datetime, days: int = 30
 ) -> list[Event]:
     """Listeners with one or two favourite genres: plays, skips, likes and the odd dislike."""
     events: list[Event] = []
-    n_items = len(library.items)
     for p in range(people):
         favs = rng.choice(len(GENRES), size=rng.integers(1, 3), replace=False)
-        affinity = np.where(np.isin(library.item_genre, favs), 6.0, 0.3) * library.quality
-        probs = affinity / affinity.sum()
+        favoured = np.isin(library.item_genre, favs)
         sessions = int(rng.integers(1, 12))
-        for s in range(sessions):
-            start = now - timedelta(days=float(rng.uniform(0, days)))
-            for k, item in enumerate(rng.choice(n_items, size=rng.integers(2, 9), p=probs)):
-                at = start + timedelta(minutes=4 * k)
-                liked_genre = library.item_genre[item] in favs
-                seconds = float(rng.uniform(60, 400) if liked_genre else rng.uniform(5, 90))
-                ctx = EventContext(session=f"p{p}-s{s}", device="web")
-                uid = f"listener-{p:04d}"
-                iid = library.items[item].id
-                events.append(
-                    Event(
-                        id=f"demo-{p}-{s}-{k}-play",
-                        user_id=uid,
-                        item_id=iid,
-                        type="play",
-                        value=round(seconds, 1),
-                        timestamp=at,
-                        context=ctx,
-                    )
-                )
-                roll = rng.random()
-                if liked_genre and roll < 0.25:
-                    events.append(
-                        Event(
-                            id=f"demo-{p}-{s}-{k}-like",
-                            user_id=uid,
-                            item_id=iid,
-                            type="like",
-                            timestamp=at + timedelta(seconds=30),
-                            context=ctx,
-                        )
-                    )
-                elif not liked_genre and roll < 0.08:
-                    events.append(
-                        Event(
-                            id=f"demo-{p}-{s}-{k}-dislike",
-                            user_id=uid,
-                            item_id=iid,
-                            type="dislike",
-                            timestamp=at + timedelta(seconds=30),
-                            context=ctx,
-                        )
-                    )
+        uid, prefix = f"listener-{p:04d}", f"demo-{p}"
+        events.extend(listen(rng, library, uid, prefix, f"p{p}", favoured, sessions, now, days))
     events.sort(key=lambda e: e.timestamp or now)
     return events
+
+
+TOPICS = ["late-night", "road-trip", "focus", "workout", "sleep", "faith", "healing"]
+SENSITIVE_TOPICS = {"faith": "religion", "healing": "health"}
+
+
+def with_topics(library: Library) -> list[Item]:
+    """The library's albums with a listening topic on most (deterministic, no randomness drawn).
+
+    Two topics are sensitive (P8): ``topic:faith`` (religion) and ``topic:healing`` (health);
+    albums carrying them are marked with that category.
+    """
+    out = []
+    for i, item in enumerate(library.items):
+        k = (i * 7 + int(library.item_genre[i]) * 3) % (len(TOPICS) + 2)
+        if k >= len(TOPICS):
+            out.append(item)
+            continue
+        topic = TOPICS[k]
+        category = SENSITIVE_TOPICS.get(topic)
+        out.append(
+            item.model_copy(
+                update={"tags": [*item.tags, f"topic:{topic}"], "sensitive": [category] if category else []}
+            )
+        )
+    return out

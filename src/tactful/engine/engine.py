@@ -40,7 +40,7 @@ from tactful.domain.messages import (
 )
 from tactful.domain.person import Consent, Person
 from tactful.domain.recommendation import ProfileView, Recommendations, RecommendedItem
-from tactful.errors import NotFound
+from tactful.errors import NotFound, ValidationError
 from tactful.index.catalog import CatalogIndex
 from tactful.index.person_state import PersonState
 from tactful.models.spark_als import SparkAlsParams
@@ -62,7 +62,7 @@ from tactful.services.answers import AnswerCache
 from tactful.services.delivery import DeliveryReport, DeliveryService, Transport
 from tactful.services.event_export import ExportReport
 from tactful.services.experiments import ExperimentService
-from tactful.services.ingest import IngestService
+from tactful.services.ingest import IngestService, Retraction
 from tactful.services.messaging import FeedbackResult, MessagingService, PlanReport
 from tactful.services.model_registry import ModelRegistry
 from tactful.services.models import ModelService
@@ -78,7 +78,7 @@ from tactful.services.tombstones import Tombstones
 from tactful.services.training import TrainReport
 from tactful.signals.rules import SignalRules
 from tactful.storage import open_store
-from tactful.storage.protocol import PolicyStore, Store
+from tactful.storage.protocol import Activity, PolicyStore, Store
 
 RunOverrides = RunConfig | Mapping[str, Any] | None
 
@@ -287,6 +287,17 @@ class Engine:
     def track(self, event: Event) -> IngestResult:
         return self.ingestion.ingest([event])
 
+    def undo_dislike(self, user_id: str, item_id: str, types: Sequence[str] | None = None) -> Retraction:
+        """Take back the person's thumbs-down on an item, as if it never came (an undo)."""
+        return self.ingestion.retract(user_id, item_id, types)
+
+    def activity(self, minutes: int = 60, bucket_seconds: int = 60) -> Activity:
+        """Events per bucket, per type and distinct people over the last ``minutes`` (dashboard)."""
+        if not 1 <= minutes <= 7 * 24 * 60 or not 1 <= bucket_seconds <= 86_400:
+            raise ValidationError("minutes must be 1..10080 and bucket_seconds 1..86400", field="minutes")
+        until = to_epoch(self.clock.now())
+        return self.store.activity(until - minutes * 60, until, bucket_seconds)
+
     # -- recommendations ---------------------------------------------------------------------
     def recommend(
         self,
@@ -298,6 +309,12 @@ class Engine:
     ) -> Recommendations:
         """A list for a person on a surface, each item with its reasons (P12)."""
         return self.recommender.recommend(user_id, surface, n, explain, config)
+
+    def preview(
+        self, user_id: str, surface: str = "home", n: int | None = None, explain: bool = True
+    ) -> Recommendations:
+        """The list the person would get now, with every reason, recorded nowhere (operators)."""
+        return self.recommender.preview(user_id, surface, n, explain)
 
     def rerank(
         self,

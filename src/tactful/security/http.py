@@ -10,8 +10,8 @@ from tactful.config.security import HttpSettings
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 PAGE_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 # The interactive docs load Swagger UI / ReDoc from this server (no CDN) and bootstrap them inline.
 DOCS_CSP = (

@@ -138,11 +138,15 @@ class TokenSigner:
         """The claims of a token this signer issued, expired or not (to revoke it by value)."""
         return self.verify(token, from_epoch(0))
 
+    def mac(self, purpose: str, payload: str) -> str:
+        """A keyed MAC of ``payload`` for one ``purpose`` (the pages' sessions and CSRF tokens,
+        signed links in messages), kept apart from tokens and subject hashes by its domain."""
+        message = b"tactful-" + purpose.encode() + b"/1:" + payload.encode()
+        return _b64(hmac.new(self._secret, message, hashlib.sha256).digest())
+
     def link_mac(self, purpose: str, payload: str) -> str:
-        """A keyed MAC for a signed link (an unsubscribe or restore link in a message), kept apart
-        from tokens and subject hashes by its own domain and ``purpose``."""
-        domain = b"tactful-link/1:" + purpose.encode() + b":"
-        return _b64(hmac.new(self._secret, domain + payload.encode(), hashlib.sha256).digest())
+        """The MAC of a signed link in a message (an unsubscribe or restore link)."""
+        return self.mac("link-" + purpose, payload)
 
     def subject_hash(self, user_id: str) -> str:
         """A keyed hash of a person id: lets the audit log refer to someone without naming them."""

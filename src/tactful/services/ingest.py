@@ -7,20 +7,35 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from tactful.clock import Clock, to_epoch
+from tactful.clock import Clock, from_epoch, to_epoch
 from tactful.config.settings import Settings
-from tactful.domain.event import Event, IngestResult, Provenance
+from tactful.domain.event import Event, EventContext, IngestResult, Provenance
 from tactful.domain.person import Person
 from tactful.errors import BatchTooLarge, Conflict, StorageError, UnknownItem, ValidationError
 from tactful.index.catalog import CatalogIndex
 from tactful.metrics import metrics
 from tactful.policy.interests import hidden_tags, item_learnable, unlearnable_tags
 from tactful.services.state import PersonStates
-from tactful.signals.profile import Profile, ProfileDelta, ProfileRules, apply_signal, decay
+from tactful.signals.profile import Profile, ProfileDelta, ProfileRules, apply_signal, decay, forget_items
 from tactful.signals.rules import SignalRules
-from tactful.storage.protocol import ItemStat, Store
+from tactful.storage.protocol import ItemStat, Store, StoredEvent
 
 FUTURE_SLACK = timedelta(days=1)
+
+
+def _replayed(stored: StoredEvent) -> Event:
+    """A stored event as ingest first saw it (resolved time and provenance, its context)."""
+    context = EventContext.model_validate_json(stored.context) if stored.context else None
+    return Event(
+        id=stored.event_id,
+        user_id=stored.user_id,
+        item_id=stored.item_id,
+        type=stored.type,
+        value=stored.value,
+        timestamp=from_epoch(stored.ts),
+        provenance=Provenance(stored.provenance),
+        context=context,
+    )
 
 
 def _content(event: Event) -> tuple[str | None, str, float | None]:
@@ -57,6 +72,19 @@ class PersonChange:
             {i: self.rows.items[i] for i in self.items if i in self.rows.items},
             self.rows.direct,
         )
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """What taking back a person's thumbs-down on an item did."""
+
+    user_id: str
+    item_id: str
+    removed: int
+    """Events taken back (0: there was nothing to undo, and nothing changed)."""
+    replayed: int
+    """The person's other events on the item, folded in again."""
+    types: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -104,6 +132,62 @@ class IngestService:
         if outcome.people:
             self.states.announce({c.user_id: c.after for c in outcome.people})
         return outcome.result
+
+    def retract(self, user_id: str, item_id: str, types: Sequence[str] | None = None) -> Retraction:
+        """Take back a person's thumbs-down on an item (an undo): as if it had never come.
+
+        ``types`` are the hard-negative event types to take back (default: every type whose
+        rule is a hard negative, e.g. ``dislike``, ``dismiss``). Their events leave the log;
+        what the item taught (its share of every tag, evidence, recency, counters, the
+        dislike mark) is forgotten through its trace, then the person's remaining events
+        on the item are folded in again in time order, under today's consent and mutes. So
+        the person's state equals that of someone who never sent those events. One
+        transaction; a person with nothing to undo is left untouched.
+        """
+        hard = sorted(name for name, rule in self.rules.rules.items() if rule.hard_negative)
+        wanted = tuple(hard if types is None else dict.fromkeys(types))
+        for name in wanted:
+            if name not in hard:
+                raise ValidationError(f"only a thumbs-down can be undone; {name!r} is not one", field="types")
+        catalog = self.states.catalog()
+        pos = catalog.index.get(item_id)
+        if pos is None:
+            raise UnknownItem(f"unknown item {item_id!r}", field="item_id")
+        item_tags = list(catalog.items[pos].tags)
+        unlearnable = self.unlearnable(catalog)
+        learnable = self.learnable(catalog)
+        now = to_epoch(self.clock.now())
+        with self.store.unit_of_work() as uow:
+            uow.create_persons([Person(id=user_id)], now)
+            person = uow.load_persons([user_id])[user_id]
+            events = uow.item_events(user_id, item_id)
+            taken = [e for e in events if e.type in wanted]
+            if not taken:
+                return Retraction(user_id, item_id, 0, 0, wanted)
+            kept = [e for e in events if e.type not in wanted]
+            profile = uow.load_profiles([user_id])[user_id]
+            forget_items(profile, [item_id], self.profile_rules)
+            if profile.items.pop(item_id, None) is not None:
+                profile.dirty_items.add(item_id)
+            muted = unlearnable(person, item_id, item_tags)
+            learn = learnable(person, item_id, item_tags)
+            for stored in kept:
+                event = _replayed(stored)
+                apply_signal(
+                    profile,
+                    self.rules.interpret(event),
+                    item_id,
+                    item_tags,
+                    stored.ts,
+                    self.profile_rules,
+                    session=event.context.session if event.context else None,
+                    muted=muted,
+                    learn=learn,
+                )
+            uow.delete_events(user_id, [e.seq for e in taken])
+            uow.save_profiles([profile])
+        self.states.drop(user_id)
+        return Retraction(user_id, item_id, len(taken), len(kept), wanted)
 
     def unlearnable(self, catalog: CatalogIndex) -> Callable[[Person, str | None, list[str]], frozenset[str]]:
         """What a signal must not teach: muted, removed and non-opted-in sensitive tags (P8, P11)."""

@@ -102,6 +102,42 @@ class RecommendService:
         n = self.check_n(cfg.surface(surface).n if n is None else n, cfg)
         return self._serve(user_id, surface, n, explain, cfg, None, record, count_backoff)
 
+    def preview(
+        self,
+        user_id: str,
+        surface: str = "home",
+        n: int | None = None,
+        explain: bool = True,
+        config: RunConfig | Mapping[str, Any] | None = None,
+    ) -> Recommendations:
+        """The list the person would get now, computed afresh and **not recorded**.
+
+        For an operator looking at someone (the dashboard's person lookup): nothing is
+        logged as served, so the look counts no impression, no back-off slot and no
+        promotion exposure, and it is attributed to nothing (its id is ``preview_…``).
+        """
+        cfg = self.config(config)
+        n = self.check_n(cfg.surface(surface).n if n is None else n, cfg)
+        now_dt = self.clock.now()
+        now = to_epoch(now_dt)
+        pending = self.served.pending_backoff(user_id)
+        fresh = self.states.freshness(user_id)
+        backoff = fresh.backoff if pending is None else pending
+        state = self.states.state(user_id, now, cfg, fresh)
+        plan = self.planner.plan(state, surface, cfg, backoff, fresh.promotions_version)
+        result = self.pipeline.run(plan.state, surface, n, plan, cfg, explain_full=explain, only=None)
+        return Recommendations(
+            recommendation_id="preview_" + secrets.token_hex(6),
+            user_id=user_id,
+            surface=surface,
+            engagement=plan.reported_engagement.value,
+            generated_at=now_dt,
+            items=list(result.items),
+            excluded=None if result.excluded is None else list(result.excluded),
+            notes=plan.list_notes(explain),
+            model_version=self.models.version,
+        )
+
     def rerank(
         self,
         user_id: str,

@@ -75,6 +75,20 @@ class StoredEvent:
     value: float | None
     ts: float
     provenance: str
+    context: str | None = None
+    """The event's context as stored (JSON), where a reader asks for it (:meth:`UnitOfWork.item_events`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """What people did in a window, for the operator's dashboard (counts only, no one named)."""
+
+    since: float
+    bucket_seconds: int
+    buckets: list[int]
+    """Events per bucket, oldest first (``len == ceil(window / bucket_seconds)``)."""
+    by_type: dict[str, int]
+    active_people: int
 
 
 EXPORT_FIELDS = (
@@ -307,6 +321,14 @@ class UnitOfWork(Protocol):
         ...
 
     def save_profiles(self, profiles: Sequence[Profile]) -> None: ...
+
+    def item_events(self, user_id: str, item_id: str) -> list[StoredEvent]:
+        """One person's stored events on one item, oldest first, with their context."""
+        ...
+
+    def delete_events(self, user_id: str, seqs: Sequence[int]) -> int:
+        """Delete these events of this person from the log; returns how many went."""
+        ...
 
     def save_persons(self, persons: Sequence[Person]) -> None: ...
 
@@ -761,6 +783,10 @@ class Store(
     def count(self, table: str) -> int: ...
 
     def stats(self) -> dict[str, Any]: ...
+
+    def activity(self, since: float, until: float, bucket_seconds: int) -> Activity:
+        """Event counts per time bucket and per type, and distinct people, in ``[since, until)``."""
+        ...
 
 
 __all__ = [

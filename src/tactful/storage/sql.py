@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, tuple_
+from sqlalchemy import Connection, Integer, cast, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -27,6 +27,7 @@ from tactful.storage import codec
 from tactful.storage import schema as t
 from tactful.storage.protocol import (
     EXPORT_FIELDS,
+    Activity,
     ErasureCheck,
     EventColumns,
     ItemStat,
@@ -285,6 +286,29 @@ class SqlStore(SqlPolicy, SqlTrust, SqlPrivacy, SqlMessages, SqlExperiments):
     def stats(self) -> dict[str, Any]:
         return {name: self.count(name) for name in ("items", "persons", "events", "interests")}
 
+    def activity(self, since: float, until: float, bucket_seconds: int) -> Activity:
+        if bucket_seconds < 1 or until <= since:
+            raise ValueError("activity needs a positive bucket and since < until")
+        ev = t.events.c
+        n = int(-(-(until - since) // bucket_seconds))
+        window = (ev.ts >= since, ev.ts < until)
+        offset = (ev.ts - since) / bucket_seconds  # not negative inside the window
+        # SQLite's CAST truncates (= floor here); PostgreSQL's rounds, so it floors first
+        bucket = cast(offset, Integer) if self.is_sqlite else cast(func.floor(offset), Integer)
+        buckets = [0] * n
+        with self.engine.connect() as conn:
+            for b, count in conn.execute(select(bucket, func.count()).where(*window).group_by(bucket)):
+                if b is not None and 0 <= int(b) < n:
+                    buckets[int(b)] += int(count)
+            by_type = {
+                str(kind): int(count)
+                for kind, count in conn.execute(
+                    select(ev.type, func.count()).where(*window).group_by(ev.type)
+                )
+            }
+            people = conn.execute(select(func.count(func.distinct(ev.user_id))).where(*window)).scalar()
+        return Activity(since, bucket_seconds, buckets, by_type, int(people or 0))
+
 
 EVENT_COLUMNS = (
     "event_id",
@@ -448,6 +472,36 @@ class SqlUnitOfWork:
             self.store.upsert(self.conn, t.interests, interest_rows, ["user_id", "tag"])
         if item_rows:
             self.store.upsert(self.conn, t.person_items, item_rows, ["user_id", "item_id"])
+
+    def item_events(self, user_id: str, item_id: str) -> list[StoredEvent]:
+        ev = t.events.c
+        rows = self.conn.execute(
+            select(
+                ev.seq,
+                ev.event_id,
+                ev.user_id,
+                ev.item_id,
+                ev.type,
+                ev.value,
+                ev.ts,
+                ev.provenance,
+                ev.context,
+            )
+            .where(ev.user_id == user_id, ev.item_id == item_id)
+            .order_by(ev.ts, ev.seq)
+        ).all()
+        return [StoredEvent(*r) for r in rows]
+
+    def delete_events(self, user_id: str, seqs: Sequence[int]) -> int:
+        gone = 0
+        ev = t.events.c
+        ordered = sorted(set(seqs))
+        for start in range(0, len(ordered), CHUNK):
+            part = ordered[start : start + CHUNK]
+            gone += int(
+                self.conn.execute(delete(t.events).where(ev.user_id == user_id, ev.seq.in_(part))).rowcount
+            )
+        return gone
 
     def save_persons(self, persons: Sequence[Person]) -> None:
         """Upsert person records (time zone, consent, stated interests, mutes); bumps versions."""
