@@ -102,8 +102,7 @@ def test_liveness_and_readiness(client: TestClient, catalog_engine: Engine) -> N
 def test_readiness_fails_while_a_published_model_is_not_loaded(
     client: TestClient, catalog_engine: Engine
 ) -> None:
-    catalog_engine.models.model_dir.mkdir(parents=True, exist_ok=True)
-    (catalog_engine.models.model_dir / "CURRENT").write_text("v-not-there\n")
+    catalog_engine.model_store.publish("v-not-there")
     ready = client.get("/v1/health/ready")
     assert ready.status_code == 503
     assert ready.json()["checks"]["model"] == {"ok": False, "detail": "v-not-there published, not loaded yet"}
