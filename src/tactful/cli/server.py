@@ -106,15 +106,18 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> No
     serving = settings.serving
     logs.configure(serving.log_format, serving.log_level)
     limit_blas(settings)
-    metrics_dir: Path | None = None
+    made_dir: Path | None = None  # a folder of our own is removed at the end; a given one is not
     if workers > 1:  # every worker (and this supervisor, which retrains) writes its metrics here
         given = os.environ.get(MULTIPROC_ENV)
-        metrics_dir = Path(given) if given else Path(tempfile.mkdtemp(prefix="tactful-metrics-"))
-        use_multiprocess(metrics_dir)
+        directory = Path(given) if given else Path(tempfile.mkdtemp(prefix="tactful-metrics-"))
+        made_dir = None if given else directory
+        use_multiprocess(directory)
     try:
         engine = Engine(settings)
     except TactfulError as exc:  # e.g. an outdated schema: say what to do, do not migrate
         console.print(f"[red]not starting[/red]: {exc.message}", highlight=False)
+        if made_dir is not None:
+            shutil.rmtree(made_dir, ignore_errors=True)
         raise typer.Exit(2) from exc
     for line in startup_summary(engine, host, port, workers):
         console.print(line, highlight=False, markup=False)
@@ -154,5 +157,5 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> No
         retrainer.stop()
         ticker.stop()
         engine.close()
-        if metrics_dir is not None and not os.environ.get("TACTFUL_KEEP_METRICS_DIR"):
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        if made_dir is not None:
+            shutil.rmtree(made_dir, ignore_errors=True)
