@@ -88,6 +88,13 @@ def test_an_older_statement_arriving_late_does_not_override_a_newer_one() -> Non
     assert not p.items["a"].disliked
 
 
+def test_a_retraction_that_arrives_before_the_statement_it_follows_still_holds() -> None:
+    p = Profile("u")
+    fold(p, "unsave", "a", T0 + DAY)
+    fold(p, "save", "a", T0)  # saved, then unsaved; delivered the other way round
+    assert scores(p, T0 + 2 * DAY) == {}
+
+
 def test_an_undo_works_on_an_item_the_person_may_not_be_learned_from() -> None:
     p = Profile("u")
     fold(p, "dislike", "a", T0, learn=False)
@@ -97,7 +104,7 @@ def test_an_undo_works_on_an_item_the_person_may_not_be_learned_from() -> None:
 
 
 STATEMENTS = st.sampled_from(
-    [("like", None), ("dislike", None), ("dismiss", None), ("rate", 5.0), ("rate", 2.0)]
+    [("like", None), ("dislike", None), ("dismiss", None), ("rate", 5.0), ("rate", 2.0), ("retract", None)]
 )
 
 

@@ -56,7 +56,9 @@ def populate(engine: Engine, clock: ManualClock, seed: int = 0) -> None:
         person = people[int(rng.integers(0, len(people)))]
         home = sum(map(ord, person)) % 3
         item = f"i{(home + 3 * int(rng.integers(0, 8))) % 24}"
-        kind = str(rng.choice(["like", "play", "rate", "skip", "view", "dislike", "listen"]))
+        kind = str(
+            rng.choice(["like", "play", "rate", "skip", "view", "dislike", "listen", "save", "unsave", "retract"])
+        )
         value = None
         if kind == "play":
             value = float(rng.integers(5, 300))
@@ -69,7 +71,8 @@ def populate(engine: Engine, clock: ManualClock, seed: int = 0) -> None:
                 user_id=person, item_id=item, type=kind, value=value, timestamp=start + timedelta(hours=2 * n)
             )
         )
-    engine.ingest(events)
+    order = rng.permutation(len(events))  # arriving out of time order: the latest statement still holds
+    engine.ingest([events[int(k)] for k in order])
     engine.delete_items(["i23"])  # events on an item that left the catalog teach nothing
 
 

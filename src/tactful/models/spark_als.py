@@ -7,7 +7,9 @@ back to the driver, as Arrow. pyspark is imported lazily (the ``spark`` extra).
 
 The per-(person, item) value is what ``services.training.training_data`` reads from stored
 item states: ``Σ weight(event) × 0.5^(age / half-life(provenance))`` over the person's
-events on the item, positive part, only provenances their consent lets personalize.
+events on the item, positive part, only provenances their consent lets personalize; of the
+events that set an item state (like, save, rating, dislike) only the latest per state counts,
+and none after a retraction.
 """
 
 from __future__ import annotations
@@ -109,12 +111,22 @@ def weighted_interactions(
     functions = require("pyspark.sql.functions", "spark", "training on Spark")
     F: Any = functions
     events = spark.read.parquet(events_path).where(F.col("item_id").isNotNull())
+    window: Any = require("pyspark.sql.window", "spark", "training on Spark").Window
     rule_rows = [
-        (name, r.mode.value, float(r.weight), float(r.center), float(r.threshold), float(r.skip_weight))
+        (
+            name,
+            r.mode.value,
+            float(r.weight),
+            float(r.center),
+            float(r.threshold),
+            float(r.skip_weight),
+            r.state or r.retracts,
+        )
         for name, r in sorted(rules.items())
     ]
     rule_df = spark.createDataFrame(
-        rule_rows, "type string, mode string, weight double, center double, threshold double, skip double"
+        rule_rows,
+        "type string, mode string, weight double, center double, threshold double, skip double, slot string",
     )
     catalog = spark.createDataFrame(
         list(zip(item_ids, range(len(item_ids)), strict=True)), "item_id string, item int"
@@ -135,9 +147,14 @@ def weighted_interactions(
     decayed = F.when(seconds >= F.lit(now), F.col("w")).otherwise(
         F.col("w") * F.pow(F.lit(0.5), (F.lit(now) - seconds) / half_life)
     )
+    # a like, save, rating or dislike is a state (P3): per person, item and state only the
+    # latest statement counts (by time, then arrival), and a retraction leaves nothing
+    latest = window.partitionBy("user_id", "item_id", "slot").orderBy(F.col("ts").desc(), F.col("seq").desc())
     rows = (
         events.join(F.broadcast(rule_df), "type")
         .where(F.col("provenance").isin(*KNOWN_PROVENANCES))
+        .withColumn("rank", F.when(F.col("slot").isNull(), F.lit(1)).otherwise(F.row_number().over(latest)))
+        .where(F.col("rank") == 1)
         .withColumn("w", weight)
         .where(F.col("w") != 0)
         .withColumn("d", decayed)

@@ -300,9 +300,8 @@ def apply_signal(
         held = state.trace.held.get(slot) if state is not None else None
         if held is not None and at < held.at:
             return  # a later statement in this state already holds
-        if signal.retracts is not None:
-            if state is not None:
-                _retract(profile, state, item_id, slot, at, rules)
+        if signal.retracts is not None:  # kept even with nothing to take back: an older statement
+            _retract(profile, _item(profile, item_id), item_id, slot, at, rules)  # arriving later stays out
             return
         if not learn:
             if signal.hard_negative:

@@ -125,5 +125,5 @@ def _run(world: World, seed: int, data_dir: Path) -> ExperimentRun:
         respect = {}
         for v in VARIANTS:
             figures = {**trackers[v].result(), "opt_out_residue": probes[v].residue(engine, world.days - 1)}
-            respect[v] = {key: figures[key] for key in KEYS}
+            respect[v] = {key: figures[key] for key in KEYS if key in figures}  # no messages here
     return ExperimentRun(report=report, respect=respect, people={v: len(worlds[v].people) for v in VARIANTS})
