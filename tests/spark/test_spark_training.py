@@ -57,7 +57,9 @@ def populate(engine: Engine, clock: ManualClock, seed: int = 0) -> None:
         home = sum(map(ord, person)) % 3
         item = f"i{(home + 3 * int(rng.integers(0, 8))) % 24}"
         kind = str(
-            rng.choice(["like", "play", "rate", "skip", "view", "dislike", "listen", "save", "unsave", "retract"])
+            rng.choice(
+                ["like", "play", "rate", "skip", "view", "dislike", "listen", "save", "unsave", "retract"]
+            )
         )
         value = None
         if kind == "play":
