@@ -254,6 +254,32 @@ def test_the_global_holdout_gets_general_content_and_its_lift_is_reported(
         assert report.metrics[0].comparisons[0].lift is not None
 
 
+def test_by_default_the_holdout_is_kept_while_an_experiment_runs(tmp_path, clock: ManualClock) -> None:  # type: ignore[no-untyped-def]
+    """``auto``: nobody is held out in an installation that runs no experiments; once one runs,
+    the default 5 % is, and they are back when it stops."""
+    from tactful import Settings
+    from tactful.config.security import AuthSettings
+    from tests.conftest import media_items
+
+    settings = Settings(data_dir=tmp_path / "d", auth=AuthSettings(enabled=False))
+    assert settings.experiments.holdout == "auto" and settings.experiments.holdout_percent == 5
+    people = [f"a{k}" for k in range(2000)]
+    with Engine(settings, clock=clock) as engine:
+        engine.upsert_items(media_items())
+        ex = engine.experiments
+        assert not [u for u in people if ex.in_holdout(u)]
+        assert ex.assign(people[0], "home", lambda: Engagement.engaged) is None
+        ex.create(spec())
+        ex.start("e1")
+        held = [u for u in people if ex.in_holdout(u)]
+        assert 60 < len(held) < 140  # about 5 %
+        got = ex.assign(held[0], "home", lambda: Engagement.engaged)
+        assert got is not None and [m.variant for m in got.memberships] == ["holdout"]
+        ex.stop("e1")
+        ex.settings.refresh_seconds = 0.0
+        assert not [u for u in people[:200] if ex.in_holdout(u)]
+
+
 def test_two_creations_racing_for_one_namespace_keep_it_exclusive(catalog_engine: Engine) -> None:
     """Two workers allocate the same slot at once: the later one withdraws."""
     from tactful.experiments.model import Experiment, ExperimentSpec

@@ -39,6 +39,7 @@ def test_exposures_and_attributions_are_exact_across_two_workers(tmp_path: Path)
         "TACTFUL_SERVING__ACCESS_LOG": "false",
         "TACTFUL_EXPERIMENTS__REFRESH_SECONDS": "0",
         "TACTFUL_EXPERIMENTS__TICK_MINUTES": "0",
+        "TACTFUL_EXPERIMENTS__HOLDOUT": "off",
     }
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []

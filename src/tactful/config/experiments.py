@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class HoldoutMode(StrEnum):
+    """When the global holdout is kept."""
+
+    auto = "auto"  # while any experiment runs: experiments and personalization are measured against it
+    on = "on"  # always
+    off = "off"  # never
 
 
 class ExperimentSettings(BaseModel):
@@ -10,12 +21,22 @@ class ExperimentSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    holdout: bool = Field(
-        False,
-        description="Keep a global holdout: a `holdout_percent` share of people gets non-personalized "
+    holdout: HoldoutMode = Field(
+        HoldoutMode.auto,
+        description="The global holdout: a `holdout_percent` share of people gets non-personalized "
         "content everywhere and is in no experiment, so the lift of personalization is measured "
-        "(`tactful experiments report holdout`).",
+        "(`tactful experiments report holdout`). auto: kept while any experiment runs (nobody is "
+        "held out in an installation that runs no experiments); on: always (true); off: never (false).",
     )
+    @field_validator("holdout", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return HoldoutMode.on if value else HoldoutMode.off
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return HoldoutMode.on if value.lower() == "true" else HoldoutMode.off
+        return value
+
     holdout_percent: float = Field(
         5.0, ge=0, le=50, description="Share of people in the global holdout, in %."
     )

@@ -28,7 +28,7 @@ from typing import Any
 import pydantic
 
 from tactful.clock import Clock, from_epoch, to_epoch
-from tactful.config.experiments import ExperimentSettings
+from tactful.config.experiments import ExperimentSettings, HoldoutMode
 from tactful.config.run import RunConfig, _merge
 from tactful.errors import Conflict, NotFound, Overloaded, StorageError, ValidationError
 from tactful.experiments.analysis import Decision, ExperimentReport, build_report, decide
@@ -438,16 +438,21 @@ class ExperimentService:
             self._running, self._loaded = out, time.monotonic()
         return out
 
+    def holdout_active(self) -> bool:
+        """Whether the global holdout is kept now (``auto``: while any experiment runs)."""
+        mode = self.settings.holdout
+        return mode is HoldoutMode.on or (mode is HoldoutMode.auto and bool(self.running()))
+
     def in_holdout(self, user_id: str) -> bool:
         s = self.settings
-        return s.holdout and bucket(f"holdout:{s.holdout_salt}", user_id) < int(
+        return self.holdout_active() and bucket(f"holdout:{s.holdout_salt}", user_id) < int(
             round(s.holdout_percent * 100)
         )
 
     def assign(self, user_id: str, surface: str, engagement: Callable[[], Engagement]) -> Assignment | None:
         """The variants the person is in on this surface and the config they compose to (None:
         in nothing, the base config as is). ``engagement`` is asked only when targeting needs it."""
-        if self.settings.holdout:
+        if self.holdout_active():
             held = self.in_holdout(user_id)
             variant = HOLDOUT_VARIANTS[0] if held else HOLDOUT_VARIANTS[1]
             holdout: tuple[Membership, ...] = (Membership(HOLDOUT_ID, variant),)
@@ -523,7 +528,7 @@ class ExperimentService:
         data = self.store.experiment_data(HOLDOUT_ID, self._window(spec), (), to_epoch(self.clock.now()))
         first = min((t for _, _, t in data.exposures), default=to_epoch(self.clock.now()))
         at = from_epoch(first)
-        status = Status.running if s.holdout else Status.stopped
+        status = Status.running if self.holdout_active() else Status.stopped
         return Experiment(
             spec=spec, status=status, step=0, percent=100, created_at=at, updated_at=at, started_at=at
         )

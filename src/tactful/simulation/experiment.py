@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tactful.clock import ManualClock
+from tactful.config.experiments import ExperimentSettings, HoldoutMode
 from tactful.config.policy import PolicySettings
 from tactful.config.security import AuthSettings
 from tactful.config.settings import Settings
@@ -71,7 +72,10 @@ def run_experiment(
 
 def _run(world: World, seed: int, data_dir: Path) -> ExperimentRun:
     settings = Settings(
-        data_dir=data_dir, auth=AuthSettings(enabled=False), policy=PolicySettings(enabled=True)
+        data_dir=data_dir,
+        auth=AuthSettings(enabled=False),
+        policy=PolicySettings(enabled=True),
+        experiments=ExperimentSettings(holdout=HoldoutMode.off),  # the two variants split everyone
     )
     clock = ManualClock(START - timedelta(days=1))
     with Engine(settings, clock=clock) as engine:
