@@ -168,7 +168,24 @@ class MessagePreferences(BaseModel):
 class PreferencesUpdate(BaseModel):
     """A partial change: only the fields given change; ``topics`` merges per topic."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "channels": ["email"],
+                    "email": "ann@example.com",
+                    "topics": {"digest": "opted_in"},
+                    "cadence": {"kind": "weekly", "weekday": "monday"},
+                    "window": {"start": "08:00", "end": "10:00"},
+                    "quiet_hours": {"start": "22:00", "end": "07:00"},
+                    "timezone": "Europe/Berlin",
+                    "caps": [{"count": 3, "days": 7}],
+                },
+                {"pause_days": 14},
+            ]
+        },
+    )
 
     channels: list[Channel] | None = Field(None, max_length=3)
     topics: dict[TopicId, Literal["opted_in", "opted_out"]] | None = Field(None, max_length=64)
@@ -252,7 +269,10 @@ class FeedbackType(StrEnum):
 class MessageFeedback(BaseModel):
     """A delivery or engagement report on one message (from a mail provider, a push service, a page)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"message_id": "m_0123456789abcdef0123", "type": "open"}]},
+    )
 
     message_id: EntityId
     type: FeedbackType

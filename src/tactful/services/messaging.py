@@ -107,7 +107,9 @@ class PlanReport(BaseModel):
 class PlanRequest(BaseModel):
     """``POST /v1/messages/plan``: plan at ``now`` (default: the server's clock)."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"dry_run": True}, {"now": "2026-03-02T09:00:00Z"}]}
+    )
 
     now: AwareInstant | None = Field(None, description="Plan as of this time (default: now).")
     dry_run: Flag = Field(False, description="Decide and compose, write nothing.")
