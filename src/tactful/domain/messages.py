@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from tactful.domain.identifiers import EntityId
 from tactful.domain.person import _ZONE_NAMES, _ZONES
@@ -89,20 +89,13 @@ class Cadence(BaseModel):
 
 
 class TimeRange(BaseModel):
-    """A local time range; ``end`` not after ``start`` means it crosses midnight."""
+    """A local time range; ``end`` before ``start`` crosses midnight; ``end`` equal to ``start``
+    is the whole day."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     start: LocalTime
     end: LocalTime
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> TimeRange:
-        if self.start == self.end:
-            raise ValueError(
-                "start and end must differ (a range crossing midnight ends earlier than it starts)"
-            )
-        return self
 
 
 class Cap(BaseModel):

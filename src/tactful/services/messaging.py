@@ -346,7 +346,7 @@ class MessagingService:
         """Opt out of one topic (``None``: every digest topic). Never touches required topics."""
         valid_user(user_id)
         if topic is not None and topic not in self.topics:
-            raise ValidationError(f"unknown topic {topic!r}", field="topic")
+            raise NotFound(f"no topic {topic!r}", field="topic")
         if topic is not None and self.topics[topic].required:
             raise Conflict(
                 f"{topic} is required and cannot be unsubscribed: {self.topics[topic].reason}", field="topic"
