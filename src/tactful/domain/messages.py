@@ -37,7 +37,9 @@ def _aware(value: datetime) -> datetime:
 
 
 AwareInstant = Annotated[Instant, AfterValidator(_aware)]
-LocalTime = Annotated[str, AfterValidator(_hhmm), Field(examples=["09:00"])]
+LocalTime = Annotated[
+    str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["09:00"]), AfterValidator(_hhmm)
+]
 Email = Annotated[
     str, Field(pattern=r"^[^@\s<>\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.\-]{1,189}\.[A-Za-z]{2,63}$", max_length=254)
 ]
