@@ -65,6 +65,11 @@ def test_quiet_hours_crossing_midnight_inside_window() -> None:
     )
 
 
+def test_equal_start_and_end_is_the_whole_day() -> None:
+    s = sched(window={"start": "09:00", "end": "09:00"})
+    assert all(allowed(s, datetime(2026, 3, 2, h, 30, tzinfo=UTC)).ok for h in range(24))
+
+
 def test_window_wholly_in_quiet_hours_is_reported() -> None:
     s = sched(window={"start": "10:00", "end": "11:00"}, quiet_hours={"start": "09:00", "end": "12:00"})
     d = due(s, datetime(2026, 3, 2, 10, 30, tzinfo=UTC), None)
@@ -169,8 +174,6 @@ minutes_st = st.integers(0, 1439)
 def test_next_allowed_is_allowed_and_nothing_earlier_is(
     start: int, end: int, quiet: tuple[int, int] | None, zone: str, at: datetime
 ) -> None:
-    if start == end or (quiet is not None and quiet[0] == quiet[1]):
-        return
     hhmm = lambda m: f"{m // 60:02d}:{m % 60:02d}"  # noqa: E731
     prefs = MessagePreferences(
         window=TimeRange(start=hhmm(start), end=hhmm(end)),

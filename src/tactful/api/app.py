@@ -106,10 +106,26 @@ def _openapi_builder(app: FastAPI, engine: Engine) -> Callable[[], dict[str, Any
         for option in undo.get("types", {}).get("anyOf", []):
             if option.get("type") == "array":  # only a thumbs-down can be undone
                 option["items"] = {"type": "string", "enum": hard}
+        _publish_topics(doc, sorted(engine.messaging.topics))
         app.openapi_schema = doc
         return doc
 
     return build
+
+
+def _publish_topics(doc: dict[str, Any], topics: list[str]) -> None:
+    """This deployment's message topics (settings.messaging.topics) as the enum of topic ids."""
+    update = doc.get("components", {}).get("schemas", {}).get("PreferencesUpdate", {})
+    for branch in update.get("properties", {}).get("topics", {}).get("anyOf", []):
+        if branch.get("type") == "object":
+            branch["propertyNames"] = {"enum": topics}
+    for path, operations in doc.get("paths", {}).items():
+        if "{topic}" not in path:
+            continue
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == "topic":
+                    parameter.setdefault("schema", {})["enum"] = topics
 
 
 def create_app(

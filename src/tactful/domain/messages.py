@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from tactful.domain.identifiers import EntityId
 from tactful.domain.person import _ZONE_NAMES, _ZONES
@@ -37,7 +37,9 @@ def _aware(value: datetime) -> datetime:
 
 
 AwareInstant = Annotated[Instant, AfterValidator(_aware)]
-LocalTime = Annotated[str, AfterValidator(_hhmm), Field(examples=["09:00"])]
+LocalTime = Annotated[
+    str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["09:00"]), AfterValidator(_hhmm)
+]
 Email = Annotated[
     str, Field(pattern=r"^[^@\s<>\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.\-]{1,189}\.[A-Za-z]{2,63}$", max_length=254)
 ]
@@ -89,20 +91,13 @@ class Cadence(BaseModel):
 
 
 class TimeRange(BaseModel):
-    """A local time range; ``end`` not after ``start`` means it crosses midnight."""
+    """A local time range; ``end`` before ``start`` crosses midnight; ``end`` equal to ``start``
+    is the whole day."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     start: LocalTime
     end: LocalTime
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> TimeRange:
-        if self.start == self.end:
-            raise ValueError(
-                "start and end must differ (a range crossing midnight ends earlier than it starts)"
-            )
-        return self
 
 
 class Cap(BaseModel):
@@ -168,7 +163,24 @@ class MessagePreferences(BaseModel):
 class PreferencesUpdate(BaseModel):
     """A partial change: only the fields given change; ``topics`` merges per topic."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "channels": ["email"],
+                    "email": "ann@example.com",
+                    "topics": {"digest": "opted_in"},
+                    "cadence": {"kind": "weekly", "weekday": "monday"},
+                    "window": {"start": "08:00", "end": "10:00"},
+                    "quiet_hours": {"start": "22:00", "end": "07:00"},
+                    "timezone": "Europe/Berlin",
+                    "caps": [{"count": 3, "days": 7}],
+                },
+                {"pause_days": 14},
+            ]
+        },
+    )
 
     channels: list[Channel] | None = Field(None, max_length=3)
     topics: dict[TopicId, Literal["opted_in", "opted_out"]] | None = Field(None, max_length=64)
@@ -252,7 +264,10 @@ class FeedbackType(StrEnum):
 class MessageFeedback(BaseModel):
     """A delivery or engagement report on one message (from a mail provider, a push service, a page)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"message_id": "m_0123456789abcdef0123", "type": "open"}]},
+    )
 
     message_id: EntityId
     type: FeedbackType

@@ -52,6 +52,8 @@ def in_range(minute: int, start: int, end: int) -> bool:
     """Whether a minute of the day lies in ``[start, end)``; ``end <= start`` crosses midnight."""
     if start < end:
         return start <= minute < end
+    if start == end:  # the whole day
+        return True
     return minute >= start or minute < end
 
 

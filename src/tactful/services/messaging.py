@@ -107,7 +107,9 @@ class PlanReport(BaseModel):
 class PlanRequest(BaseModel):
     """``POST /v1/messages/plan``: plan at ``now`` (default: the server's clock)."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"dry_run": True}, {"now": "2026-03-02T09:00:00Z"}]}
+    )
 
     now: AwareInstant | None = Field(None, description="Plan as of this time (default: now).")
     dry_run: Flag = Field(False, description="Decide and compose, write nothing.")
@@ -344,7 +346,7 @@ class MessagingService:
         """Opt out of one topic (``None``: every digest topic). Never touches required topics."""
         valid_user(user_id)
         if topic is not None and topic not in self.topics:
-            raise ValidationError(f"unknown topic {topic!r}", field="topic")
+            raise NotFound(f"no topic {topic!r}", field="topic")
         if topic is not None and self.topics[topic].required:
             raise Conflict(
                 f"{topic} is required and cannot be unsubscribed: {self.topics[topic].reason}", field="topic"
