@@ -97,6 +97,9 @@ def test_promotion_crud_and_caps(api: TestClient) -> None:
     full = api.get("/v1/users/eve/recommendations?n=10&explain=full").json()
     assert any(n["code"] == "promotion_capped" for n in full["notes"])
     assert api.patch("/v1/promotions/rock-week", json={"cap": 3}).json()["cap"] == 3
+    # a null start means "now" (as on creation), never a stored null (it was a 500)
+    restarted = api.patch("/v1/promotions/rock-week", json={"starts_at": None})
+    assert restarted.status_code == 200 and restarted.json()["starts_at"] is not None
     # a valid change that would leave this promotion with nothing to promote: a conflict
     assert api.patch("/v1/promotions/rock-week", json={"tags": []}).status_code == 409
     assert api.delete("/v1/promotions/rock-week").json()["status"] == "ended"

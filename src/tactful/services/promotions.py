@@ -101,7 +101,9 @@ class PromotionService:
             self._check_items(changes["items"])
         values: dict[str, Any] = {}
         for key, value in changes.items():
-            if key in ("starts_at", "ends_at"):
+            if key == "starts_at":  # null: start now, as when a promotion is created without one
+                values[key] = now if value is None else to_epoch(value)
+            elif key == "ends_at":
                 values[key] = None if value is None else to_epoch(value)
             elif value is not None or key not in ("cap", "window_days", "name"):
                 values[key] = value
