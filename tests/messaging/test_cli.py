@@ -46,3 +46,30 @@ def test_messages_commands(tmp_path: Path) -> None:
     assert "queued" in status.output and "none configured" in status.output
     bad = runner.invoke(cli, ["messages", "plan", "--now", "2099-03-02T08:45:00", *args])
     assert bad.exit_code == 2
+
+
+def test_messages_run_is_a_worker_that_plans_and_sends_each_pass(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with Engine(Settings(data_dir=data)) as engine:
+        engine.upsert_items([Item(id=f"i{k}", tags=[f"genre:g{k % 3}"]) for k in range(20)])
+        engine.update_message_preferences(
+            "bo",
+            {
+                "channels": ["email"],
+                "email": "bo@example.com",
+                "topics": {"digest": "opted_in"},
+                "cadence": {"kind": "daily"},
+                "window": {"start": "00:00", "end": "23:59"},
+                "timezone": "UTC",
+            },
+        )
+    result = CliRunner().invoke(
+        cli, ["messages", "run", "--every", "0", "--passes", "2", "--data-dir", str(data)]
+    )
+    assert result.exit_code == 0, result.output
+    first, second = [line for line in result.output.splitlines() if line.startswith("pass ")]
+    assert "planned 1" in first and "retried 1" in first  # no transport configured here
+    assert "planned" not in second  # planning is idempotent: the digest is in the outbox once
+    assert "stopped after 2 passes" in result.output
+    with Engine(Settings(data_dir=data)) as engine:
+        assert len(engine.outbox("bo")) == 1

@@ -1,7 +1,10 @@
-"""``tactful messages plan | send | outbox | status``: the digest planner and delivery from the shell."""
+"""``tactful messages plan | send | run | outbox | status``: the digest planner and delivery
+from the shell (``run`` is the long-running worker)."""
 
 from __future__ import annotations
 
+import signal
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -86,6 +89,45 @@ def send(
         f"claimed {report.claimed}: sent {report.sent}, deferred {report.deferred}, "
         f"retried {report.retried}, abandoned {report.abandoned}, cancelled {report.cancelled}"
     )
+
+
+@messages_app.command()
+def run(
+    every: Annotated[
+        float, typer.Option(min=0, max=86_400, help="Seconds between passes (a pass plans, then sends).")
+    ] = 60.0,
+    passes: Annotated[int, typer.Option(min=0, help="Stop after this many passes (0: until stopped).")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Most messages to attempt per pass.")] = 500,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The planner and delivery as a long-running worker: every --every seconds, plan what is
+    due and send what is ready, until Ctrl-C or SIGTERM (the pass in progress finishes).
+    Several workers may run at once: planning is idempotent and sends are leased."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    done = 0
+    try:
+        with engine_for(make_settings(data_dir, database_url)) as engine:
+            while not stop.is_set():
+                planned = engine.plan_messages(None, None, False)
+                sent = engine.send_messages(None, limit)
+                done += 1
+                counts = ", ".join(f"{k} {v}" for k, v in sorted(planned.counts.items())) or "nothing due"
+                out.print(
+                    f"pass {done} at {_at(planned.now)}: {planned.due} due ({counts}); "
+                    f"sent {sent.sent}, deferred {sent.deferred}, retried {sent.retried}, "
+                    f"abandoned {sent.abandoned}, cancelled {sent.cancelled}",
+                    soft_wrap=True,  # one line per pass, for logs
+                )
+                if passes and done >= passes:
+                    break
+                stop.wait(every)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    out.print(f"stopped after {done} pass{'es' if done != 1 else ''}")
 
 
 @messages_app.command()
