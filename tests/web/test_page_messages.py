@@ -1,0 +1,121 @@
+"""Message preferences on /me and the dashboard's experiments and outbox (fast, in process)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from html import unescape
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tactful import Engine, Event, ManualClock, Settings
+from tactful.config.security import AuthSettings
+from tactful.security.keys import KeyRing
+from tactful.web.site import create_site
+from tests.conftest import media_items
+
+ME = "ann@mail.example"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+FORM = {
+    "cadence": "weekly",
+    "weekday": "thursday",
+    "day_of_month": "3",
+    "window_start": "09:00",
+    "window_end": "18:30",
+    "quiet_start": "12:00",
+    "quiet_end": "13:00",
+    "quiet": "on",
+    "timezone": "Europe/Lisbon",
+    "email": "ann@mail.example",
+    "channel": ["email", "push"],
+    "topic": ["digest"],
+}
+
+
+@pytest.fixture
+def site(tmp_path, clock: ManualClock) -> Iterator[tuple[TestClient, Engine, str]]:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path / "page", auth=AuthSettings(enabled=True))
+    with Engine(settings, clock=clock) as engine:
+        engine.upsert_items(media_items())
+        engine.ingest([Event(user_id=ME, item_id="jazz-1", type="like")])
+        admin = KeyRing(engine.store, engine.clock).create("a", ["admin"]).secret
+        yield TestClient(create_site(engine), base_url="http://tactful.test"), engine, admin
+
+
+def _me(client: TestClient, engine: Engine) -> str:
+    client.get("/me", params={"token": engine.issue_user_token(ME)})
+    page = client.get("/me")
+    assert page.status_code == 200
+    found = CSRF.search(page.text)
+    assert found
+    return found.group(1)
+
+
+def _post(client: TestClient, url: str, data: dict[str, object]) -> str:
+    """Post a form as a browser does (303 → GET /me) and return the message the page shows."""
+    html = client.post(url, data=data).text
+    found = re.search(r'id="flash"[^>]*>(.*?)</', html, re.S)
+    assert found, "a message says what changed"
+    return unescape(found.group(1))
+
+
+def test_message_preferences_are_stored_and_shown_back(site) -> None:  # type: ignore[no-untyped-def]
+    client, engine, _ = site
+    csrf = _me(client, engine)
+    html = client.get("/me").text
+    required = [t for t in engine.message_preferences(ME).topics if t.locked]
+    assert required, "the default topics include a required one"
+    for t in required:  # locked, ticked, with its reason
+        row = re.search(rf'data-topic="{t.id}">(.*?)</label>', html, re.S)
+        assert row and "disabled" in row.group(1) and "checked" in row.group(1)
+        assert t.reason and t.reason in unescape(row.group(1))
+    said = _post(client, "/me/messages", {**FORM, "csrf": csrf})
+    assert said.startswith("Saved:") and "weekly on Thursday" in said and "Europe/Lisbon" in said
+    view = engine.message_preferences(ME)
+    assert [c.value for c in view.channels] == ["email", "push"]
+    assert view.cadence.kind.value == "weekly" and view.cadence.weekday == "thursday"
+    assert (view.window.start, view.window.end) == ("09:00", "18:30")
+    assert view.quiet_hours is not None and view.quiet_hours.start == "12:00"
+    assert view.timezone == "Europe/Lisbon" and not view.timezone_is_person_default
+    assert all(t.state.value in ("opted_in", "required") for t in view.topics if t.id == "digest")
+    page = client.get("/me").text  # shown back as stored
+    assert 'value="thursday" selected' in page and 'value="Europe/Lisbon" selected' in page
+    assert 'value="18:30"' in page
+    # untick everything optional, drop quiet hours and the channels: stored as "no"
+    bare = {k: v for k, v in FORM.items() if k not in ("quiet", "channel", "topic")}
+    client.post("/me/messages", data={**bare, "cadence": "never", "csrf": csrf})
+    view = engine.message_preferences(ME)
+    assert view.channels == [] and view.quiet_hours is None and view.cadence.kind.value == "never"
+    assert all(t.state.value != "opted_in" for t in view.topics)
+    assert any(t.state.value == "required" for t in view.topics)  # required never switched off
+    # a bad range is refused in words, nothing changes
+    said = _post(client, "/me/messages", {**FORM, "window_end": "09:00", "csrf": csrf})
+    assert said.startswith("Nothing changed") and "must differ" in said
+    assert engine.message_preferences(ME).cadence.kind.value == "never"
+
+
+def test_snooze_and_resume(site, clock: ManualClock) -> None:  # type: ignore[no-untyped-def]
+    client, engine, _ = site
+    csrf = _me(client, engine)
+    said = _post(client, "/me/messages/pause", {"what": "snooze", "csrf": csrf})
+    paused = engine.message_preferences(ME).paused_until
+    assert paused is not None and abs(paused - (clock.now() + timedelta(days=14))) < timedelta(minutes=1)
+    assert "paused until" in said
+    assert 'id="resume"' in client.get("/me").text
+    said = _post(client, "/me/messages/pause", {"what": "resume", "csrf": csrf})
+    assert engine.message_preferences(ME).paused_until is None
+    assert said.endswith("messages resumed.")
+
+
+def test_message_forms_need_csrf_and_a_session(site) -> None:  # type: ignore[no-untyped-def]
+    client, engine, _ = site
+    csrf = _me(client, engine)
+    bad = client.post("/me/messages/pause", data={"what": "snooze", "csrf": "forged"})
+    assert bad.status_code == 400
+    assert engine.message_preferences(ME).paused_until is None
+    client.cookies.clear()
+    gone = client.post("/me/messages", data={**FORM, "csrf": csrf})
+    assert gone.status_code in (400, 401)
+    assert engine.message_preferences(ME).channels == []
