@@ -119,3 +119,92 @@ def test_message_forms_need_csrf_and_a_session(site) -> None:  # type: ignore[no
     gone = client.post("/me/messages", data={**FORM, "csrf": csrf})
     assert gone.status_code in (400, 401)
     assert engine.message_preferences(ME).channels == []
+
+
+def _admin(client: TestClient, key: str) -> None:
+    token = CSRF.search(client.get("/admin").text)
+    assert token
+    assert client.post("/admin/signin", data={"key": key, "csrf": token.group(1)}).status_code == 200
+
+
+SPEC = {
+    "id": "exp-explore",
+    "name": "More exploration",
+    "rollout": {"steps": [{"percent": 100}]},
+    "variants": [
+        {"name": "control"},
+        {"name": "explore", "weight": 3, "config": {"policy": {"enabled": False}}},
+    ],
+}
+
+
+def test_dashboard_experiments_list_report_and_actions(site, clock: ManualClock) -> None:  # type: ignore[no-untyped-def]
+    client, engine, key = site
+    assert 'id="key"' in client.get("/admin/experiments").text  # signed out: the sign-in form
+    assert client.get("/admin/experiments/exp-explore/report").status_code == 401
+    engine.experiments.create(SPEC)
+    _admin(client, key)
+    listing = client.get("/admin/experiments").text
+    assert 'data-experiment="exp-explore"' in listing and 'data-status="draft"' in listing
+    assert "control (control): 25 %" in listing and "explore: 75 %" in listing
+    detail = client.get("/admin/experiments/exp-explore").text
+    assert "sample ratio" in detail and detail.count("<h1") == 1  # the report, headings one level down
+    assert "X-API-Key" not in detail and key not in detail
+    alone = client.get("/admin/experiments/exp-explore/report")
+    assert (
+        alone.status_code == 200 and alone.text.startswith("<!doctype html>") and "sample ratio" in alone.text
+    )
+    token = CSRF.search(detail)
+    assert token
+    started = client.post(
+        "/admin/experiments/action",
+        data={"experiment": "exp-explore", "what": "start", "csrf": token.group(1)},
+    ).text
+    assert "Started" in started and engine.experiments.get("exp-explore").status.value == "running"
+    for n in range(12):  # exposures, so the report has its plots
+        engine.recommend(f"p{n}@mail.example", n=3)
+    engine.experiments.log.flush()
+    clock.advance(hours=6)
+    plotted = client.get("/admin/experiments/exp-explore").text
+    assert plotted.count("<svg") >= 2 and "people exposed over time" in plotted
+    checked = client.post(
+        "/admin/experiments/action",
+        data={"experiment": "exp-explore", "what": "evaluate", "csrf": token.group(1)},
+    ).text
+    assert "Checked" in checked
+    forged = client.post(
+        "/admin/experiments/action", data={"experiment": "exp-explore", "what": "stop", "csrf": "forged"}
+    )
+    assert forged.status_code == 400 and engine.experiments.get("exp-explore").status.value == "running"
+    missing = client.get("/admin/experiments/nope").text
+    assert "No report" in missing
+    actions = [e for e in engine.audit.entries(limit=100).entries]
+    names = {e.action for e in actions}
+    assert {"admin.page.experiment_report", "admin.page.experiment_action", "experiment.start"} <= names
+    assert any(e.action == "experiment.start" and e.actor.startswith("key:") for e in actions)
+
+
+def test_dashboard_outbox_counts_and_reasons(site) -> None:  # type: ignore[no-untyped-def]
+    client, engine, key = site
+    _admin(client, key)
+    empty = client.get("/admin/outbox").text
+    assert "No messages planned yet" in empty
+    engine.update_message_preferences(
+        ME,
+        {
+            "channels": ["email"],
+            "email": "ann@mail.example",
+            "cadence": {"kind": "daily"},
+            "topics": {"digest": "opted_in"},
+            "window": {"start": "00:00", "end": "23:59"},
+        },
+    )
+    report = engine.plan_messages()
+    assert sum(engine.message_status().values()) >= 1, report
+    page = client.get("/admin/outbox").text
+    assert ME in page and 'data-status="queued"' in page
+    counts = re.search(r'data-status="queued"><a[^>]*>queued</a><strong>(\d+)</strong>', page)
+    assert counts and int(counts.group(1)) == engine.message_status().get("queued", 0)
+    assert client.get("/admin/outbox", params={"status": "sent"}).text.count("<tr data-message") == 0
+    assert client.get("/admin/outbox", params={"status": "bogus"}).status_code == 422
+    assert "admin.page.outbox_view" in {e.action for e in engine.audit.entries(limit=50).entries}
