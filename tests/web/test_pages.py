@@ -237,7 +237,7 @@ def test_preference_center_message_preferences(servers: Servers, browser: Any) -
     page.wait_for_url(re.compile(r"/me$"))
     locked = page.locator('#topics label[data-topic="account"]')
     assert locked.locator("input").is_disabled() and locked.locator("input").is_checked()
-    assert "Always sent" in locked.inner_text()
+    assert "Required, always sent" in locked.inner_text()
     # choose by label, as a person does: email, a weekly digest on Friday, quiet hours, a zone
     page.get_by_label("Email", exact=True).check()
     page.fill("#msg-email", "ten@mail.example")

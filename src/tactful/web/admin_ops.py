@@ -13,6 +13,7 @@ messaging service.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any
 
@@ -52,6 +53,21 @@ OUTBOX_WORDS = {
 _BODY = re.compile(r"<body>(.*)</body>", re.S)
 
 
+def _flat(config: dict[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for key in sorted(config):
+        value = config[key]
+        if isinstance(value, dict) and value:
+            out.extend(_flat(value, f"{prefix}{key}."))
+        else:
+            out.append(f"{prefix}{key} = {json.dumps(value)}")
+    return out
+
+
+def steps_words(experiment: Experiment) -> str:
+    return " → ".join(f"{s.percent:g}" for s in experiment.spec.rollout.steps) + " %"
+
+
 def variant_rows(experiment: Experiment) -> list[dict[str, Any]]:
     """Each variant with its share of the experiment's people and what it changes."""
     total = sum(v.weight for v in experiment.spec.variants) or 1.0
@@ -61,7 +77,7 @@ def variant_rows(experiment: Experiment) -> list[dict[str, Any]]:
             "share": 100 * v.weight / total,
             "control": k == 0,
             "description": v.description,
-            "config": ", ".join(sorted(v.config)) or "nothing (the base settings)",
+            "config": "; ".join(_flat(v.config)) or "nothing (the base settings)",
         }
         for k, v in enumerate(experiment.spec.variants)
     ]
@@ -128,6 +144,7 @@ async def experiment(
             "operator": operator,
             "e": found,
             "variants": variant_rows(found),
+            "steps": steps_words(found),
             "status": STATUS_WORDS.get(found.status.value, found.status.value),
             "report": report_fragment(html),
             "holdout": experiment_id == "holdout",

@@ -55,6 +55,8 @@ def message_context(engine: Engine, user: str) -> dict[str, Any]:
     view = engine.message_preferences(user)
     return {
         "msg": view,
+        # the pause is shown on its own, with a readable date
+        "msg_notes": [n for n in view.notes if not n.startswith("Paused until")],
         "channel_words": CHANNEL_WORDS,
         "cadence_words": CADENCE_WORDS,
         "weekdays": WEEKDAYS,
