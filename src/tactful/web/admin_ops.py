@@ -84,10 +84,11 @@ def variant_rows(experiment: Experiment) -> list[dict[str, Any]]:
 
 
 def report_fragment(html: str) -> str:
-    """The report page's body, to embed in the dashboard: headings one level down, since the
-    dashboard page has its own title. The report escapes everything it prints."""
+    """The report page's body, to embed in the dashboard: without its title (the dashboard
+    page shows it) and with headings one level down. The report escapes what it prints."""
     found = _BODY.search(html)
     body = found.group(1) if found else ""
+    body = re.sub(r"^\s*<h1>.*?</h1>", "", body, count=1, flags=re.S)  # the page has this title
     return re.sub(r"<(/?)h([1-3])\b", lambda m: f"<{m.group(1)}h{int(m.group(2)) + 1}", body)
 
 
