@@ -107,6 +107,13 @@ def test_snooze_and_resume(site, clock: ManualClock) -> None:  # type: ignore[no
     said = _post(client, "/me/messages/pause", {"what": "resume", "csrf": csrf})
     assert engine.message_preferences(ME).paused_until is None
     assert said.endswith("messages resumed.")
+    engine.update_message_preferences(ME, {"topics": {"digest": "opted_in"}})
+    assert 'id="unsubscribe-all"' in client.get("/me").text
+    said = _post(client, "/me/messages/pause", {"what": "unsubscribe", "csrf": csrf})
+    assert "you no longer get Your digest" in said
+    states = {t.id: t.state.value for t in engine.message_preferences(ME).topics}
+    assert states["digest"] == "opted_out" and "required" in states.values()
+    assert 'id="unsubscribe-all"' not in client.get("/me").text
 
 
 def test_message_forms_need_csrf_and_a_session(site) -> None:  # type: ignore[no-untyped-def]

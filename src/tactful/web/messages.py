@@ -2,8 +2,9 @@
 hours, time zone and a pause, through the engine's messaging API.
 
 One form saves the choices (every field is sent, so an unticked box means "no"); required
-topics are shown ticked and locked with their reason and are never sent. Two small forms
-snooze for two weeks / resume, and put back a cadence the system lowered. After each one
+topics are shown ticked and locked with their reason and are never sent. Small one-button
+forms snooze for two weeks / resume, unsubscribe from every digest topic (required ones
+stay), and put back a cadence the system lowered. After each one
 the page says what was saved, read back from what the engine stored.
 """
 
@@ -163,13 +164,13 @@ async def pause(
     engine: EngineDep,
     lanes: LanesDep,
     csrf: Csrf,
-    what: Annotated[str, Form(pattern="^(snooze|resume|restore)$")],
+    what: Annotated[str, Form(pattern="^(snooze|resume|restore|unsubscribe)$")],
 ) -> Response:
     def work(user: str) -> str:
-        if what == "restore":
+        if what in ("restore", "unsubscribe"):
             before = engine.message_preferences(user)
             try:
-                after = engine.restore_cadence(user)
+                after = engine.restore_cadence(user) if what == "restore" else engine.unsubscribe(user, None)
             except TactfulError as exc:
                 return "Nothing changed: " + exc.message
             return describe(before, after)
