@@ -127,3 +127,48 @@ def browser() -> Iterator[object]:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
         yield b
         b.close()
+
+
+OPS_EXPERIMENT = "exp-browser"
+OPS_PEOPLE = [f"listener-{n:04d}" for n in range(8)]
+
+
+@pytest.fixture(scope="session")
+def ops(servers: Servers) -> str:
+    """On the keyed server, through the HTTP API: one running experiment people were exposed
+    to, and digests planned into the outbox for two people. Returns the experiment id."""
+    auth = {"Authorization": f"Bearer {servers.admin_key}"}
+    with httpx.Client(base_url=servers.serve, headers=auth, timeout=30) as api:
+        created = api.post(
+            "/v1/experiments",
+            json={
+                "id": OPS_EXPERIMENT,
+                "name": "Policies off on home",
+                "description": "Browser-test experiment",
+                "rollout": {"steps": [{"percent": 100}]},
+                "variants": [
+                    {"name": "control"},
+                    {"name": "no_policy", "config": {"policy": {"enabled": False}}},
+                ],
+            },
+        )
+        assert created.status_code == 201, created.text
+        assert api.post(f"/v1/experiments/{OPS_EXPERIMENT}/start").status_code == 200
+        for person in OPS_PEOPLE:
+            assert api.get(f"/v1/users/{person}/recommendations", params={"n": 4}).status_code == 200
+        for person in OPS_PEOPLE[:2]:
+            changed = api.patch(
+                f"/v1/users/{person}/message-preferences",
+                json={
+                    "channels": ["email"],
+                    "email": f"{person}@mail.example",
+                    "topics": {"digest": "opted_in"},
+                    "cadence": {"kind": "daily"},
+                    "window": {"start": "00:00", "end": "23:59"},
+                },
+            )
+            assert changed.status_code == 200, changed.text
+        planned = api.post("/v1/messages/plan", json={"user_ids": OPS_PEOPLE[:2]})
+        assert planned.status_code == 200, planned.text
+    time.sleep(0.5)  # the exposure log flushes every 0.25 s
+    return OPS_EXPERIMENT

@@ -219,3 +219,84 @@ def test_serve_has_no_demo_pages_and_docs_work_offline(servers: Servers, browser
     page.locator(".swagger-ui .info").wait_for()
     assert outside == []
     assert not EXTERNAL.search(page.content())
+
+
+def sign_in(page: Any, servers: Servers) -> None:
+    page.goto(f"{servers.serve}/admin")
+    page.fill("#key", servers.admin_key)
+    page.locator("form button.primary").click()
+    page.locator("#charts").wait_for()
+
+
+def test_preference_center_message_preferences(servers: Servers, browser: Any) -> None:
+    import httpx
+
+    page = open_page(browser)
+    person = "listener-0010"
+    page.goto(f"{servers.serve}/me?token={servers.token(person)}")
+    page.wait_for_url(re.compile(r"/me$"))
+    locked = page.locator('#topics label[data-topic="account"]')
+    assert locked.locator("input").is_disabled() and locked.locator("input").is_checked()
+    assert "Required, always sent" in locked.inner_text()
+    # choose by label, as a person does: email, a weekly digest on Friday, quiet hours, a zone
+    page.get_by_label("Email", exact=True).check()
+    page.fill("#msg-email", "ten@mail.example")
+    page.get_by_label("Once a week").check()
+    page.select_option("#msg-weekday", "friday")
+    page.get_by_label("Quiet hours: never anything in this time").check()
+    page.fill("#msg-quiet-start", "21:30")
+    page.fill("#msg-quiet-end", "07:15")
+    page.select_option("#msg-zone", "Europe/Berlin")
+    text = click(page, page.locator("#messages-save"))
+    assert text.startswith("Saved:") and "weekly on Friday" in text and "Europe/Berlin" in text
+    # shown back as stored, and stored as shown
+    assert page.locator("#msg-weekday").input_value() == "friday"
+    assert page.locator("#msg-zone").input_value() == "Europe/Berlin"
+    assert page.locator("#msg-quiet-start").input_value() == "21:30"
+    stored = httpx.get(
+        f"{servers.serve}/v1/users/{person}/message-preferences",
+        headers={"Authorization": f"Bearer {servers.admin_key}"},
+    ).json()
+    assert stored["channels"] == ["email"] and stored["email"] == "ten@mail.example"
+    assert stored["cadence"]["kind"] == "weekly" and stored["cadence"]["weekday"] == "friday"
+    assert (
+        stored["quiet_hours"] == {"start": "21:30", "end": "07:15"} and stored["timezone"] == "Europe/Berlin"
+    )
+    # snooze by keyboard: focus the button and press Enter
+    page.focus("#snooze")
+    assert "paused until" in click_key(page, "Enter")
+    assert page.locator("#paused").count() == 1 and page.locator("#resume").count() == 1
+    check_page(page, "me-messages")
+
+
+def click_key(page: Any, key: str) -> str:
+    page.evaluate("() => { const f = document.getElementById('flash'); if (f) f.dataset.old = '1'; }")
+    page.keyboard.press(key)
+    page.wait_for_selector("#flash:not([data-old])")
+    return page.locator("#flash").inner_text()
+
+
+def test_dashboard_experiments_and_outbox(servers: Servers, browser: Any, ops: str) -> None:
+    page = open_page(browser)
+    sign_in(page, servers)
+    page.locator("nav a", has_text="Experiments").click()
+    page.wait_for_url(re.compile("/admin/experiments$"))
+    card = page.locator(f'#experiments li[data-experiment="{ops}"]')
+    assert card.get_attribute("data-status") == "running"
+    assert "no_policy: 50 %" in card.inner_text() and "100 %" in card.inner_text()
+    check_page(page, "admin-experiments")
+    card.locator("h2 a").click()
+    page.wait_for_url(re.compile(f"/admin/experiments/{ops}$"))
+    assert page.locator("#report svg[role=img]").count() >= 2  # exposures and effect plots
+    assert page.locator("#variants tbody tr").count() == 2
+    check_page(page, "admin-experiment")
+    alone = page.request.get(f"{servers.serve}/admin/experiments/{ops}/report")  # the cookie session
+    assert alone.status == 200 and "<svg" in alone.text()
+    page.locator("nav a", has_text="Outbox").click()
+    page.wait_for_url(re.compile("/admin/outbox$"))
+    queued = page.locator('#status-counts li[data-status="queued"] strong').inner_text()
+    assert int(queued) >= 2
+    assert page.locator("#outbox tbody tr[data-message]").count() >= 2
+    check_page(page, "admin-outbox")
+    audit = _audit_actions(servers)
+    assert {"admin.page.experiment_report", "admin.page.outbox_view"} <= audit

@@ -2,7 +2,7 @@
 
 Overview (charts drawn here as SVG), catalog browser with editable tags and sensitivity,
 person lookup (profile, the list they would get with every reason, recorded nowhere), and
-the effective policy settings.
+the effective policy settings. Experiments and the outbox are in ``web/admin_ops.py``.
 """
 
 from __future__ import annotations
@@ -28,14 +28,13 @@ router = APIRouter(include_in_schema=False, dependencies=[page_session()])
 Csrf = Annotated[str, Form(max_length=128)]
 NEGATIVE = ("dislike", "dismiss", "skip", "complaint", "unsubscribe")
 SAMPLE_PEOPLE = 30
-MISSING = ["Experiments and their report plots", "Outbox and delivery status"]
 
 
-def _signin(request: Request, engine: Engine, problem: str | None = None, status: int = 200) -> Response:
+def signin_page(request: Request, engine: Engine, problem: str | None = None, status: int = 200) -> Response:
     return page(request, engine, "admin_signin.html", {"problem": problem}, status)
 
 
-def _audit(
+def audit_admin(
     engine: Engine, operator: Operator, action: str, subject: str | None = None, **details: object
 ) -> None:
     engine.audit.record(f"admin.page.{action}", operator.actor, subject=subject, details=details)
@@ -99,11 +98,9 @@ def overview_data(engine: Engine) -> dict[str, object]:
 async def admin(request: Request, engine: EngineDep, lanes: LanesDep) -> Response:
     operator = admin_operator(engine, request)
     if operator is None:
-        return _signin(request, engine)
+        return signin_page(request, engine)
     data = await lanes.read.run(overview_data, engine)
-    return page(
-        request, engine, "admin.html", {"tab": "overview", "operator": operator, "missing": MISSING, **data}
-    )
+    return page(request, engine, "admin.html", {"tab": "overview", "operator": operator, **data})
 
 
 @router.post("/admin/signin")
@@ -119,8 +116,8 @@ async def signin(
     try:
         operator = await lanes.write.run(sign_in_admin, engine, request, response, key)
     except TactfulError as exc:
-        return _signin(request, engine, exc.message, 401)
-    _audit(engine, operator, "signin")
+        return signin_page(request, engine, exc.message, 401)
+    audit_admin(engine, operator, "signin")
     return response
 
 
@@ -129,7 +126,7 @@ async def signout(request: Request, engine: EngineDep, csrf: Csrf) -> Response:
     check_csrf(engine, request, csrf)
     operator = admin_operator(engine, request)
     if operator is not None:
-        _audit(engine, operator, "signout")
+        audit_admin(engine, operator, "signout")
     response = back(request, "/admin", "Signed out.")
     response.delete_cookie(ADMIN_COOKIE, path="/admin")
     return response
@@ -144,7 +141,7 @@ async def catalog(
 ) -> Response:
     operator = admin_operator(engine, request)
     if operator is None:
-        return _signin(request, engine)
+        return signin_page(request, engine)
     index = engine.catalog()
     needle = q.strip().lower()
     found = [
@@ -180,7 +177,7 @@ async def edit_item(
     check_csrf(engine, request, csrf)
     operator = admin_operator(engine, request)
     if operator is None:
-        return _signin(request, engine, "Sign in first.", 401)
+        return signin_page(request, engine, "Sign in first.", 401)
 
     def work() -> str:
         current = engine.get_item(item)
@@ -190,7 +187,7 @@ async def edit_item(
             {**current.model_dump(mode="json"), "tags": new_tags, "sensitive": new_sensitive}
         )
         engine.upsert_items([updated])
-        _audit(
+        audit_admin(
             engine,
             operator,
             "catalog_update",
@@ -220,12 +217,12 @@ async def person(
 ) -> Response:
     operator = admin_operator(engine, request)
     if operator is None:
-        return _signin(request, engine)
+        return signin_page(request, engine)
     context: dict[str, object] = {"tab": "person", "operator": operator, "person_id": id}
     if id:
 
         def look() -> dict[str, object]:
-            _audit(engine, operator, "person_lookup", subject=engine.signer.subject_hash(id))
+            audit_admin(engine, operator, "person_lookup", subject=engine.signer.subject_hash(id))
             recs = engine.preview(id, n=10, explain=True)
             return {
                 "profile": engine.profile(id),
@@ -241,7 +238,7 @@ async def person(
 async def policy(request: Request, engine: EngineDep) -> Response:
     operator = admin_operator(engine, request)
     if operator is None:
-        return _signin(request, engine)
+        return signin_page(request, engine)
     settings = engine.settings
     shown = {
         "policy": settings.policy.model_dump(mode="json"),

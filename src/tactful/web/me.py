@@ -21,7 +21,9 @@ from tactful.engine import Engine
 from tactful.errors import TactfulError
 from tactful.security.tokens import MAX_TOKEN_LENGTH
 from tactful.signals.profile import DAY
+from tactful.web.forms import me_change, me_who
 from tactful.web.guard import ME_COOKIE, check_csrf, finish, me_user, start_me_session
+from tactful.web.messages import message_context
 from tactful.web.render import back, labels_for, page
 from tactful.web.text import Labels, evidence_words, plural
 
@@ -94,6 +96,7 @@ def _view(engine: Engine, request: Request, user: str) -> Response:
             "evidence_words": lambda i: evidence_words(i, labels),
             "provenances": PROVENANCE_WORDS,
             "categories": [(c, CATEGORY_WORDS.get(c, c.capitalize())) for c in _sensitive_categories(engine)],
+            **message_context(engine, user),
         },
     )
 
@@ -118,25 +121,6 @@ async def me(
     if user is None:
         return page(request, engine, "me_signin.html", {"problem": None})
     return await lanes.read.run(_view, engine, request, user)
-
-
-def _who(engine: Engine, request: Request, csrf: str) -> str:
-    check_csrf(engine, request, csrf)
-    user = me_user(engine, request)
-    if user is None:
-        raise TactfulError("your session has ended: open your link again")
-    return user
-
-
-async def _change(request: Request, engine: Engine, lanes: object, csrf: str, work) -> Response:  # type: ignore[no-untyped-def]
-    try:
-        user = _who(engine, request, csrf)
-        message = await lanes.write.run(work, user)  # type: ignore[attr-defined]
-    except TactfulError as exc:
-        if exc.code == "csrf_rejected":
-            raise
-        message = f"Nothing changed: {exc.message}"
-    return back(request, "/me", message)
 
 
 @router.post("/me/interest")
@@ -166,7 +150,7 @@ async def interest(
         engine.state_interest(user, tag)
         return f"Added {name} to your interests: it counts from your next recommendation."
 
-    return await _change(request, engine, lanes, csrf, work)
+    return await me_change(request, engine, lanes, csrf, work)
 
 
 @router.post("/me/consent")
@@ -202,7 +186,7 @@ async def consent(
             said.append("we now learn only from " + (", ".join(kinds) or "no") + " signals")
         return ("Saved: " + "; ".join(said) + ".") if said else "Saved: nothing was different."
 
-    return await _change(request, engine, lanes, csrf, work)
+    return await me_change(request, engine, lanes, csrf, work)
 
 
 @router.get("/me/export")
@@ -228,7 +212,7 @@ async def delete(
     csrf: Csrf,
     confirm: Annotated[str | None, Form(pattern="^yes$")] = None,
 ) -> Response:
-    user = _who(engine, request, csrf)
+    user = me_who(engine, request, csrf)
     if confirm != "yes":
         return back(
             request, "/me", "Nothing was deleted: tick the box to confirm that you want your account deleted."
