@@ -81,8 +81,16 @@ ROUTES = [
     ("POST", "/v1/promotions"),
     ("PATCH", "/v1/promotions/p1"),
     ("POST", "/v1/users/ann/tokens"),
+    ("POST", "/v1/users/ann/undo"),
+    ("PATCH", "/v1/users/ann/message-preferences"),
+    ("POST", "/v1/messages/plan"),
+    ("POST", "/v1/messages/feedback"),
+    ("POST", "/v1/experiments"),
     ("POST", "/me/interest"),
+    ("POST", "/me/messages"),
+    ("POST", "/me/messages/pause"),
     ("POST", "/admin/catalog/item"),
+    ("POST", "/admin/experiments/action"),
     ("POST", "/v1/no-such-route"),
 ]
 
