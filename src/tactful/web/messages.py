@@ -44,7 +44,9 @@ ZONES = [str(z) for z in _ZONE_NAMES]
 
 
 def _range(value: TimeRange | None) -> str:
-    return "none" if value is None else f"{value.start}–{value.end}"
+    if value is None:
+        return "none"
+    return "all day" if value.start == value.end else f"{value.start}–{value.end}"  # equal: the whole day
 
 
 def _when(value: datetime | None) -> str:
@@ -85,7 +87,8 @@ def describe(before: PreferencesView, after: PreferencesView) -> str:
     if before.cadence != after.cadence:
         said.append("digests " + after.cadence.describe())
     if before.window != after.window:
-        said.append("sent only between " + _range(after.window))
+        whole = after.window.start == after.window.end
+        said.append("sent at any time of day" if whole else "sent only between " + _range(after.window))
     if before.quiet_hours != after.quiet_hours:
         said.append("quiet hours " + _range(after.quiet_hours))
     if before.timezone != after.timezone:
