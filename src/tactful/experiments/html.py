@@ -14,6 +14,7 @@ from html import escape
 from tactful.experiments.analysis import ExperimentReport, MetricReport
 
 W, H, PAD = 560, 200, 40
+LABEL_CHAR = 6.5  # about how wide one character of an 11 px label is
 COLOURS = ("#3b6ea5", "#c8553d", "#4f9d69", "#8e6bb8", "#d4a017", "#555555")
 
 
@@ -70,8 +71,11 @@ def _chart(
             colour = COLOURS[k % len(COLOURS)]
             parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
             lx, ly = good_pts[-1]
+            fits = px(lx) - 4 - LABEL_CHAR * len(name) >= 0  # else it would run off the left edge
+            at, anchor = (px(lx) - 4, "end") if fits else (px(lx) + 4, "start")
             parts.append(
-                f'<text x="{px(lx) - 4:.1f}" y="{py(ly) - 6:.1f}" font-size="11" text-anchor="end" fill="{colour}">{escape(name)}</text>'
+                f'<text x="{at:.1f}" y="{py(ly) - 6:.1f}" font-size="11" text-anchor="{anchor}" '
+                f'fill="{colour}">{escape(name)}</text>'
             )
     parts.append(f'<text x="{PAD}" y="{H - 4}" font-size="11">day {x0:.0f}</text>')
     parts.append(f'<text x="{W - PAD}" y="{H - 4}" font-size="11" text-anchor="end">day {x1:.1f}</text>')
