@@ -59,13 +59,18 @@ class Event(BaseModel):
     @field_validator("timestamp")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        if not (1970 <= value.year <= 2200):
-            raise ValueError("timestamp must be between 1970 and 2200")
-        return value.astimezone(UTC)
+        return utc_instant(value, "timestamp")
+
+
+def utc_instant(value: datetime | None, what: str) -> datetime | None:
+    """A time in UTC (a naive one is taken as UTC), refused outside 1970–2200."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not (1970 <= value.year <= 2200):
+        raise ValueError(f"{what} must be between 1970 and 2200")
+    return value.astimezone(UTC)
 
 
 class EventBatch(BaseModel):

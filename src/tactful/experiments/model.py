@@ -3,12 +3,13 @@ rollout, metrics and guardrails; and the state it is in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from tactful.domain.event import utc_instant
 from tactful.domain.identifiers import EntityId, ShortText, TypeName
 from tactful.domain.strict import Instant
 from tactful.experiments.metrics import MetricName
@@ -46,13 +47,7 @@ class RolloutStep(BaseModel):
     @field_validator("at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        if not (1970 <= value.year <= 2200):
-            raise ValueError("step times must be between 1970 and 2200")
-        return value.astimezone(UTC)
+        return utc_instant(value, "step times")
 
 
 class Rollout(BaseModel):
