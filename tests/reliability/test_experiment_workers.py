@@ -7,11 +7,9 @@ exposure per person, one served row per list, and every click attributed once.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +20,7 @@ import pytest
 
 from tactful import Engine, Settings
 from tactful.config.security import AuthSettings
-from tests.conftest import media_items
-from tests.reliability.test_workers import _free_port, _wait_ready
+from tests.reliability.test_workers import start_servers
 
 pytestmark = pytest.mark.slow
 PEOPLE = 40
@@ -32,34 +29,17 @@ ROUNDS = 4
 
 def test_exposures_and_attributions_are_exact_across_two_workers(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    env = {
-        **os.environ,
-        "TACTFUL_MODELS__RETRAIN_EVERY_MINUTES": "0",
-        "TACTFUL_MODELS__RETRAIN_AFTER_EVENTS": "0",
-        "TACTFUL_SERVING__ACCESS_LOG": "false",
-        "TACTFUL_EXPERIMENTS__REFRESH_SECONDS": "0",
-        "TACTFUL_EXPERIMENTS__TICK_MINUTES": "0",
-        "TACTFUL_EXPERIMENTS__HOLDOUT": "off",
-    }
     procs: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
     try:
-        for _ in range(2):
-            port = _free_port()
-            cmd = [sys.executable, "-m", "tactful.cli.main", "serve", "--no-auth", "--port", str(port)]
-            procs.append(
-                subprocess.Popen(
-                    [*cmd, "--data-dir", str(data)],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}/v1")
-        for proc, url in zip(procs, urls, strict=True):
-            _wait_ready(proc, url)
-        items = {"items": [i.model_dump(mode="json") for i in media_items()]}
-        assert httpx.post(f"{urls[0]}/items", json=items, timeout=10).status_code == 200
+        urls = start_servers(
+            data,
+            procs,
+            {
+                "TACTFUL_EXPERIMENTS__REFRESH_SECONDS": "0",
+                "TACTFUL_EXPERIMENTS__TICK_MINUTES": "0",
+                "TACTFUL_EXPERIMENTS__HOLDOUT": "off",
+            },
+        )
         body = {
             "id": "exp-w",
             "name": "two workers",

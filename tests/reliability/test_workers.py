@@ -65,34 +65,45 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str) -> None:
     raise RuntimeError("server did not start")
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    data = tmp_path_factory.mktemp("workers") / "data"
-    env = {
+def start_servers(
+    data: Path, procs: list[subprocess.Popen[bytes]], env: dict[str, str] | None = None, count: int = 2
+) -> list[str]:
+    """Start ``count`` real ``tactful serve`` processes on one data folder (appended to
+    ``procs``, for the caller to stop), wait until each answers, load the test catalog;
+    returns their ``/v1`` base URLs."""
+    environ = {
         **os.environ,
         "TACTFUL_MODELS__RETRAIN_EVERY_MINUTES": "0",
         "TACTFUL_MODELS__RETRAIN_AFTER_EVENTS": "0",
         "TACTFUL_SERVING__ACCESS_LOG": "false",
+        **(env or {}),
     }
-    procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
-    try:
-        for _ in range(2):
-            port = _free_port()
-            cmd = [sys.executable, "-m", "tactful.cli.main", "serve", "--no-auth", "--port", str(port)]
-            procs.append(
-                subprocess.Popen(
-                    [*cmd, "--data-dir", str(data)],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+    for _ in range(count):
+        port = _free_port()
+        cmd = [sys.executable, "-m", "tactful.cli.main", "serve", "--no-auth", "--port", str(port)]
+        procs.append(
+            subprocess.Popen(
+                [*cmd, "--data-dir", str(data)],
+                env=environ,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
-            urls.append(f"http://127.0.0.1:{port}/v1")
-        for proc, url in zip(procs, urls, strict=True):
-            _wait_ready(proc, url)
-        items = {"items": [i.model_dump(mode="json") for i in media_items()]}
-        assert httpx.post(f"{urls[0]}/items", json=items, timeout=10).status_code == 200
+        )
+        urls.append(f"http://127.0.0.1:{port}/v1")
+    for proc, url in zip(procs[-count:], urls, strict=True):
+        _wait_ready(proc, url)
+    items = {"items": [i.model_dump(mode="json") for i in media_items()]}
+    assert httpx.post(f"{urls[0]}/items", json=items, timeout=10).status_code == 200
+    return urls
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    data = tmp_path_factory.mktemp("workers") / "data"
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        urls = start_servers(data, procs)
         yield Pair(data, procs, urls)
     finally:
         for proc in procs:
