@@ -71,3 +71,22 @@ def test_cli_json_prints_only_the_comparison() -> None:
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
     assert set(data) == {"policies_on", "policies_off"} and set(data["policies_on"]) == set(KEYS)
+
+
+def test_message_plans_fall_after_arrival_so_the_audit_holds_only_what_the_engine_heard() -> None:
+    """A pause or unsubscribe planned before a late arrival would count sends the engine was
+    never told to hold back; every plan lies on or after the person's first day."""
+    from tactful.simulation.messages import choose
+
+    seen_late_pause = False
+    for seed in (5, 7, 11):
+        world = build_world(people=64, weeks=10, seed=seed)
+        for n, person in enumerate(world.people):
+            c = choose(person, n, seed, world.days)
+            assert c.pause is None  # nothing is recorded as told before the person acts
+            if c.pause_day is not None:
+                assert c.pause_day > person.arrives_day
+                seen_late_pause |= person.arrives_day > 7
+            if c.unsubscribe_day is not None:
+                assert c.unsubscribe_day > person.arrives_day
+    assert seen_late_pause

@@ -60,10 +60,11 @@ class Choice:
     window: tuple[int, int]
     quiet: tuple[int, int] | None
     zone: str
-    pause: tuple[datetime, datetime] | None
+    pause_day: int | None  # the simulation day the person will pause messages for a week
     cap: tuple[int, int] | None
     unsubscribe_day: int | None
     unsubscribed: dict[str, datetime] = field(default_factory=dict)
+    pause: tuple[datetime, datetime] | None = None  # the pause as told to the engine, once it is
 
 
 def _hhmm(minute: int) -> str:
@@ -74,21 +75,21 @@ def _in(minute: int, start: int, end: int) -> bool:
     return start <= minute < end if start < end else (minute >= start or minute < end)
 
 
-def choose(person: Persona, n: int, seed: int, start: datetime, days: int) -> Choice:
+def choose(person: Persona, n: int, seed: int, days: int) -> Choice:
+    """A person's choices; what they will do later (a pause, an unsubscribe) falls on days
+    after they arrive, so the record never holds an intention the engine could not hear."""
     rng = np.random.default_rng([seed, n, 13])
+    arrives = person.arrives_day
     own = [topic_id(t) for t in person.hidden[:2]]
     topics = own + (["picks"] if rng.random() < 0.4 else [])
     channels = [c for c in ("email", "push", "in_app") if rng.random() < 0.5] or ["email"]
     begin = int(rng.integers(0, 24)) * 60
     window = (begin, (begin + int(rng.choice([180, 360, 600]))) % 1440)
     quiet = (22 * 60, 7 * 60) if rng.random() < 0.5 else None
-    pause = None
-    if rng.random() < 0.2:
-        first = start + timedelta(days=int(rng.integers(5, max(6, days - 10))))
-        pause = (first, first + timedelta(days=7))
+    pause = arrives + int(rng.integers(3, max(4, days - arrives - 5))) if rng.random() < 0.2 else None
     cap = (1, 2) if rng.random() < 0.4 else None
     cadence = {"kind": "daily"} if rng.random() < 0.6 else {"kind": "weekly", "weekday": "wednesday"}
-    unsub = int(rng.integers(7, max(8, days - 3))) if rng.random() < 0.3 and own else None
+    unsub = arrives + int(rng.integers(5, max(6, days - arrives - 2))) if rng.random() < 0.3 and own else None
     return Choice(channels, topics, cadence, window, quiet, str(rng.choice(ZONES)), pause, cap, unsub)
 
 
@@ -164,7 +165,7 @@ class MessageAudit:
 
 
 def arrive(engine: Engine, audit: MessageAudit, person: Persona, n: int, now: datetime) -> None:
-    choice = choose(person, n, audit.seed, audit.start, audit.world.days)
+    choice = choose(person, n, audit.seed, audit.world.days)
     audit.choices[person.id] = choice
     audit.people[person.id] = person
     apply_choice(engine, person, choice, now)
@@ -175,9 +176,10 @@ def daily(engine: Engine, audit: MessageAudit, person: Persona, day: int, now: d
     c = audit.choices.get(person.id)
     if c is None:
         return
-    if c.pause is not None and c.pause[0].date() == now.date():
-        engine.update_message_preferences(person.id, {"paused_until": c.pause[1].isoformat()})
-        c.pause = (now, c.pause[1])
+    if c.pause_day == day:
+        until = now + timedelta(days=7)
+        engine.update_message_preferences(person.id, {"paused_until": until.isoformat()})
+        c.pause = (now, until)
     if c.unsubscribe_day == day:
         topic = next(t for t in c.topics if t != "picks")
         engine.unsubscribe(person.id, topic)
