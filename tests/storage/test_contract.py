@@ -911,6 +911,24 @@ def test_enqueue_is_idempotent_by_key_and_decides_under_lock(store: Store) -> No
     assert store.message_counts() == {"queued": 2}
 
 
+def test_one_message_is_queued_once_by_key_and_required_ones_are_not_counted(store: Store) -> None:
+    store.update_message_prefs("ann", lambda cur: (cur.prefs, cur.state), T0)
+    reset = outbox_message("ann", Channel.email, "r:reset-1").model_copy(
+        update={"kind": "required", "items": [], "subject": "Reset", "text": "code"}
+    )
+    stored, added = store.enqueue_message(reset)
+    assert added and stored == reset
+    again, added_again = store.enqueue_message(reset.model_copy(update={"id": "m-other", "text": "x"}))
+    assert not added_again and again == reset
+    digest = outbox_message("ann", Channel.email, "d1")
+    seen: list[dict[str, list[object]]] = []
+    store.enqueue_messages(["ann"], 0, lambda h: seen.append(h) or [digest], {})  # type: ignore[arg-type,func-returns-value]
+    assert seen == [{"ann": []}]  # the required message does not count against caps
+    assert [m.id for m in store.messages_since(["ann"], 0)["ann"]] == [digest.id]
+    assert {m.id for m in store.list_messages("ann")} == {reset.id, digest.id}
+    assert {m.id for m in store.claim_messages(T0, 10, 300.0)} == {reset.id, digest.id}
+
+
 def test_claim_leases_and_save_and_cancel(store: Store) -> None:
     store.update_message_prefs("ann", lambda cur: (cur.prefs, cur.state), T0)
     msgs = [outbox_message("ann", Channel.email, "d1"), outbox_message("ann", Channel.push, "d1")]

@@ -276,6 +276,44 @@ class MessageFeedback(BaseModel):
     at: AwareInstant | None = None
 
 
+MESSAGE_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+
+
+class RequiredMessage(BaseModel):
+    """A one-off message on a required topic (a password reset, a security notice).
+
+    Required topics cannot be switched off, so such a message goes out whatever the person
+    unsubscribed from, at once (not held by the send window, quiet hours, a pause or caps,
+    and not counted against caps). It still needs a channel that reaches the person: a
+    channel suppressed by a hard bounce or complaint is never used.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "topic": "account",
+                    "key": "reset-7f3a",
+                    "subject": "Reset your password",
+                    "text": "Someone asked to reset your password. Follow the link in the app to go on.",
+                }
+            ]
+        },
+    )
+
+    topic: TopicId = Field(description="A required topic from the messaging settings.")
+    key: Annotated[str, Field(pattern=MESSAGE_KEY_PATTERN)] = Field(
+        description="The caller's idempotency key: sending the same key again returns the first message."
+    )
+    subject: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\r\n]+$")]
+    text: Annotated[str, Field(min_length=1, max_length=20_000)]
+    channel: Channel | None = Field(
+        None,
+        description="Where to send it; by default email when there is an address, else a chosen channel.",
+    )
+
+
 class OutboxStatus(StrEnum):
     queued = "queued"
     sent = "sent"
@@ -300,9 +338,11 @@ class OutboxMessage(BaseModel):
     user_id: EntityId
     channel: Channel
     period: str
-    kind: Literal["personal", "general", "notice"]
+    kind: Literal["personal", "general", "notice", "required"]
     topics: list[str]
     items: list[DigestItem]
+    subject: str | None = Field(None, description="A required message's subject (digests: by kind).")
+    text: str | None = Field(None, description="A required message's body, plain text.")
     notes: list[str] = Field(default_factory=list)
     links: dict[str, str] = Field(default_factory=dict, description="Signed unsubscribe and restore links.")
     status: OutboxStatus

@@ -37,6 +37,7 @@ from tactful.domain.messages import (
     OutboxMessage,
     PreferencesUpdate,
     PreferencesView,
+    RequiredMessage,
 )
 from tactful.domain.person import Consent, Person
 from tactful.domain.recommendation import ProfileView, Recommendations, RecommendedItem
@@ -388,6 +389,14 @@ class Engine:
     ) -> PlanReport:
         """Plan every digest due at ``now`` into the outbox (idempotent)."""
         return self.messaging.plan(now, user_ids, dry_run)
+
+    def send_required_message(
+        self, user_id: str, body: RequiredMessage | Mapping[str, Any]
+    ) -> tuple[OutboxMessage, bool]:
+        """Queue a one-off message on a required topic (a password reset); idempotent by its key.
+
+        Returns the message and whether it is new; the next delivery pass sends it."""
+        return self.messaging.send_required(user_id, body)
 
     def send_messages(self, now: datetime | None = None, limit: int = 500) -> DeliveryReport:
         """One delivery pass over the outbox."""

@@ -41,7 +41,7 @@ from pydantic import BaseModel
 from tactful.clock import Clock, to_epoch
 from tactful.config.messaging import MessagingSettings
 from tactful.domain.messages import Channel, MessagePreferences, MessageState, OutboxMessage, OutboxStatus
-from tactful.policy.schedule import Schedule, allowed, local_day, next_allowed
+from tactful.policy.schedule import Schedule, Verdict, allowed, local_day, next_allowed
 from tactful.services.messaging import MessagingService
 from tactful.storage.protocol import StoredPreferences
 
@@ -92,7 +92,21 @@ def verify_signature(
 def payload(message: OutboxMessage) -> bytes:
     body = message.model_dump(
         mode="json",
-        include={"id", "key", "user_id", "channel", "period", "kind", "topics", "items", "notes", "links"},
+        include={
+            "id",
+            "key",
+            "user_id",
+            "channel",
+            "period",
+            "kind",
+            "topics",
+            "items",
+            "notes",
+            "links",
+            "subject",
+            "text",
+        },
+        exclude_none=True,
     )
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
@@ -130,7 +144,10 @@ class WebhookTransport:
 def render_email(message: OutboxMessage, stored: StoredPreferences, sender: str) -> EmailMessage:
     """The digest as a multipart email with RFC 8058 one-click unsubscribe headers."""
     topics = ", ".join(message.topics)
-    subject = "Your digest" if message.kind == "personal" else "Popular picks (a general digest)"
+    if message.kind == "required":
+        subject = message.subject or "A message about your account"
+    else:
+        subject = "Your digest" if message.kind == "personal" else "Popular picks (a general digest)"
     lowered = stored.state.lowered_from
     context = {
         "subject": subject,
@@ -156,8 +173,9 @@ def render_email(message: OutboxMessage, stored: StoredPreferences, sender: str)
     mail["List-Unsubscribe"] = f"<{one_click or message.links.get('unsubscribe', '')}>"
     mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     mail["X-Tactful-Message"] = message.id
-    mail.set_content(_TEMPLATES.get_template("digest.txt").render(context))
-    mail.add_alternative(_TEMPLATES.get_template("digest.html").render(context), subtype="html")
+    template = "required" if message.kind == "required" else "digest"
+    mail.set_content(_TEMPLATES.get_template(f"{template}.txt").render(context))
+    mail.add_alternative(_TEMPLATES.get_template(f"{template}.html").render(context), subtype="html")
     return mail
 
 
@@ -269,7 +287,8 @@ class DeliveryService:
                 return self._finish(message, OutboxStatus.cancelled, check), check
             message = check
             schedule = Schedule.of(stored.prefs, stored.person_zone)
-            verdict = allowed(schedule, now)
+            # a required message (a password reset) goes now: windows, quiet hours, pauses are for digests
+            verdict = allowed(schedule, now) if message.kind != "required" else Verdict(True)
             if not verdict.ok:
                 later = next_allowed(schedule, now)
                 if later is None:
@@ -319,13 +338,18 @@ class DeliveryService:
             }
         )
         self.store.save_message(sent)
-        self.store.update_message_prefs(message.user_id, _ignored_one_more, to_epoch(now))
+        if message.kind != "required":  # the ignore streak (P7) is about digests
+            self.store.update_message_prefs(message.user_id, _ignored_one_more, to_epoch(now))
         if on_sent is not None:
             on_sent(sent)
         return "sent", "delivered"
 
     def _still_wanted(self, message: OutboxMessage, stored: StoredPreferences) -> OutboxMessage | str:
         """The message trimmed to what the person still wants, or why it must not go."""
+        if message.kind == "required":  # not subject to topic choices; only to reaching the person
+            if self.messaging.reaches(stored, message.channel):
+                return message
+            return f"{message.channel.value} no longer reaches the person"
         if message.channel not in self.messaging._channels(stored):
             return f"{message.channel.value} is no longer chosen or usable"
         wanted = set(self.messaging.digest_topics(stored.prefs))

@@ -21,6 +21,10 @@ and composes digests from it. The timing decisions are pure functions in
   or complaint suppresses the channel; a complaint is a strong negative (complaint events
   on the digest's items) and opts out of the digest's topics; a person who keeps ignoring
   digests gets a lower cadence, and the next digest says so with a one-click restore.
+- **Required messages** (:meth:`~MessagingService.send_required`): a one-off message on a
+  required topic (a password reset) is queued at once whatever the person unsubscribed
+  from, goes out without waiting for the window, quiet hours, a pause or caps, and never
+  counts against caps; only a channel that reaches the person (not suppressed) is used.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from tactful.domain.messages import (
     OutboxStatus,
     PreferencesUpdate,
     PreferencesView,
+    RequiredMessage,
     Suppression,
     TopicState,
     TopicView,
@@ -325,7 +330,10 @@ class MessagingService:
         wanted_topics = set(self.digest_topics(stored.prefs))
         usable = self._channels(stored)
         for message in self.store.list_messages(stored.user_id, OutboxStatus.queued.value, limit=500):
-            if message.channel not in usable:
+            if message.kind == "required":
+                if not self.reaches(stored, message.channel):
+                    self._cancel(message, f"{message.channel.value} no longer reaches the person")
+            elif message.channel not in usable:
                 self._cancel(message, f"{message.channel.value} is no longer chosen or usable")
             elif message.kind != "notice" and not (set(message.topics) & wanted_topics):
                 self._cancel(message, "its topics were unsubscribed")
@@ -341,6 +349,84 @@ class MessagingService:
         if Channel.email in out and not stored.prefs.email:
             out.remove(Channel.email)
         return out
+
+    def reaches(self, stored: StoredPreferences, channel: Channel) -> bool:
+        """Whether a required message can go to the person on ``channel``."""
+        try:
+            self.required_channel(stored, channel)
+        except Conflict:
+            return False
+        return True
+
+    def required_channel(self, stored: StoredPreferences, asked: Channel | None) -> Channel:
+        """Where a required message to this person goes, or :class:`Conflict` saying why nowhere.
+
+        Required messages do not wait for the person to choose a channel for digests: email
+        reaches anyone with an address; push and in-app need the person to have chosen them.
+        A suppressed channel (hard bounce, complaint) is never used.
+        """
+        suppressed = {s.channel: s.reason for s in stored.state.suppressed}
+        reachable = [c for c in (Channel.email, *stored.prefs.channels) if c not in suppressed]
+        if not stored.prefs.email:
+            reachable = [c for c in reachable if c is not Channel.email]
+        if asked is not None:
+            if asked in suppressed:
+                raise Conflict(
+                    f"{asked.value} is suppressed for {stored.user_id}: {suppressed[asked]}", field="channel"
+                )
+            if asked not in reachable:
+                why = "has no email address" if asked is Channel.email else f"has not chosen {asked.value}"
+                raise Conflict(f"{stored.user_id} {why}", field="channel")
+            return asked
+        if not reachable:
+            raise Conflict(
+                f"no channel reaches {stored.user_id}: no email address and no usable chosen channel",
+                field="channel",
+            )
+        return reachable[0]
+
+    def send_required(
+        self, user_id: str, body: RequiredMessage | Mapping[str, Any], now: datetime | None = None
+    ) -> tuple[OutboxMessage, bool]:
+        """Queue a one-off message on a required topic; the message and whether it is new.
+
+        The same ``key`` again returns the first message (its key is the person, channel and
+        the caller's key). Due at once: the next delivery pass sends it.
+        """
+        valid_user(user_id)
+        req = body if isinstance(body, RequiredMessage) else _validate(RequiredMessage, body)
+        topic = self.topics.get(req.topic)
+        if topic is None:
+            raise NotFound(f"no topic {req.topic!r}", field="topic")
+        if not topic.required:
+            raise Conflict(
+                f"{req.topic} is not a required topic: one-off messages are for required topics "
+                "(password resets, security notices); other topics reach people in their digests",
+                field="topic",
+            )
+        now = now or self.clock.now()
+        stored = self._stored(user_id)
+        channel = self.required_channel(stored, req.channel)
+        message_id = "m_" + secrets.token_hex(10)
+        message = OutboxMessage(
+            id=message_id,
+            key=f"{user_id}|{channel.value}|r:{req.key}",
+            user_id=user_id,
+            channel=channel,
+            period=f"r:{req.key}",
+            kind="required",
+            topics=[req.topic],
+            items=[],
+            subject=req.subject,
+            text=req.text,
+            links=self.links(user_id, [], message_id, False),
+            status=OutboxStatus.queued,
+            planned_at=now,
+            send_after=now,
+            next_attempt_at=now,
+            local_day=local_day(Schedule.of(stored.prefs, stored.person_zone), now),
+        )
+        return self.store.enqueue_message(message)
 
     def unsubscribe(self, user_id: str, topic: str | None) -> PreferencesView:
         """Opt out of one topic (``None``: every digest topic). Never touches required topics."""

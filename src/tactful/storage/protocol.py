@@ -616,10 +616,15 @@ class MessageStore(Protocol):
 
         In one transaction: lock the people's preference rows (PostgreSQL ``FOR UPDATE``
         in id order; SQLite writes are serial), read their counted messages (queued or
-        sent) on local days from ``since_day``, call ``decide`` with them, insert what it
+        sent digests and notices; required messages never count) on local days from
+        ``since_day``, call ``decide`` with them, insert what it
         returns unless its key exists (``ON CONFLICT DO NOTHING``), and record each
         person's newest planned period from ``periods``. Returns the rows inserted.
         """
+        ...
+
+    def enqueue_message(self, message: OutboxMessage) -> tuple[OutboxMessage, bool]:
+        """Queue one message unless its key exists; the stored message and whether it was added."""
         ...
 
     def get_message(self, message_id: str) -> OutboxMessage | None: ...
@@ -631,7 +636,8 @@ class MessageStore(Protocol):
         ...
 
     def messages_since(self, user_ids: Sequence[str], since_day: int) -> dict[str, list[OutboxMessage]]:
-        """Those people's queued and sent messages on local days from ``since_day``, newest first."""
+        """Those people's queued and sent digests and notices on local days from ``since_day``,
+        newest first (required messages are left out)."""
         ...
 
     def claim_messages(self, now: float, limit: int, lease_seconds: float) -> list[OutboxMessage]:

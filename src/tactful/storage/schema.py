@@ -248,6 +248,8 @@ outbox = Table(
     Column("local_day", Integer, nullable=False),
     Column("next_attempt_at", Float),
     Column("body", Text, nullable=False),  # OutboxMessage as JSON
+    # digests and notices count against caps and recent items; required messages do not
+    Column("kind", String(16), nullable=False, server_default="digest"),
     Index("ix_outbox_user_day", "user_id", "local_day"),
     Index("ix_outbox_status_next", "status", "next_attempt_at"),
 )

@@ -26,6 +26,8 @@ from tactful.storage.protocol import Counted, StoredPreferences
 from tactful.storage.sql_base import SqlBase, chunks
 
 COUNTED = (OutboxStatus.queued.value, OutboxStatus.sent.value)
+REQUIRED = "required"
+"""The outbox ``kind`` of one-off required messages: never counted against caps or recent items."""
 _DEFAULT_PREFS = MessagePreferences().model_dump_json()
 _DEFAULT_STATE = MessageState().model_dump_json()
 
@@ -50,6 +52,7 @@ def _row(message: OutboxMessage) -> dict[str, Any]:
         "local_day": message.local_day,
         "next_attempt_at": None if nxt is None else nxt.timestamp(),
         "body": message.model_dump_json(),
+        "kind": REQUIRED if message.kind == REQUIRED else "digest",
     }
 
 
@@ -151,7 +154,10 @@ class SqlMessages(SqlBase):
             history: dict[str, list[Counted]] = {u: [] for u in user_ids}
             for part in chunks(sorted(set(user_ids))):
                 query = select(ob.c.user_id, ob.c.channel, ob.c.local_day).where(
-                    ob.c.user_id.in_(part), ob.c.local_day >= since_day, ob.c.status.in_(COUNTED)
+                    ob.c.user_id.in_(part),
+                    ob.c.local_day >= since_day,
+                    ob.c.status.in_(COUNTED),
+                    ob.c.kind != REQUIRED,
                 )
                 for r in conn.execute(query):
                     history[r.user_id].append(Counted(Channel(r.channel), r.local_day))
@@ -167,6 +173,15 @@ class SqlMessages(SqlBase):
             for user_id, period in periods.items():
                 conn.execute(update(mp).where(mp.c.user_id == user_id).values(last_period=period))
         return inserted
+
+    def enqueue_message(self, message: OutboxMessage) -> tuple[OutboxMessage, bool]:
+        ob = t.outbox
+        insert = sqlite_insert if self.is_sqlite else pg_insert
+        with self._write() as conn:
+            stmt = insert(ob).values(**_row(message)).on_conflict_do_nothing(index_elements=["key"])
+            added = conn.execute(stmt.returning(ob.c.id)).first() is not None
+            row = conn.execute(select(ob.c.body).where(ob.c.key == message.key)).one()
+        return _message(row), added
 
     def get_message(self, message_id: str) -> OutboxMessage | None:
         with self.engine.connect() as conn:
@@ -193,7 +208,12 @@ class SqlMessages(SqlBase):
             for part in chunks(sorted(set(user_ids))):
                 query = (
                     select(ob.c.user_id, ob.c.body)
-                    .where(ob.c.user_id.in_(part), ob.c.local_day >= since_day, ob.c.status.in_(COUNTED))
+                    .where(
+                        ob.c.user_id.in_(part),
+                        ob.c.local_day >= since_day,
+                        ob.c.status.in_(COUNTED),
+                        ob.c.kind != REQUIRED,
+                    )
                     .order_by(ob.c.local_day.desc(), ob.c.id.desc())
                 )
                 for r in conn.execute(query):

@@ -2,14 +2,15 @@
 
 A person's own token may read and change their preferences and see their messages
 (``profile`` scope for keys). Planning, sending and the whole outbox need ``admin``;
-feedback from a mail provider or push service needs ``ingest``.
+feedback from a mail provider or push service, and required one-off messages from the
+product's backend (a password reset), need ``ingest``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from tactful.api.auth import requires
 from tactful.api.deps import EngineDep, LanesDep, UserId
@@ -20,6 +21,7 @@ from tactful.domain.messages import (
     OutboxStatus,
     PreferencesUpdate,
     PreferencesView,
+    RequiredMessage,
 )
 from tactful.security.keys import Scope
 from tactful.services.delivery import DeliveryReport
@@ -87,6 +89,24 @@ async def list_person_messages(
     user_id: UserId, engine: EngineDep, lanes: LanesDep, limit: Limit = 50
 ) -> list[OutboxMessage]:
     return await lanes.read.run(engine.outbox, user_id, None, limit)
+
+
+@router.post(
+    "/users/{user_id}/messages",
+    response_model=OutboxMessage,
+    status_code=201,
+    dependencies=[requires(Scope.ingest)],
+    summary="Queue a one-off message on a required topic (a password reset): sent by the next delivery "
+    "pass whatever the person unsubscribed from; 201 when new, 200 for a key already queued",
+    responses={200: {"model": OutboxMessage, "description": "The message already queued under this key."}},
+)
+async def send_required_message(
+    user_id: UserId, body: RequiredMessage, response: Response, engine: EngineDep, lanes: LanesDep
+) -> OutboxMessage:
+    message, added = await lanes.write.run(engine.send_required_message, user_id, body)
+    if not added:
+        response.status_code = 200
+    return message
 
 
 @router.post(
