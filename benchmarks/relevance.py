@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,13 @@ def staleness(split: Split, model: Recommender, seed: int) -> dict[str, Any]:
         variants = [("no fade", weights), ("fade", faded)]
         variants += [(f"weight {w:g}", fade_stale_items(weights, stamps, cutoff, w)[0]) for w in grid]
         for name, w in variants:
-            scores = model.score_fold(fold_history(model, idx, np.asarray(w, np.float32)))
+            w = np.asarray(w, np.float32)
+            # the sequence component reads the most recent items the fade leaves whole:
+            # a faded (stale) item drives no transition either
+            whole = w >= weights
+            fold = fold_history(model, idx, w)
+            fold = replace(fold, recent=model.recent(idx[whole], stamps[whole]))
+            scores = model.score_fold(fold)
             scores[idx] = -np.inf
             best = np.argpartition(-scores, 20)[:20]
             lists[name].append(best[np.lexsort((best, -scores[best]))])
