@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,13 @@ def staleness(split: Split, model: Recommender, seed: int) -> dict[str, Any]:
         return {"skipped": "the dataset has no timestamps"}
     weighting = model.config.signal_weighting
     grid = sorted({0.0, 0.1, 0.25, 0.5, stale_weight})
-    lists: dict[str, list[np.ndarray]] = {"no fade": [], "fade": [], **{f"weight {w:g}": [] for w in grid}}
+    capped = "stale reinforces only (not served)"
+    lists: dict[str, list[np.ndarray]] = {
+        "no fade": [],
+        "fade": [],
+        **{f"weight {w:g}": [] for w in grid},
+        capped: [],
+    }
     stale_share = []
     for u in split.test_users:
         lo, hi = train.indptr[u], train.indptr[u + 1]
@@ -116,10 +123,31 @@ def staleness(split: Split, model: Recommender, seed: int) -> dict[str, Any]:
         variants = [("no fade", weights), ("fade", faded)]
         variants += [(f"weight {w:g}", fade_stale_items(weights, stamps, cutoff, w)[0]) for w in grid]
         for name, w in variants:
-            scores = model.score_fold(fold_history(model, idx, np.asarray(w, np.float32)))
-            scores[idx] = -np.inf
-            best = np.argpartition(-scores, 20)[:20]
-            lists[name].append(best[np.lexsort((best, -scores[best]))])
+            w = np.asarray(w, np.float32)
+            # the sequence component reads the most recent items the fade leaves whole:
+            # a faded (stale) item drives no transition either
+            whole = w >= weights
+            fold = fold_history(model, idx, w)
+            fold = replace(fold, recent=model.recent(idx[whole], stamps[whole]))
+            lists[name].append(_top20(model.score_fold(fold), idx))
+        # an alternative the policy could adopt: stale items add to an item's score at most
+        # what the fresh history already gives it, so they never lift an item on their own
+        stale = (stamps < cutoff) & (weights > 0)
+        n = model.artifact.n_items
+        fresh_part, stale_part = np.zeros(n, np.float32), np.zeros(n, np.float32)
+        at, part = model.items.contributions(idx[~stale], weights[~stale])
+        fresh_part[at] = part
+        if stale.any():
+            at, part = model.items.contributions(idx[stale], weights[stale])
+            stale_part[at] = part
+        fold = fold_history(model, idx, faded)
+        fold = replace(
+            fold,
+            support=np.arange(n, dtype=np.int64),
+            part=fresh_part + np.minimum(stale_part, np.maximum(fresh_part, 0.0)),
+            recent=model.recent(idx[~stale], stamps[~stale]),
+        )
+        lists[capped].append(_top20(model.score_fold(fold), idx))
     data = split.train_data
     item_users = np.diff(sp.csc_matrix(train).indptr)
     metrics = {
@@ -146,6 +174,13 @@ def staleness(split: Split, model: Recommender, seed: int) -> dict[str, Any]:
             if k in ("no fade", "fade")
         },
     }
+
+
+def _top20(scores: np.ndarray, history: np.ndarray) -> np.ndarray:
+    scores = scores.copy()
+    scores[history] = -np.inf
+    best = np.argpartition(-scores, 20)[:20]
+    return best[np.lexsort((best, -scores[best]))]
 
 
 def training_time(split: Split, fits: int) -> dict[str, float]:

@@ -104,4 +104,7 @@ def test_default_quality_on_movielens(movielens_dir: Path) -> None:
     assert times is not None
     ranked = top_k_rows(model.batch_scores(split.train[users], times[users]), split.train[users], 10)
     ndcg = float(np.mean([ndcg_at_k(r, t) for r, t in zip(ranked, split.targets, strict=True)]))
-    assert ndcg >= 0.12
+    # validation keeps the transition component on this temporal split (0.1377 with it,
+    # 0.1320 for the item model alone); the floor leaves room for ALS thread noise in tuning
+    assert model.config.sequence_weight > 0
+    assert ndcg >= 0.133

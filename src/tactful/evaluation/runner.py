@@ -52,7 +52,14 @@ def tactful_peer(config: RecommenderConfig, item_ids: npt.NDArray[np.str_], name
             "regularization_ratio": cfg.regularization_ratio,
             "factor_weight": cfg.factor_weight,
             "popularity_weight": cfg.popularity_weight,
+            "sequence_weight": cfg.sequence_weight,
         }
+        if cfg.sequence_weight > 0:
+            params["sequence"] = {
+                "window": cfg.sequence_window,
+                "last": cfg.sequence_last,
+                "decay": cfg.sequence_decay,
+            }
         return Fitted(scorer, params, model.artifact.extra.get("validation_ndcg@10"), model=model)
 
     return Peer(name, train, "tactful")

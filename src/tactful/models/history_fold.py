@@ -40,6 +40,7 @@ class HistoryFold:
     gram: npt.NDArray[np.float64] | None
     rhs: npt.NDArray[np.float64] | None
     updates: int = 0
+    recent: npt.NDArray[np.int64] | None = None  # the sequence component's items, newest first
 
     @property
     def has_positive(self) -> bool:

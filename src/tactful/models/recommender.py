@@ -19,6 +19,7 @@ from tactful.models.ease import LinearItemModel, fit_linear_item_model, supporte
 from tactful.models.history_fold import HistoryFold, fold_history
 from tactful.models.item_knn import ItemNeighbours, fit_item_neighbours
 from tactful.models.ranking import top_k
+from tactful.models.sequence import SequenceModel, fit_sequence_model
 from tactful.models.tuning import mean_gram_diagonal, tune
 from tactful.models.weighting import (
     SignalWeighting,
@@ -52,6 +53,10 @@ class RecommenderConfig:
     factor_weight: float = 0.0
     factor_binary: bool = False
     popularity_weight: float = 0.0
+    sequence_weight: float = 0.0
+    sequence_window: int = 30
+    sequence_last: int = 20
+    sequence_decay: float = 0.9
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +97,14 @@ class Recommender:
             float(self.config.factor_alpha),
             float(self.config.factor_regularization),
         )
+        self.sequence: SequenceModel | None = None
+        if "sequence_indptr" in a and self.config.sequence_weight > 0:
+            transitions = sp.csr_matrix(
+                (a["sequence_data"], a["sequence_indices"], a["sequence_indptr"]), shape=(n, n)
+            )
+            self.sequence = SequenceModel(
+                transitions, int(self.config.sequence_last), float(self.config.sequence_decay)
+            )
         self.popularity: Scores = a["popularity"]
         self._popularity_z = _standardise(np.log1p(self.popularity))
         self._popular = np.argsort(-self.popularity, kind="stable").astype(np.int64)
@@ -147,6 +160,10 @@ class Recommender:
                     factor_weight=tuned.factor_weight,
                     factor_binary=tuned.factor_binary,
                     popularity_weight=tuned.popularity_weight,
+                    sequence_weight=tuned.sequence.weight if tuned.sequence else 0.0,
+                    sequence_window=tuned.sequence.window if tuned.sequence else cfg.sequence_window,
+                    sequence_last=tuned.sequence.last if tuned.sequence else cfg.sequence_last,
+                    sequence_decay=tuned.sequence.decay if tuned.sequence else cfg.sequence_decay,
                 )
                 extra = {"validation_ndcg@10": round(tuned.ndcg, 5), "trials": tuned.trials}
         weights = cfg.signal_weighting.matrix(raw)
@@ -165,6 +182,13 @@ class Recommender:
         arrays["factor_items"] = factors.item_factors
         arrays["factor_gramian"] = factors.gramian
         arrays["popularity"] = np.diff(sp.csc_matrix(weights).indptr).astype(np.float32)
+        if cfg.sequence_weight > 0 and timestamps is not None:
+            seq = fit_sequence_model(
+                sp.csr_matrix(timestamps), cfg.sequence_window, cfg.sequence_last, cfg.sequence_decay
+            ).transitions
+            arrays.update(sequence_data=seq.data, sequence_indices=seq.indices, sequence_indptr=seq.indptr)
+        else:
+            cfg = replace(cfg, sequence_weight=0.0)
         artifact = ModelArtifact(
             item_ids=np.asarray(item_ids, dtype=np.str_),
             arrays=arrays,
@@ -203,7 +227,15 @@ class Recommender:
 
     @property
     def _blended(self) -> bool:
-        return self.config.factor_weight > 0 or self.config.popularity_weight > 0
+        return self.config.factor_weight > 0 or self.config.popularity_weight > 0 or self.sequence is not None
+
+    def recent(
+        self, indices: npt.NDArray[np.integer], timestamps: npt.NDArray[np.floating] | None
+    ) -> npt.NDArray[np.int64] | None:
+        """The items the sequence component reads (most recent first), if it runs."""
+        if self.sequence is None or timestamps is None or len(timestamps) != len(indices):
+            return None
+        return self.sequence.recent(np.asarray(indices, dtype=np.int64), timestamps)
 
     def score(
         self,
@@ -224,7 +256,12 @@ class Recommender:
     ) -> HistoryFold:
         """The history as this model's sums; ``previous`` lets only what changed be applied."""
         idx, weights = self._history(indices, values, timestamps)
-        return fold_history(self, idx, weights, previous, tolerance)
+        fold = fold_history(self, idx, weights, previous, tolerance)
+        recent = self.recent(idx, timestamps)
+        same = (fold.recent is None and recent is None) or (
+            fold.recent is not None and recent is not None and np.array_equal(fold.recent, recent)
+        )
+        return fold if same else replace(fold, recent=recent)
 
     def score_fold(self, fold: HistoryFold) -> Scores:
         """Scores over the catalog for a folded history (see :meth:`fold`)."""
@@ -249,6 +286,12 @@ class Recommender:
         else:
             blended = np.zeros(n, dtype=np.float32)
         blended[fold.support] += fold.part * np.float32(scale)
+        if self.sequence is not None and fold.recent is not None and len(fold.recent):
+            seq_items, seq_scores = self.sequence.contributions(fold.recent)
+            s_mean, s_std = _moments(seq_scores, n)
+            s_scale = self.config.sequence_weight / (s_std or 1.0)
+            blended[seq_items] += seq_scores * np.float32(s_scale)
+            shift -= s_mean * s_scale
         if self.config.popularity_weight > 0:
             blended += np.float32(self.config.popularity_weight) * self._popularity_z
         blended += np.float32(shift)
@@ -296,6 +339,11 @@ class Recommender:
         nonzero = near_scores != 0
         near, near_scores = near[nonzero], near_scores[nonzero]
         pool = [popular, near]
+        recent = self.recent(idx, timestamps)
+        seq_items, seq_scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if self.sequence is not None and recent is not None and len(recent):
+            seq_items, seq_scores = self.sequence.contributions(recent)
+            pool.append(seq_items)
         vector = self.factors.fold_in(idx, self.factor_values(weights))
         if self.config.factor_weight > 0:
             pool.append(self.item_index().search(vector, CANDIDATES + len(idx)))
@@ -312,6 +360,11 @@ class Recommender:
             out += self.config.factor_weight * (factor_scores - f_mean) / (f_std or 1.0)
         if self.config.popularity_weight > 0:
             out += self.config.popularity_weight * self._popularity_z[candidates]
+        if len(seq_items):
+            s_mean, s_std = _moments(seq_scores, self.artifact.n_items)
+            seq_part = np.full(len(candidates), -s_mean, dtype=np.float64)
+            seq_part[np.searchsorted(candidates, seq_items)] += seq_scores
+            out += self.config.sequence_weight * seq_part / (s_std or 1.0)
         return candidates, out.astype(np.float32)
 
     def item_index(self) -> ItemIndex:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from tactful.models.als import FactorModel
 from tactful.models.ease import supported_items
 from tactful.models.item_knn import fit_item_neighbours
 from tactful.models.ranking import top_k_rows
+from tactful.models.sequence import fit_sequence_model, recent_matrix
 from tactful.models.weighting import SignalWeighting, ValueKind, candidate_weightings, recency_matrix
 
 REGULARIZATION_RATIOS = (2.0, 4.0, 8.0, 16.0, 32.0)
@@ -25,6 +26,9 @@ FACTOR_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 POPULARITY_WEIGHTS = (0.0, 0.1)
 TIE = 0.005
 HALF_LIVES = (10.0, 40.0, 160.0)  # recency half-lives tried (ratings, counts), in interactions
+SEQUENCE_WINDOWS = (10, 30)  # steps ahead that count as "followed by"
+SEQUENCE_RECENT = ((20, 0.8), (20, 0.9))  # (most recent items read, decay per step back)
+SEQUENCE_WEIGHTS = (0.25, 0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,17 @@ class TunedParams:
     popularity_weight: float
     ndcg: float
     trials: dict[str, float] = field(default_factory=dict)
+    sequence: SequenceChoice | None = None
+
+
+@dataclass(frozen=True)
+class SequenceChoice:
+    """The transition component validation kept: its blend weight and shape."""
+
+    weight: float
+    window: int
+    last: int
+    decay: float
 
 
 def validation_split(
@@ -272,6 +287,21 @@ def tune(
         weighting = chosen.best[3][0]
     item_z = standardise_rows(best_scores)
     del best_scores
+    sequence: SequenceChoice | None = None
+    if split.times is not None and kind != "weight" and len(split.users):
+        item_name = chosen.best[0]
+        for shape, seq_z in _sequence_trials(split):
+            name = f"sequence/{shape.window}/{shape.last}/{shape.decay}"
+            for s_weight in SEQUENCE_WEIGHTS:
+                trial = replace(shape, weight=s_weight)
+                scores = item_z + np.float32(s_weight) * seq_z
+                chosen.offer(f"{name}/{s_weight}", *validation_metrics(scores, exclude, targets), trial)
+                if chosen.best[0] == f"{name}/{s_weight}":
+                    sequence, best_base = trial, scores
+        if chosen.best[0] != item_name and sequence is not None:
+            item_z = best_base
+        else:
+            sequence = None
     weights = weighting.matrix(split.train)
     popularity = np.log1p(np.diff(sp.csc_matrix(weights).indptr).astype(np.float32))
     pop_z = standardise_rows(popularity[None, :])
@@ -293,20 +323,32 @@ def tune(
                 chosen.offer(f"blend/{f_weight}/{p_weight}/binary={binary}", *metrics, choice)
     name, ndcg, _, choice = chosen.best
     f_weight, p_weight, binary = choice[2:] if name.startswith("blend") else (0.0, 0.0, False)
+    if not (name.startswith("blend") or name.startswith("sequence")):
+        sequence = None
     trials = {k: v[0] for k, v in chosen.trials.items()}
-    return TunedParams(weighting, ratio, f_weight, binary, p_weight, ndcg, trials)
+    return TunedParams(weighting, ratio, f_weight, binary, p_weight, ndcg, trials, sequence)
+
+
+def _sequence_trials(split: ValidationSplit) -> Iterator[tuple[SequenceChoice, npt.NDArray[np.float32]]]:
+    """Standardised transition scores of the validation users for each window and recency."""
+    assert split.times is not None
+    stamps = sp.csr_matrix(split.times[split.users])
+    for window in SEQUENCE_WINDOWS:
+        model = fit_sequence_model(split.times, window)
+        for last, decay in SEQUENCE_RECENT:
+            rows = recent_matrix(stamps, last, decay)
+            yield SequenceChoice(0.0, window, last, decay), standardise_rows(model.batch_scores(rows))
 
 
 def _factor_scores(factors: FactorModel, rows: sp.csr_matrix) -> npt.NDArray[np.float32]:
     """Standardised ALS scores of each row after a fold-in (as served)."""
-    return standardise_rows(
-        np.vstack(
-            [
-                factors.scores(rows.indices[lo:hi], rows.data[lo:hi])
-                for lo, hi in zip(rows.indptr[:-1], rows.indptr[1:], strict=True)
-            ]
-        )
+    vectors = np.vstack(
+        [
+            factors.fold_in(rows.indices[lo:hi], rows.data[lo:hi])
+            for lo, hi in zip(rows.indptr[:-1], rows.indptr[1:], strict=True)
+        ]
     )
+    return standardise_rows(vectors @ factors.item_factors.T)
 
 
 def _target_matrix(targets: tuple[npt.NDArray[np.int32], ...], n_items: int) -> sp.csr_matrix:
