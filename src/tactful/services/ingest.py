@@ -12,6 +12,7 @@ from tactful.config.settings import Settings
 from tactful.domain.event import Event, EventContext, IngestResult, Provenance
 from tactful.domain.person import Person
 from tactful.errors import BatchTooLarge, Conflict, StorageError, UnknownItem, ValidationError
+from tactful.gcpause import paused_gc
 from tactful.index.catalog import CatalogIndex
 from tactful.metrics import metrics
 from tactful.policy.interests import hidden_tags, item_learnable, unlearnable_tags
@@ -125,10 +126,11 @@ class IngestService:
 
     def ingest(self, events: Sequence[Event]) -> IngestResult:
         """Validate and apply a batch atomically; the next recommendation reflects it (P1)."""
-        outcome = self.apply(events)
-        self.states.apply_stats(outcome.stats)
-        for change in outcome.people:
-            self.states.after_write(change.user_id, change.before, change.person, change.delta())
+        with paused_gc():
+            outcome = self.apply(events)
+            self.states.apply_stats(outcome.stats)
+            for change in outcome.people:
+                self.states.after_write(change.user_id, change.before, change.person, change.delta())
         if outcome.people:
             self.states.announce({c.user_id: c.after for c in outcome.people})
         return outcome.result
