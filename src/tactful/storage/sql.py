@@ -472,28 +472,32 @@ class SqlUnitOfWork:
         Rows carry the version that wrote them, so other workers bring their caches forward
         by reading only newer rows; deleting a row moves the person's reset version.
         """
-        interest_rows: list[dict[str, Any]] = []
+        interest_rows: list[tuple[Any, ...]] = []
         gone: list[tuple[str, str]] = []
-        item_rows: list[dict[str, Any]] = []
+        item_rows: list[tuple[Any, ...]] = []
         gone_items: list[tuple[str, str]] = []
         person_rows: list[tuple[int, str, int, str, str, int]] = []
+        interest_tuple, item_state_tuple = codec.interest_tuple, codec.item_state_tuple
         for p in profiles:
             version = p.version + 1
             deleted = False
+            user_id, interests, items = p.user_id, p.interests, p.items
             for tag in p.dirty_tags:
-                if tag in p.interests:
-                    interest_rows.append(codec.interest_row(p.user_id, tag, p.interests[tag], version))
+                interest = interests.get(tag)
+                if interest is not None:
+                    interest_rows.append(interest_tuple(user_id, tag, interest, version))
                 else:
-                    gone.append((p.user_id, tag))
+                    gone.append((user_id, tag))
                     deleted = True
             for item_id in p.dirty_items:
-                if item_id in p.items:
-                    item_rows.append(codec.item_state_row(p.user_id, item_id, p.items[item_id], version))
+                state = items.get(item_id)
+                if state is not None:
+                    item_rows.append(item_state_tuple(user_id, item_id, state, version))
                 else:
-                    gone_items.append((p.user_id, item_id))
+                    gone_items.append((user_id, item_id))
                     deleted = True
             days, trace = codec.dumps(p.active_days), codec.trace_json(p.direct)
-            person_rows.append((version, p.user_id, p.positive_signals, days, trace, int(deleted)))
+            person_rows.append((version, user_id, p.positive_signals, days, trace, int(deleted)))
             p.version = version
             p.dirty_tags.clear()
             p.dirty_items.clear()
@@ -512,10 +516,9 @@ class SqlUnitOfWork:
             self.conn.execute(
                 delete(t.interests).where(t.interests.c.user_id == user_id, t.interests.c.tag == tag)
             )
-        if interest_rows:
-            self.store.upsert(self.conn, t.interests, interest_rows, ["user_id", "tag"])
-        if item_rows:
-            self.store.upsert(self.conn, t.person_items, item_rows, ["user_id", "item_id"])
+        upsert = self.store.upsert_tuples
+        upsert(self.conn, t.interests, codec.INTEREST_COLUMNS, interest_rows, ["user_id", "tag"])
+        upsert(self.conn, t.person_items, codec.ITEM_STATE_COLUMNS, item_rows, ["user_id", "item_id"])
 
     def item_events(self, user_id: str, item_id: str) -> list[StoredEvent]:
         ev = t.events.c
