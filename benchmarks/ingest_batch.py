@@ -1,11 +1,12 @@
 """Batch ingest through the Python API only (``Engine.ingest``): quick, in-process, no servers.
 
 Run: python benchmarks/ingest_batch.py [--backend sqlite|postgres] [--runs 3] [--batches 5]
-                                       [--history] [--profile OUT.prof] [--json OUT]
+                                       [--writers 1] [--history] [--profile OUT.prof] [--json OUT]
 
 Each run starts from a fresh store holding the ml-latest-small catalog (with ``--history``,
 also every rating as an event, untimed, so the tables and indexes have their real size),
-then ingests ``--batches`` 10k-event batches of those ratings re-sent under fresh person ids.
+then ingests ``--batches`` 10k-event batches of those ratings re-sent under fresh person ids
+(with ``--writers N``, from N threads at once, as a server's write lane would).
 It reports events/s (wall clock) and CPU seconds per 10k events (``time.process_time`` of
 this process: steadier than wall time on a shared machine; on PostgreSQL the server's own
 CPU is reported apart, from /proc). Medians over ``--runs`` are printed with the load average.
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,11 @@ def fresh_pg(name: str) -> Iterator[str]:
 
 
 def one_run(
-    backend: str, batches: Sequence[Sequence[dict[str, Any]]], history: bool, profile: str | None
+    backend: str,
+    batches: Sequence[Sequence[dict[str, Any]]],
+    history: bool,
+    profile: str | None,
+    writers: int = 1,
 ) -> dict[str, float]:
     events = [[Event.model_validate(e) for e in b] for b in batches]  # validated before the clock
     with tempfile.TemporaryDirectory(prefix="tactful-ingest-") as tmp, _database(backend, tmp) as url:
@@ -72,7 +78,11 @@ def one_run(
             cpu0, wall0 = time.process_time(), time.perf_counter()
             if prof:
                 prof.enable()
-            accepted = sum(engine.ingest(b).accepted for b in events)
+            if writers == 1:
+                accepted = sum(engine.ingest(b).accepted for b in events)
+            else:  # several threads, each its share of the batches (as a server's write lane)
+                with ThreadPoolExecutor(max_workers=writers) as pool:
+                    accepted = sum(r.accepted for r in pool.map(engine.ingest, events))
             if prof:
                 prof.disable()
                 prof.dump_stats(profile)
@@ -126,6 +136,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batches", type=int, default=5, help="10k-event batches per run")
     parser.add_argument("--history", action="store_true", help="ingest every rating first (untimed)")
+    parser.add_argument("--writers", type=int, default=1, help="threads ingesting batches at once")
     parser.add_argument("--profile", help="write a cProfile of the timed part of the last run")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -133,7 +144,8 @@ def main() -> None:
     runs = []
     for n in range(args.runs):
         load = os.getloadavg()[0]
-        run = one_run(args.backend, batches, args.history, args.profile if n == args.runs - 1 else None)
+        profile = args.profile if n == args.runs - 1 else None
+        run = one_run(args.backend, batches, args.history, profile, args.writers)
         run["load_1m"] = load
         runs.append(run)
         print(
