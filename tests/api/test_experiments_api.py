@@ -70,7 +70,9 @@ def test_the_life_of_an_experiment(api: TestClient, engine: Engine, clock: Manua
     assert stopped["status"] == "stopped" and stopped["reason"] == "done"
     listed = api.get("/v1/experiments").json()["experiments"]
     assert [e["spec"]["id"] for e in listed] == ["exp-1"]
-    actions = [e.action for e in engine.audit.entries(limit=50).entries if e.action.startswith("experiment.")]
+    actions = [
+        e.action for e in engine.audit.entries(limit=50).entries if e.action.startswith("experiment.")
+    ]
     assert {"experiment.create", "experiment.start", "experiment.ramp", "experiment.stop"} <= set(actions)
 
 

@@ -40,10 +40,7 @@ def test_train_names_what_it_reports_once(tmp_path: Path) -> None:
 
 
 def test_the_serve_summary_masks_the_password_and_names_the_model(tmp_path: Path) -> None:
-    assert (
-        mask_password("postgresql+psycopg://app:s3cr%40t@db:5432/t")
-        == "postgresql+psycopg://app:***@db:5432/t"
-    )
+    assert mask_password("postgresql+psycopg://app:s3cr%40t@db:5432/t") == "postgresql+psycopg://app:***@db:5432/t"
     assert mask_password("sqlite:////tmp/x.sqlite3") == "sqlite:////tmp/x.sqlite3"
     with Engine(Settings(data_dir=tmp_path / "d")) as engine:
         text = "\n".join(startup_summary(engine, "127.0.0.1", 8123, 1))

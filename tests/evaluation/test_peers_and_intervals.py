@@ -57,13 +57,8 @@ def _run(name: str, kind: str, ndcg: np.ndarray) -> ModelRun:
     from tactful.evaluation.metrics import UserMetrics
 
     metrics = UserMetrics(ndcg, zeros, zeros, zeros, zeros, np.zeros((n, 10), np.int64), 10)
-    return ModelRun(
-        Peer(name, lambda d: Fitted(lambda u: np.zeros((len(u), 1), np.float32)), kind),
-        Fitted(lambda u: np.zeros((len(u), 1), np.float32)),
-        metrics,
-        0.0,
-        0.0,
-    )
+    return ModelRun(Peer(name, lambda d: Fitted(lambda u: np.zeros((len(u), 1), np.float32)), kind),
+                    Fitted(lambda u: np.zeros((len(u), 1), np.float32)), metrics, 0.0, 0.0)
 
 
 def test_paired_comparison_separates_a_real_gain_from_noise() -> None:

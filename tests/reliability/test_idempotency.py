@@ -26,7 +26,9 @@ THREADS = 6
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engines(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> Iterator[list[Engine]]:
+def engines(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
+) -> Iterator[list[Engine]]:
     """Three engines on one fresh database."""
     if request.param == "postgres":
         store = request.getfixturevalue("pg_store")  # truncates every table
@@ -153,3 +155,4 @@ def test_a_conflicting_id_is_a_409_over_http(engines: list[Engine]) -> None:
     assert resp.status_code == 409
     assert resp.json()["error"]["code"] == "conflict" and resp.json()["error"]["field"] == "event.id"
     assert client.post("/v1/events", json=first).json() == {"accepted": 0, "duplicates": 1}
+

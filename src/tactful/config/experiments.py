@@ -28,7 +28,6 @@ class ExperimentSettings(BaseModel):
         "(`tactful experiments report holdout`). auto: kept while any experiment runs (nobody is "
         "held out in an installation that runs no experiments); on: always (true); off: never (false).",
     )
-
     @field_validator("holdout", mode="before")
     @classmethod
     def _switch(cls, value: Any) -> Any:
