@@ -236,6 +236,32 @@ def item_learnable(person: Person, catalog: CatalogIndex, item_id: str | None, i
     return True
 
 
+def signal_gate(
+    person: Person, catalog: CatalogIndex
+) -> Callable[[str | None, list[str]], tuple[frozenset[str], bool]]:
+    """For one person: ``(item_id, item_tags) -> (unlearnable_tags, item_learnable)`` at once.
+
+    The same answers as :func:`unlearnable_tags` and :func:`item_learnable`, with what
+    depends only on the person (hidden tags, opt-ins, mutes) worked out once: a batch asks
+    this for each of the person's events.
+    """
+    hidden = hidden_tags(person, catalog)
+    opted = frozenset(person.consent.sensitive_opt_in)
+    muted = frozenset(person.muted_topics)
+    index, sensitive = catalog.index, catalog.sensitive
+
+    def gate(item_id: str | None, item_tags: list[str]) -> tuple[frozenset[str], bool]:
+        if item_id is not None:
+            pos = index.get(item_id)
+            if pos is not None:
+                categories = sensitive[pos]
+                if categories and not categories <= opted:
+                    return hidden | frozenset(item_tags), False
+        return hidden, not muted or muted.isdisjoint(item_tags)
+
+    return gate
+
+
 def unlearnable_tags(
     person: Person,
     catalog: CatalogIndex,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter as CountBy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -12,12 +12,13 @@ from tactful.config.settings import Settings
 from tactful.domain.event import Event, EventContext, IngestResult, Provenance
 from tactful.domain.person import Person
 from tactful.errors import BatchTooLarge, Conflict, StorageError, UnknownItem, ValidationError
+from tactful.gcpause import paused_gc
 from tactful.index.catalog import CatalogIndex
 from tactful.metrics import metrics
-from tactful.policy.interests import hidden_tags, item_learnable, unlearnable_tags
+from tactful.policy.interests import hidden_tags, item_learnable, signal_gate, unlearnable_tags
 from tactful.services.state import PersonStates
 from tactful.signals.profile import Profile, ProfileDelta, ProfileRules, apply_signal, decay, forget_items
-from tactful.signals.rules import SignalRules
+from tactful.signals.rules import Signal, SignalRules
 from tactful.storage.protocol import ItemStat, Store, StoredEvent
 
 FUTURE_SLACK = timedelta(days=1)
@@ -125,10 +126,11 @@ class IngestService:
 
     def ingest(self, events: Sequence[Event]) -> IngestResult:
         """Validate and apply a batch atomically; the next recommendation reflects it (P1)."""
-        outcome = self.apply(events)
-        self.states.apply_stats(outcome.stats)
-        for change in outcome.people:
-            self.states.after_write(change.user_id, change.before, change.person, change.delta())
+        with paused_gc():
+            outcome = self.apply(events)
+            self.states.apply_stats(outcome.stats)
+            for change in outcome.people:
+                self.states.after_write(change.user_id, change.before, change.person, change.delta())
         if outcome.people:
             self.states.announce({c.user_id: c.after for c in outcome.people})
         return outcome.result
@@ -283,12 +285,78 @@ class IngestService:
             tags[event.item_id] = list(catalog.items[pos].tags)
         return tags
 
+    def _fold(
+        self,
+        fresh: Sequence[Event],
+        signals: Sequence[Signal],
+        times: Sequence[float],
+        tags: Mapping[str, list[str]],
+        persons: Mapping[str, Person],
+        profiles: Mapping[str, Profile],
+        catalog: CatalogIndex,
+    ) -> None:
+        """Fold the batch into the loaded rows, one person at a time (P1, P3, P8).
+
+        Each person's events go in batch order through :func:`apply_signal`, the very fold
+        a single event gets, so a batch leaves exactly the state its events sent one by one
+        would; what depends only on the person (hidden tags, opt-ins, mutes) is worked out
+        once per person, not per event. People are independent, so their order is free.
+        """
+        by_person: dict[str, list[int]] = {}
+        for n, event in enumerate(fresh):
+            by_person.setdefault(event.user_id, []).append(n)
+        rules = self.profile_rules
+        no_tags: list[str] = []
+        for user_id, positions in by_person.items():
+            profile = profiles[user_id]
+            gate = signal_gate(persons[user_id], catalog) if self.respect else None
+            for n in positions:
+                event = fresh[n]
+                item_id = event.item_id
+                item_tags = tags.get(item_id, no_tags) if item_id else no_tags
+                muted, learn = gate(item_id, item_tags) if gate is not None else (frozenset(), True)
+                context = event.context
+                apply_signal(
+                    profile,
+                    signals[n],
+                    item_id,
+                    item_tags,
+                    times[n],
+                    rules,
+                    session=context.session if context else None,
+                    muted=muted,
+                    learn=learn,
+                )
+
+    def _count(
+        self,
+        fresh: Sequence[Event],
+        signals: Sequence[Signal],
+        times: Sequence[float],
+        stats: dict[str, ItemStat],
+    ) -> None:
+        """Item aggregates (interactions, trend) from the batch's positive, non-inferred signals,
+        in batch order."""
+        half_life = self.trend_half_life
+        inferred = Provenance.inferred
+        for event, signal, at in zip(fresh, signals, times, strict=True):
+            item_id = event.item_id
+            if item_id is None or signal.weight <= 0 or signal.provenance == inferred:
+                continue
+            stat = stats.get(item_id)
+            if stat is None:
+                stat = stats[item_id] = ItemStat(item_id, 0.0, 0.0, at)
+            stat.interactions += 1.0
+            if at >= stat.trend_ts:
+                stat.trend = decay(stat.trend, stat.trend_ts, at, half_life) + 1.0
+                stat.trend_ts = at
+            else:
+                stat.trend += decay(1.0, at, stat.trend_ts, half_life)
+
     def apply(self, events: Sequence[Event]) -> IngestOutcome:
         """Apply a batch atomically, reading and writing only the rows it touches."""
         resolved = self.validate(events)
         catalog = self.states.catalog()  # checked against the stored catalog version
-        unlearnable = self.unlearnable(catalog)
-        learnable = self.learnable(catalog)
         tags = self._check_items(catalog, resolved, len(events))
         unique, keyed = self._dedupe(resolved)
         now = to_epoch(self.clock.now())
@@ -321,30 +389,9 @@ class IngestService:
             before = {u: p.version for u, p in profiles.items()}
             item_ids = sorted({e.item_id for e in fresh if e.item_id is not None})
             stats = uow.load_item_stats(item_ids)
-            half_life = self.trend_half_life
-            for event, signal in zip(fresh, signals, strict=True):
-                at = to_epoch(event.timestamp) if event.timestamp else now
-                person = persons[event.user_id]
-                item_tags = tags.get(event.item_id, []) if event.item_id else []
-                apply_signal(
-                    profiles[event.user_id],
-                    signal,
-                    event.item_id,
-                    item_tags,
-                    at,
-                    self.profile_rules,
-                    session=event.context.session if event.context else None,
-                    muted=unlearnable(person, event.item_id, item_tags),
-                    learn=learnable(person, event.item_id, item_tags),
-                )
-                if event.item_id is not None and signal.positive and signal.provenance != Provenance.inferred:
-                    stat = stats.setdefault(event.item_id, ItemStat(event.item_id, 0.0, 0.0, at))
-                    stat.interactions += 1.0
-                    if at >= stat.trend_ts:
-                        stat.trend = decay(stat.trend, stat.trend_ts, at, half_life) + 1.0
-                        stat.trend_ts = at
-                    else:
-                        stat.trend += decay(1.0, at, stat.trend_ts, half_life)
+            times = [to_epoch(e.timestamp) if e.timestamp else now for e in fresh]
+            self._fold(fresh, signals, times, tags, persons, profiles, catalog)
+            self._count(fresh, signals, times, stats)
             if uow.write_events(fresh) != len(fresh):  # cannot happen while persons are locked
                 raise StorageError("a concurrent write stored some of these events first; retry the batch")
             touched = {u: (frozenset(p.dirty_items), frozenset(p.dirty_tags)) for u, p in profiles.items()}

@@ -349,54 +349,84 @@ def _learn(
     repeat: bool,
 ) -> None:
     """What :func:`apply_signal` teaches. ``repeat``: a positive statement held this item
-    state before (it was just taken back): the new one counts no new evidence or signal."""
-    half_life = rules.half_lives.get(signal.provenance.value, 30.0)
+    state before (it was just taken back): the new one counts no new evidence or signal.
+
+    This is the hot loop of ingest (every event, every tag of its item): the score update of
+    :meth:`DecayedScores.add` is written out inline here, with the same arithmetic in the
+    same order, so the result is bit for bit what calling it would give.
+    """
     prov = signal.provenance.value
+    half_life = rules.half_lives.get(prov, 30.0)
+    weight = signal.weight
+    positive = weight > 0
     trace = profile.direct
     state: ItemState | None = None
     if item_id is not None:
-        state = _item(profile, item_id)
+        state = profile.items.get(item_id)
+        if state is None:
+            state = profile.items[item_id] = ItemState()
         trace = state.trace
         if signal.impression:
             state.impressions += 1
             state.last_impression = max(state.last_impression or at, at)
             state.unengaged += 1
-        if signal.weight != 0.0:
-            state.scores.add(prov, signal.weight, at, half_life)
-        if signal.positive:
+        if weight != 0.0:
+            state.scores.add(prov, weight, at, half_life)
+        if positive:
             state.last_engaged = max(state.last_engaged or at, at)
             state.unengaged = 0
         state.disliked = state.disliked or signal.hard_negative
         state.consumed = state.consumed or signal.consumed
         profile.dirty_items.add(item_id)
-    tags = [t for t in (*item_tags, *signal.context_tags) if t not in muted] if signal.weight else []
-    share = signal.weight / math.sqrt(len(tags)) if tags else 0.0
+    if weight:
+        if muted:
+            tags = [t for t in (*item_tags, *signal.context_tags) if t not in muted]
+        else:
+            tags = [*item_tags, *signal.context_tags]
+    else:
+        tags = []
+    share = weight / math.sqrt(len(tags)) if tags else 0.0
     if state is not None and signal.state is not None:
         state.trace.held[signal.state] = Held(
-            signal.statement, signal.weight, prov, at, share, tags, signal.hard_negative
+            signal.statement, weight, prov, at, share, tags, signal.hard_negative
         )
-    if signal.weight == 0.0:
+    if weight == 0.0:
         return
-    positive = signal.positive
     key = evidence_key(at, session) if positive and not repeat else None
+    span = half_life * DAY
+    interests = profile.interests
+    cap = rules.max_evidence_keys
+    threshold = rules.evidence_threshold
     for tag in tags:
-        interest = profile.interests.get(tag)
+        interest = interests.get(tag)
         if interest is None:
-            interest = profile.interests[tag] = TagInterest()
-        interest.scores.add(prov, share, at, half_life)
+            interest = interests[tag] = TagInterest()
+        parts = interest.scores.parts  # DecayedScores.add, inline
+        current = parts.get(prov)
+        if current is None:
+            parts[prov] = [share, at]
+        else:
+            score, since = current
+            if at >= since:
+                if at > since:
+                    score = score * math.pow(0.5, (at - since) / span)
+                parts[prov] = [score + share, at]
+            else:
+                parts[prov] = [score + share * math.pow(0.5, (since - at) / span), since]
         if positive:
             interest.last_positive = max(interest.last_positive or at, at)
         if key is not None:
-            if key not in interest.evidence:
-                interest.evidence.append(key)
-                if len(interest.evidence) > rules.max_evidence_keys:
-                    interest.evidence.pop(0)
+            evidence = interest.evidence
+            if key not in evidence:
+                evidence.append(key)
+                if len(evidence) > cap:
+                    evidence.pop(0)
                     interest.established = True
-            if len(interest.evidence) >= rules.evidence_threshold:
+            if len(evidence) >= threshold:
                 interest.established = True
-        profile.dirty_tags.add(tag)
     if tags:
-        trace.teach(tags, share, prov, at, half_life, positive, key, rules.max_evidence_keys)
+        profile.dirty_tags.update(tags)
+        trace.teach(tags, share, prov, at, half_life, positive, key, cap)
     if positive:
         profile.positive_signals += 1
         day = int(at // DAY)

@@ -106,6 +106,10 @@ class Signal:
         return self.weight > 0
 
 
+SIGNAL_MEMO = 8192
+"""Distinct interpreted signals :class:`SignalRules` keeps."""
+
+
 class SignalRules:
     """The rule table: built-in defaults merged with operator overrides."""
 
@@ -114,6 +118,7 @@ class SignalRules:
     ) -> None:
         self.rules = default_rules(short_play_seconds)
         self.rules.update(overrides or {})
+        self._signals: dict[tuple[str, float | None, Provenance | None, str | None], Signal] = {}
 
     def rule(self, event_type: str) -> EventRule:
         try:
@@ -125,7 +130,24 @@ class SignalRules:
             ) from None
 
     def interpret(self, event: Event) -> Signal:
-        """Pure: the signal an event carries, before it meets a profile."""
+        """Pure: the signal an event carries, before it meets a profile.
+
+        A signal depends only on the event's type, value, provenance and context category,
+        and batches repeat few of those: each is built once (a bounded memo).
+        """
+        if event.value == 0.0:  # 0.0 and -0.0 are one key but may say different things
+            return self._interpret(event)
+        category = event.context.category if event.context is not None else None
+        key = (event.type, event.value, event.provenance, category)
+        signal = self._signals.get(key)
+        if signal is None:
+            signal = self._interpret(event)
+            if len(self._signals) >= SIGNAL_MEMO:
+                self._signals.clear()
+            self._signals[key] = signal
+        return signal
+
+    def _interpret(self, event: Event) -> Signal:
         rule = self.rule(event.type)
         weight = _weight(rule, event.value)
         context_tags: tuple[str, ...] = ()

@@ -88,6 +88,22 @@ def interest_row(user_id: str, tag: str, interest: TagInterest, version: int) ->
     }
 
 
+INTEREST_COLUMNS = ("user_id", "tag", "version", "scores", "evidence", "last_positive", "established")
+
+
+def interest_tuple(user_id: str, tag: str, interest: TagInterest, version: int) -> tuple[Any, ...]:
+    """:func:`interest_row` as a tuple in :data:`INTEREST_COLUMNS` order (batch writes)."""
+    return (
+        user_id,
+        tag,
+        version,
+        orjson.dumps(interest.scores.parts).decode(),
+        orjson.dumps(interest.evidence).decode(),
+        interest.last_positive,
+        interest.established,
+    )
+
+
 def row_interest(row: Any) -> TagInterest:
     return TagInterest(
         scores=DecayedScores(loads(row.scores)),
@@ -147,6 +163,38 @@ def item_state_row(user_id: str, item_id: str, state: ItemState, version: int) -
         "unengaged": state.unengaged,
         "trace": trace_json(state.trace),
     }
+
+
+ITEM_STATE_COLUMNS = (
+    "user_id",
+    "item_id",
+    "version",
+    "scores",
+    "disliked",
+    "consumed",
+    "impressions",
+    "last_impression",
+    "last_engaged",
+    "unengaged",
+    "trace",
+)
+
+
+def item_state_tuple(user_id: str, item_id: str, state: ItemState, version: int) -> tuple[Any, ...]:
+    """:func:`item_state_row` as a tuple in :data:`ITEM_STATE_COLUMNS` order (batch writes)."""
+    return (
+        user_id,
+        item_id,
+        version,
+        orjson.dumps(state.scores.parts).decode(),
+        state.disliked,
+        state.consumed,
+        state.impressions,
+        state.last_impression,
+        state.last_engaged,
+        state.unengaged,
+        trace_json(state.trace),
+    )
 
 
 def row_item_state(row: Any) -> ItemState:

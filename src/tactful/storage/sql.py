@@ -36,7 +36,7 @@ from tactful.storage.protocol import (
     ServedList,
     StoredEvent,
 )
-from tactful.storage.sql_base import CATALOG_VERSION, CHUNK, chunks
+from tactful.storage.sql_base import CATALOG_VERSION, CHUNK, array_params, chunks, unnest_arrays
 from tactful.storage.sql_experiments import SqlExperiments
 from tactful.storage.sql_messages import SqlMessages
 from tactful.storage.sql_policy import SqlPolicy
@@ -334,7 +334,20 @@ class SqlUnitOfWork:
     def known_events(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], KnownEvent]:
         wanted = set(keys)
         found: dict[tuple[str, str], KnownEvent] = {}
+        if not wanted:
+            return found
         ev = t.events.c
+        if not self.store.is_sqlite:  # one query: the keys as arrays, joined on the unique key
+            pairs = sorted(wanted)
+            sql = (
+                "SELECT e.user_id, e.event_id, e.item_id, e.type, e.value FROM events e "
+                "JOIN unnest(%b::TEXT[], %b::TEXT[]) AS k(user_id, event_id) "
+                "ON e.event_id = k.event_id AND e.user_id = k.user_id"
+            )
+            rows = self.conn.exec_driver_sql(sql, ([u for u, _ in pairs], [i for _, i in pairs]))
+            for r in rows:
+                found[(r.user_id, r.event_id)] = KnownEvent(r.item_id, r.type, r.value)
+            return found
         for part in chunks(sorted({event_id for _, event_id in wanted})):  # the key leads with the id
             query = select(ev.user_id, ev.event_id, ev.item_id, ev.type, ev.value)
             query = query.where(ev.event_id.in_(part))
@@ -358,9 +371,12 @@ class SqlUnitOfWork:
         profiles = {uid: Profile(uid) for uid in wanted}
         for part in chunks(sorted(profiles)):
             _load_counters(self.conn, profiles, part, lock=not self.store.is_sqlite)
+        if not self.store.is_sqlite:
+            self._load_rows_pg(profiles, wanted)
+            return profiles
         # One indexed lookup per person and table (row-value IN lists are not index lookups on
         # SQLite), as fixed driver-level text: the statement overhead would otherwise dominate.
-        mark = "?" if self.store.is_sqlite else "%s"
+        mark = "?"
         for user_id, (tags, items) in wanted.items():
             p = profiles[user_id]
             for table, keys, column in (("interests", tags, "tag"), ("person_items", items, "item_id")):
@@ -376,6 +392,31 @@ class SqlUnitOfWork:
                         p.items.update((r.item_id, codec.row_item_state(r)) for r in rows)
         return profiles
 
+    def _load_rows_pg(
+        self, profiles: dict[str, Profile], wanted: Mapping[str, tuple[Collection[str], Collection[str]]]
+    ) -> None:
+        """PostgreSQL: every wanted row of every person in one query per table (key arrays)."""
+        for table, pick, column in (("interests", 0, "tag"), ("person_items", 1, "item_id")):
+            users: list[str] = []
+            keys: list[str] = []
+            for user_id, both in wanted.items():
+                for key in set(both[pick]):
+                    users.append(user_id)
+                    keys.append(key)
+            if not keys:
+                continue
+            sql = (
+                f"SELECT r.* FROM {table} r JOIN unnest(%b::TEXT[], %b::TEXT[]) AS k(user_id, {column}) "
+                f"ON r.user_id = k.user_id AND r.{column} = k.{column}"
+            )
+            rows = self.conn.exec_driver_sql(sql, (users, keys))
+            if table == "interests":
+                for r in rows:
+                    profiles[r.user_id].interests[r.tag] = codec.row_interest(r)
+            else:
+                for r in rows:
+                    profiles[r.user_id].items[r.item_id] = codec.row_item_state(r)
+
     def load_persons(self, user_ids: Sequence[str]) -> dict[str, Person]:
         out: dict[str, Person] = {}
         for part in chunks(sorted(set(user_ids))):
@@ -390,7 +431,7 @@ class SqlUnitOfWork:
         return self.store._load_item_stats(self.conn, item_ids)
 
     def write_events(self, events: Sequence[Event]) -> int:
-        """Append the raw events, as one driver-level executemany (the log is the bulk of a batch).
+        """Append the raw events in one statement (the log is the bulk of a batch).
 
         ``ON CONFLICT DO NOTHING`` on the per-person id: a concurrent retry that got here
         first makes this one a no-op for that event, never a unique-key error.
@@ -410,17 +451,20 @@ class SqlUnitOfWork:
             )
             for e in events
         ]
-        mark = "?" if self.store.is_sqlite else "%s"
-        columns, marks = ", ".join(EVENT_COLUMNS), ", ".join([mark] * len(EVENT_COLUMNS))
-        sql = (
-            f"INSERT INTO {t.events.name} ({columns}) VALUES ({marks}) "
-            "ON CONFLICT (user_id, event_id) DO NOTHING"
-        )
         if not rows:
             return 0
-        # sqlite3 and psycopg both sum an executemany's rows into rowcount (the contract
-        # suite checks it on both backends)
-        return int(self.conn.exec_driver_sql(sql, rows).rowcount)
+        columns = ", ".join(EVENT_COLUMNS)
+        conflict = "ON CONFLICT (user_id, event_id) DO NOTHING"
+        if self.store.is_sqlite:
+            marks = ", ".join(["?"] * len(EVENT_COLUMNS))
+            sql = f"INSERT INTO {t.events.name} ({columns}) VALUES ({marks}) {conflict}"
+            # sqlite3 sums an executemany's rows into rowcount (the contract suite checks it)
+            return int(self.conn.exec_driver_sql(sql, rows).rowcount)
+        # PostgreSQL: the whole batch as one statement over column arrays (one round trip;
+        # unnest yields the rows in order, so seq keeps the batch order)
+        source = unnest_arrays(t.events, EVENT_COLUMNS)
+        sql = f"INSERT INTO {t.events.name} ({columns}) SELECT * FROM {source} {conflict}"
+        return int(self.conn.exec_driver_sql(sql, array_params(t.events, EVENT_COLUMNS, rows)).rowcount)
 
     def save_profiles(self, profiles: Sequence[Profile]) -> None:
         """Write each profile's dirty rows at version ``profile.version + 1`` (and set it).
@@ -428,28 +472,32 @@ class SqlUnitOfWork:
         Rows carry the version that wrote them, so other workers bring their caches forward
         by reading only newer rows; deleting a row moves the person's reset version.
         """
-        interest_rows: list[dict[str, Any]] = []
+        interest_rows: list[tuple[Any, ...]] = []
         gone: list[tuple[str, str]] = []
-        item_rows: list[dict[str, Any]] = []
+        item_rows: list[tuple[Any, ...]] = []
         gone_items: list[tuple[str, str]] = []
         person_rows: list[tuple[int, str, int, str, str, int]] = []
+        interest_tuple, item_state_tuple = codec.interest_tuple, codec.item_state_tuple
         for p in profiles:
             version = p.version + 1
             deleted = False
+            user_id, interests, items = p.user_id, p.interests, p.items
             for tag in p.dirty_tags:
-                if tag in p.interests:
-                    interest_rows.append(codec.interest_row(p.user_id, tag, p.interests[tag], version))
+                interest = interests.get(tag)
+                if interest is not None:
+                    interest_rows.append(interest_tuple(user_id, tag, interest, version))
                 else:
-                    gone.append((p.user_id, tag))
+                    gone.append((user_id, tag))
                     deleted = True
             for item_id in p.dirty_items:
-                if item_id in p.items:
-                    item_rows.append(codec.item_state_row(p.user_id, item_id, p.items[item_id], version))
+                state = items.get(item_id)
+                if state is not None:
+                    item_rows.append(item_state_tuple(user_id, item_id, state, version))
                 else:
-                    gone_items.append((p.user_id, item_id))
+                    gone_items.append((user_id, item_id))
                     deleted = True
             days, trace = codec.dumps(p.active_days), codec.trace_json(p.direct)
-            person_rows.append((version, p.user_id, p.positive_signals, days, trace, int(deleted)))
+            person_rows.append((version, user_id, p.positive_signals, days, trace, int(deleted)))
             p.version = version
             p.dirty_tags.clear()
             p.dirty_items.clear()
@@ -468,10 +516,9 @@ class SqlUnitOfWork:
             self.conn.execute(
                 delete(t.interests).where(t.interests.c.user_id == user_id, t.interests.c.tag == tag)
             )
-        if interest_rows:
-            self.store.upsert(self.conn, t.interests, interest_rows, ["user_id", "tag"])
-        if item_rows:
-            self.store.upsert(self.conn, t.person_items, item_rows, ["user_id", "item_id"])
+        upsert = self.store.upsert_tuples
+        upsert(self.conn, t.interests, codec.INTEREST_COLUMNS, interest_rows, ["user_id", "tag"])
+        upsert(self.conn, t.person_items, codec.ITEM_STATE_COLUMNS, item_rows, ["user_id", "item_id"])
 
     def item_events(self, user_id: str, item_id: str) -> list[StoredEvent]:
         ev = t.events.c

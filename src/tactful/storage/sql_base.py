@@ -19,7 +19,18 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Table, create_engine, delete, event, inspect, select
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Float,
+    Integer,
+    Table,
+    create_engine,
+    delete,
+    event,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
@@ -226,7 +237,7 @@ class SqlBase:
         keys: list[str],
         newer: str | None = None,
     ) -> None:
-        """Insert-or-update ``rows`` (all with the same columns) as one driver-level executemany.
+        """Insert-or-update ``rows`` (all with the same columns) in one set-based statement.
 
         With ``newer`` (a column name), a stored row is replaced only by one whose value in
         that column is at least as large: concurrent writers cannot put an older row back.
@@ -235,21 +246,50 @@ class SqlBase:
         if not rows:
             return
         cols = list(rows[0])
-        cache_key = (table.name, tuple(keys), tuple(cols) + ((f"newer:{newer}",) if newer else ()))
+        self.upsert_tuples(conn, table, cols, [tuple(r[c] for c in cols) for r in rows], keys, newer)
+
+    def upsert_tuples(
+        self,
+        conn: Connection,
+        table: Table,
+        cols: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        keys: Sequence[str],
+        newer: str | None = None,
+    ) -> None:
+        """:meth:`upsert` for rows given as tuples in the order of ``cols``.
+
+        SQLite: one driver-level executemany (in-process, so per-row statements are cheap).
+        PostgreSQL: one ``INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO UPDATE``, the
+        whole batch in one statement and round trip, when no key repeats (a repeat would
+        make PostgreSQL update one row twice in one statement); else an executemany.
+        """
+        if not rows:
+            return
+        unnest = not self.is_sqlite and len(rows) > 1 and _unique_keys(cols, rows, keys)
+        flags = ((f"newer:{newer}",) if newer else ()) + (("unnest",) if unnest else ())
+        cache_key = (table.name, tuple(keys), tuple(cols) + flags)
         sql = self._upserts.get(cache_key)
         if sql is None:
-            mark = "?" if self.is_sqlite else "%s"
             names = ", ".join(f'"{c}"' for c in cols)
             updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c not in keys)
             conflict = ", ".join(f'"{k}"' for k in keys)
-            sql = self._upserts[cache_key] = (
-                f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join([mark] * len(cols))}) '
+            source = (
+                f"SELECT * FROM {unnest_arrays(table, cols)}"
+                if unnest
+                else f"VALUES ({', '.join(['?' if self.is_sqlite else '%s'] * len(cols))})"
+            )
+            sql = (
+                f'INSERT INTO "{table.name}" ({names}) {source} '
                 f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
             )
             if newer is not None:
                 sql += f' WHERE "{table.name}"."{newer}" <= excluded."{newer}"'
             self._upserts[cache_key] = sql
-        conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+        if unnest:
+            conn.exec_driver_sql(sql, array_params(table, cols, rows))
+        else:
+            conn.exec_driver_sql(sql, list(rows) if self.is_sqlite else [tuple(r) for r in rows])
 
     def _bump_meta(self, conn: Connection, key: str) -> int:
         """Add one to the integer ``meta`` value under ``key``, inside the caller's transaction."""
@@ -268,6 +308,14 @@ class SqlBase:
     def _load_item_stats(self, conn: Connection, item_ids: Sequence[str]) -> dict[str, ItemStat]:
         """Item counters; on PostgreSQL locked (in id order) until the transaction ends."""
         out: dict[str, ItemStat] = {}
+        if not self.is_sqlite and item_ids:  # one query, locking in id order
+            sql = (
+                "SELECT item_id, interactions, trend, trend_ts FROM item_stats "
+                "WHERE item_id = ANY(%b::TEXT[]) ORDER BY item_id FOR UPDATE"
+            )
+            for r in conn.exec_driver_sql(sql, (sorted(set(item_ids)),)):
+                out[r.item_id] = ItemStat(r.item_id, r.interactions, r.trend, r.trend_ts)
+            return out
         for part in chunks(sorted(set(item_ids))):
             query = select(t.item_stats).where(t.item_stats.c.item_id.in_(part))
             if not self.is_sqlite:
@@ -288,6 +336,60 @@ class SqlBase:
     def _delete_item_stats(conn: Connection, item_ids: Sequence[str]) -> None:
         for part in chunks(list(item_ids)):
             conn.execute(delete(t.item_stats).where(t.item_stats.c.item_id.in_(part)))
+
+
+def _unique_keys(cols: Sequence[str], rows: Sequence[Sequence[Any]], keys: Sequence[str]) -> bool:
+    at = [list(cols).index(k) for k in keys]
+    if len(at) == 1:
+        k = at[0]
+        return len({r[k] for r in rows}) == len(rows)
+    return len({tuple(r[k] for k in at) for r in rows}) == len(rows)
+
+
+_ARRAY_TYPES: dict[tuple[str, str], tuple[str, type | None]] = {}
+
+
+def _array_type(table: Table, col: str) -> tuple[str, type | None]:
+    """The PostgreSQL type of a column, and the Python type its values are coerced to."""
+    found = _ARRAY_TYPES.get((table.name, col))
+    if found is None:
+        kind = table.c[col].type
+        python: type | None
+        if isinstance(kind, Boolean):
+            name, python = "BOOLEAN", bool
+        elif isinstance(kind, Integer):
+            name, python = "BIGINT", int
+        elif isinstance(kind, Float):
+            name, python = "DOUBLE PRECISION", float
+        else:
+            name, python = "TEXT", None
+        found = _ARRAY_TYPES[(table.name, col)] = (name, python)
+    return found
+
+
+def unnest_arrays(table: Table, cols: Sequence[str]) -> str:
+    """``unnest(%b::T[], …) AS v(cols)``: rows given as one array per column (PostgreSQL).
+
+    The arrays go in binary (``%b``): as text, quoting and parsing each value costs several
+    times the insert itself.
+    """
+    casts = ", ".join(f"%b::{_array_type(table, c)[0]}[]" for c in cols)
+    return f"unnest({casts}) AS v({', '.join(f'{chr(34)}{c}{chr(34)}' for c in cols)})"
+
+
+def array_params(table: Table, cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[list[Any], ...]:
+    """Rows as one list per column for :func:`unnest_arrays`, each value of its column's type
+    (a list must hold one type: an int in a float column would otherwise decide it)."""
+    out: list[list[Any]] = []
+    for n, column in enumerate(zip(*rows, strict=True)):
+        python = _array_type(table, cols[n])[1]
+        if python is float or python is int:
+            out.append([None if v is None else python(v) for v in column])
+        elif python is bool:
+            out.append([None if v is None else bool(v) for v in column])
+        else:
+            out.append(list(column))
+    return tuple(out)
 
 
 def chunks(values: Sequence[str]) -> Iterator[list[str]]:
