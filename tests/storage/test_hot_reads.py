@@ -90,3 +90,20 @@ def test_an_unreachable_database_is_a_storage_error(pg_url: str) -> None:
             store.freshness("dee")
     finally:
         store.close()
+
+
+def test_threads_beyond_the_limit_read_through_the_pool(pg_store: SqlStore) -> None:
+    hot = pg_store._hot
+    assert hot is not None
+    pg_store.freshness("ed")  # this thread holds one
+    hot.limit = len(hot._held)
+    seen: list[object] = []
+
+    def read() -> None:
+        seen.append(pg_store.freshness("ed").person_version)
+        seen.append(getattr(hot._local, "held", None))
+
+    t = threading.Thread(target=read)
+    t.start()
+    t.join()
+    assert seen == [None, None]  # answered, without a connection of its own

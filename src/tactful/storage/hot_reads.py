@@ -12,14 +12,16 @@ turned out broken (the database restarted, the connection was cut), it is droppe
 query is tried once more on a new one; if that fails too, the error goes up (the caller
 turns it into a ``StorageError``, a 503). A thread's connection is closed when the thread
 ends, and every one of them when the store closes (a thread that reads again afterwards
-finds its connection closed and opens a new one, as after a pool's ``dispose``).
+finds its connection closed and opens a new one, as after a pool's ``dispose``). At most
+``limit`` threads hold one at a time (the serving lanes' threads, in practice); any further
+thread reads through the pool.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -46,18 +48,22 @@ def _close(conn: Any) -> None:
 class ThreadConnections:
     """Per-thread autocommit DBAPI connections made from ``engine``'s URL and dialect."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, limit: int = 8) -> None:
         self.engine = engine
+        self.limit = limit
         self._local = threading.local()
         self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._lock = threading.Lock()
         self.opened = 0  # connections made so far (tests, diagnostics)
 
-    def fetchone(self, sql: str, params: Sequence[Any]) -> Any:
-        """The first row of ``sql`` run with ``params`` on this thread's connection."""
+    def fetchone(self, sql: str, params: Sequence[Any], pooled: Callable[[str, Sequence[Any]], Any]) -> Any:
+        """The first row of ``sql`` run with ``params`` on this thread's connection, or through
+        ``pooled`` when ``limit`` threads hold one already (a burst of short-lived threads)."""
         error = self.engine.dialect.loaded_dbapi.Error
         for attempt in (1, 2):
             held = self._connection()
+            if held is None:
+                return pooled(sql, params)
             try:
                 cursor = held.conn.cursor()
                 try:
@@ -72,10 +78,12 @@ class ThreadConnections:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _connection(self) -> _Held:
+    def _connection(self) -> _Held | None:
         held: _Held | None = getattr(self._local, "held", None)
         if held is not None:
             return held
+        if len(self._held) >= self.limit:
+            return None
         dialect = self.engine.dialect
         cargs, cparams = dialect.create_connect_args(self.engine.url)
         conn = dialect.loaded_dbapi.connect(*cargs, **cparams)

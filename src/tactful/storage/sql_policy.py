@@ -84,7 +84,7 @@ class SqlPolicy(SqlBase):
         engine = self.engine
         try:
             if self._hot is not None:
-                row = self._hot.fetchone(_FRESHNESS_SQL[False], (user_id, user_id))
+                row = self._hot.fetchone(_FRESHNESS_SQL[False], (user_id, user_id), self._pooled_fetchone)
             else:
                 row = self._pooled_fetchone(_FRESHNESS_SQL[True], (user_id, user_id))
         except engine.dialect.loaded_dbapi.Error as exc:
