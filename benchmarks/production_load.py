@@ -14,9 +14,13 @@ In one run (servers are real ``tactful serve`` processes; wrk drives the load):
   after a warm-up in which every worker very likely served every person: req/s, p50, p99,
   for SQLite (1 worker, the embedded default), PostgreSQL + Redis with each worker count,
   and the floor (a bare FastAPI app returning a real tactful body, same worker counts);
-- batch ingest over HTTP into PostgreSQL: 10k-event batches of every rating re-sent under
-  fresh person ids, from 2 concurrent clients against 2 workers, events/s; and through the
-  Python API (``Engine.ingest`` on PostgreSQL, one thread) for the storage path alone.
+  with each, the CPU ms per request of the server's processes, of the PostgreSQL backends
+  connected to the measurement's database, of its Redis and of wrk (process CPU time over
+  the wrk run / requests: steadier than req/s on a shared machine);
+- unless ``--batches 0``, batch ingest over HTTP into PostgreSQL: 10k-event batches of
+  every rating re-sent under fresh person ids, from 2 concurrent clients against 2 workers,
+  events/s; and through the Python API (``Engine.ingest`` on PostgreSQL, one thread) for
+  the storage path alone.
 
 Medians over ``--runs`` are reported. The machine this was written on has 2 cores shared
 with other work: figures from it are preliminary and say so.
