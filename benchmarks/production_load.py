@@ -2,7 +2,7 @@
 bare-FastAPI floor, on the ml-latest-small import. Loopback only, every loop bounded.
 
 Run: python benchmarks/production_load.py [--ml DIR] [--seconds 10] [--runs 3] [--workers 1,2,4]
-                                          [--batches 10] [--markdown OUT] [--json OUT]
+                                          [--batches 10 (0: no ingest)] [--markdown OUT] [--json OUT]
 
 In one run (servers are real ``tactful serve`` processes; wrk drives the load):
 
@@ -14,9 +14,13 @@ In one run (servers are real ``tactful serve`` processes; wrk drives the load):
   after a warm-up in which every worker very likely served every person: req/s, p50, p99,
   for SQLite (1 worker, the embedded default), PostgreSQL + Redis with each worker count,
   and the floor (a bare FastAPI app returning a real tactful body, same worker counts);
-- batch ingest over HTTP into PostgreSQL: 10k-event batches of every rating re-sent under
-  fresh person ids, from 2 concurrent clients against 2 workers, events/s; and through the
-  Python API (``Engine.ingest`` on PostgreSQL, one thread) for the storage path alone.
+  with each, the CPU ms per request of the server's processes, of the PostgreSQL backends
+  connected to the measurement's database, of its Redis and of wrk (process CPU time over
+  the wrk run / requests: steadier than req/s on a shared machine);
+- unless ``--batches 0``, batch ingest over HTTP into PostgreSQL: 10k-event batches of
+  every rating re-sent under fresh person ids, from 2 concurrent clients against 2 workers,
+  events/s; and through the Python API (``Engine.ingest`` on PostgreSQL, one thread) for
+  the storage path alone.
 
 Medians over ``--runs`` are reported. The machine this was written on has 2 cores shared
 with other work: figures from it are preliminary and say so.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -113,7 +118,7 @@ def fresh_database() -> Iterator[str]:
 
 
 @contextmanager
-def private_redis(directory: Path) -> Iterator[str]:
+def private_redis(directory: Path) -> Iterator[tuple[str, int]]:
     assert REDIS is not None, "redis-server is needed"
     port = base.free_port()
     cmd = [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
@@ -128,7 +133,7 @@ def private_redis(directory: Path) -> Iterator[str]:
                 break
             except OSError:
                 time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", proc.pid
     finally:
         proc.kill()
         proc.wait(timeout=10)
@@ -141,9 +146,83 @@ def server(data: Path, workers: int, port: int, log: Path, env: dict[str, str], 
     return base.Server(name, cmd, full, log)
 
 
-def load(url: str, users: Sequence[str], workers: int, script: Path, seconds: float) -> dict[str, Any]:
-    warm = base.warm_up(url, users, workers, passes=2)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time of these processes so far (gone ones count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def session_pids(leader: int) -> list[int]:
+    """The server process and its workers (it runs in a session of its own)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == leader:
+                    out.append(int(entry.name))
+            except OSError:
+                continue
+    return out
+
+
+def backend_pids(database_url: str) -> list[int]:
+    """PostgreSQL backends connected to this measurement's database now."""
+    name = database_url.rsplit("/", 1)[1]
+    eng = admin()
+    with eng.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)).all()
+    eng.dispose()
+    return [int(r[0]) for r in rows]
+
+
+def measured_wrk(
+    url: str, script: Path, seconds: float, srv: base.Server | None, groups: dict[str, list[int]]
+) -> dict[str, Any]:
+    """wrk, with the CPU ms per request of the server's processes, of ``groups`` and of wrk."""
+    groups = dict(groups)
+    if srv is not None and srv.proc is not None:
+        groups["server"] = session_pids(srv.proc.pid)
+    before = {k: cpu_seconds(v) for k, v in groups.items()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = base.wrk(url, script, CONNS, seconds)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    requests = max(result["requests"], 1)
+    for k, pids in groups.items():
+        result[f"cpu_ms_{k}"] = 1000 * (cpu_seconds(pids) - before[k]) / requests
+    wrk_s = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    result["cpu_ms_wrk"] = 1000 * wrk_s / requests
+    result["cpu_ms_total"] = sum(result[f"cpu_ms_{k}"] for k in groups)
+    return result
+
+
+def load(
+    url: str,
+    users: Sequence[str],
+    workers: int,
+    script: Path,
+    seconds: float,
+    srv: base.Server | None = None,
+    database_url: str | None = None,
+    redis_pid: int | None = None,
+) -> dict[str, Any]:
+    """wrk after a warm-up; with ``srv``, the CPU ms per request of the server's processes and
+    (given) of the database backends serving it and of Redis: the figure steadier than req/s."""
+    warm = base.warm_up(url, users, workers, passes=2)
+    groups: dict[str, list[int]] = {}
+    if database_url is not None:
+        groups["postgres"] = backend_pids(database_url)
+    if redis_pid is not None:
+        groups["redis"] = [redis_pid]
+    result = measured_wrk(url, script, seconds, srv, groups)
     result["median_body"] = warm["median_body"]
     return result
 
@@ -192,7 +271,7 @@ def batch_python(
 
 
 def one_run(ml: Path, root: Path, args: argparse.Namespace, ratings: base.Ratings) -> dict[str, Any]:
-    out: dict[str, Any] = {"pg": {}, "floor": {}}
+    out: dict[str, Any] = {"pg": {}, "floor": {}, "load_1min": os.getloadavg()[0]}
     problems: list[dict[str, Any]] = []
     script = base.wrk_script(ratings.users, root / "users.lua")
     body_file = root / "body.json"
@@ -204,10 +283,10 @@ def one_run(ml: Path, root: Path, args: argparse.Namespace, ratings: base.Rating
     port = base.free_port()
     srv = base.tactful_server(work, 1, port, root / "sqlite.log")
     with base.serving(srv, port, "/v1/health", problems) as url:
-        out["sqlite_1w"] = load(url, ratings.users, 1, script, args.seconds)
+        out["sqlite_1w"] = load(url, ratings.users, 1, script, args.seconds, srv)
     body_file.write_bytes(out["sqlite_1w"].pop("median_body"))
     for workers in args.workers:
-        with fresh_database() as db, private_redis(root) as redis_url:
+        with fresh_database() as db, private_redis(root) as (redis_url, redis_pid):
             data = root / f"pg-{workers}w"
             shutil.rmtree(data, ignore_errors=True)
             shutil.copytree(root / "template-data", data)
@@ -217,17 +296,19 @@ def one_run(ml: Path, root: Path, args: argparse.Namespace, ratings: base.Rating
                 data, workers, port, root / f"pg-{workers}w.log", env, f"tactful pg+redis {workers}w"
             )
             with base.serving(srv, port, "/v1/health/ready", problems) as url:
-                result = load(url, ratings.users, workers, script, args.seconds)
+                result = load(url, ratings.users, workers, script, args.seconds, srv, db, redis_pid)
                 result.pop("median_body")
                 out["pg"][str(workers)] = result
-                if workers == 2:
+                if workers == 2 and args.batches > 0:
                     out["pg_batch_http_2w"] = batch_concurrent(url, ratings.fresh_batches(args.batches))
         port = base.free_port()
         floor = base.floor_server(body_file, workers, port, root / f"floor-{workers}w.log", nodelay=True)
         with base.serving(floor, port, "/v1/users/1/recommendations", problems) as url:
-            out["floor"][str(workers)] = base.wrk(url, script, CONNS, args.seconds)
-    with fresh_database() as db:
-        out["pg_batch_python"] = batch_python(db, root / "python-ingest", ratings.fresh_batches(args.batches))
+            out["floor"][str(workers)] = measured_wrk(url, script, args.seconds, floor, {})
+    if args.batches > 0:
+        with fresh_database() as db:
+            batches = ratings.fresh_batches(args.batches)
+            out["pg_batch_python"] = batch_python(db, root / "python-ingest", batches)
     out["problems"] = problems
     return out
 
@@ -272,25 +353,66 @@ def markdown(runs: Sequence[dict[str, Any]], workers: Sequence[int], meta: dict[
             f"{median(runs, 'pg', str(w), 'p99_ms'):.1f} | {frps:.0f} | "
             f"{median(runs, 'floor', str(w), 'p99_ms'):.1f} | {rps / max(frps, 1):.0%} |"
         )
-    lines += ["", "## Batch ingest into PostgreSQL (medians)", ""]
+    lines += [
+        "",
+        "## CPU per request (ms, medians)",
+        "",
+        "Process CPU time over the wrk run divided by the requests served: the server's own",
+        "processes, the PostgreSQL backends connected to the measurement's database, its Redis,",
+        "and wrk itself. Steadier than req/s on a shared machine (other work slows a request down",
+        "but does not make it cost more CPU).",
+        "",
+        "| setup | workers | server | postgres | redis | sum | wrk |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def cpu(*path: str) -> str:
+        try:
+            return f"{median(runs, *path):.2f}"
+        except KeyError:
+            return ""
+
+    lines.append(
+        f"| SQLite (embedded) | 1 | {cpu('sqlite_1w', 'cpu_ms_server')} | | | "
+        f"{cpu('sqlite_1w', 'cpu_ms_total')} | {cpu('sqlite_1w', 'cpu_ms_wrk')} |"
+    )
+    for w in workers:
+        k = ("pg", str(w))
+        lines.append(
+            f"| PostgreSQL + Redis | {w} | {cpu(*k, 'cpu_ms_server')} | {cpu(*k, 'cpu_ms_postgres')} | "
+            f"{cpu(*k, 'cpu_ms_redis')} | {cpu(*k, 'cpu_ms_total')} | {cpu(*k, 'cpu_ms_wrk')} |"
+        )
+    for w in workers:
+        k = ("floor", str(w))
+        lines.append(
+            f"| floor (bare FastAPI) | {w} | {cpu(*k, 'cpu_ms_server')} | | | "
+            f"{cpu(*k, 'cpu_ms_total')} | {cpu(*k, 'cpu_ms_wrk')} |"
+        )
+    if any("pg_batch_python" in r for r in runs):
+        lines += ["", "## Batch ingest into PostgreSQL (medians)", ""]
     if any("pg_batch_http_2w" in r for r in runs):
         lines.append(
             f"- HTTP, 2 workers, 2 clients, 10k-event batches: "
             f"{median(runs, 'pg_batch_http_2w', 'events_per_s'):,.0f} events/s"
         )
-    lines.append(f"- Python API, one thread: {median(runs, 'pg_batch_python', 'events_per_s'):,.0f} events/s")
+    if any("pg_batch_python" in r for r in runs):
+        lines.append(
+            f"- Python API, one thread: {median(runs, 'pg_batch_python', 'events_per_s'):,.0f} events/s"
+        )
     lines += ["", "## Targets", "", "| target | goal | measured | met |", "|---|---|---|---|"]
     if 2 in workers:
         got = median(runs, "pg", "2", "req_per_s")
         lines.append(f"| PG+Redis 2 workers req/s | ≥ 1,000 | {got:.0f} | {'yes' if got >= 1000 else 'no'} |")
         p99 = median(runs, "pg", "2", "p99_ms")
         lines.append(f"| PG+Redis 2 workers p99 | ≤ 30 ms | {p99:.1f} ms | {'yes' if p99 <= 30 else 'no'} |")
-        ing = median(runs, "pg_batch_http_2w", "events_per_s")
-        lines.append(
-            f"| batch ingest into PG (HTTP) | ≥ 20k/s | {ing:,.0f}/s | {'yes' if ing >= 20000 else 'no'} |"
-        )
+        if any("pg_batch_http_2w" in r for r in runs):
+            ing = median(runs, "pg_batch_http_2w", "events_per_s")
+            met = "yes" if ing >= 20000 else "no"
+            lines.append(f"| batch ingest into PG (HTTP) | ≥ 20k/s | {ing:,.0f}/s | {met} |")
+    loads = sorted(float(r.get("load_1min", 0.0)) for r in runs)
+    lines += ["", f"1-minute load average when each run started: {', '.join(f'{x:.1f}' for x in loads)}."]
     errors = sum(r["pg"][str(w)]["non2xx"] + r["pg"][str(w)]["socket_errors"] for r in runs for w in workers)
-    lines += ["", f"Non-2xx or socket errors under load: {errors}."]
+    lines.append(f"Non-2xx or socket errors under load: {errors}.")
     problems = [p for r in runs for p in r["problems"]]
     if problems:
         lines.append(f"Server logs reported problems: {json.dumps(problems)[:600]}")
@@ -304,7 +426,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--batches", type=int, default=10, help="10k-event batches per ingest measurement")
+    parser.add_argument(
+        "--batches", type=int, default=10, help="10k-event batches per ingest measurement (0: skip ingest)"
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
@@ -323,6 +447,7 @@ def main() -> None:
     finally:
         base.Server.stop_all()
     meta = {
+        "load": os.getloadavg(),
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "commit": base.git_commit("src", "benchmarks"),
         "seconds": args.seconds,

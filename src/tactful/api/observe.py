@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import time
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tactful.ids import token_hex
 from tactful.logs import request_id
 from tactful.metrics import metrics
 
@@ -60,7 +60,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         given = next((v for k, v in scope["headers"] if k == HEADER), None)
-        rid = given.decode() if given is not None and _VALID.match(given) else secrets.token_hex(8)
+        rid = given.decode() if given is not None and _VALID.match(given) else token_hex(8)
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500

@@ -129,7 +129,8 @@ class Engine:
             self.store,
             self.policy_store.freshness,
             half_lives,
-            on_catalog_change=[self.collaborative.clear, self.answers.clear],
+            on_catalog_change=[self.collaborative.clear, self.answers.clear]
+            + ([] if self.shared is None else [self.shared.clear_counters]),
             on_people_change=[] if self.shared is None else [self.shared.publish_people],
         )
         # keyed like the audit log's subjects; read lazily (the signer loads the secret once)

@@ -17,6 +17,7 @@ from tactful.clock import Clock, to_epoch
 from tactful.config.run import RunConfig
 from tactful.domain.recommendation import Reason, Recommendations, RecommendedItem
 from tactful.errors import NotFound, UnknownItem, ValidationError
+from tactful.ids import token_hex
 from tactful.index.catalog import CatalogIndex
 from tactful.metrics import metrics
 from tactful.pipeline.pipeline import Pipeline, PipelineResult, top_k
@@ -206,7 +207,7 @@ class RecommendService:
                 m.policy_denials.labels(rule).inc(count)
         else:
             plan, result = answer.plan, answer.result
-        rec_id = "r_" + secrets.token_hex(10)
+        rec_id = "r_" + token_hex(10)
         if record:
             counter = self.planner.served(plan, rec_id, result.items)
             if not count_backoff:

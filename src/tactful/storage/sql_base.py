@@ -47,6 +47,7 @@ from tactful.domain.stats import ItemStat
 from tactful.errors import StorageError
 from tactful.extras import require
 from tactful.storage import schema as t
+from tactful.storage.hot_reads import ThreadConnections
 from tactful.storage.protocol import SchemaState
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -80,6 +81,8 @@ class SqlBase:
             if "+psycopg" in url or url.split(":", 1)[0] in ("postgresql", "postgres"):
                 require("psycopg", "postgres", "a PostgreSQL database URL")
             self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        # the per-request freshness read, one round trip (PostgreSQL only: see hot_reads)
+        self._hot: ThreadConnections | None = None if self.is_sqlite else ThreadConnections(self.engine)
         self._sqlite_writer = threading.RLock()
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 
@@ -158,6 +161,8 @@ class SqlBase:
         return SchemaState(current, self.head_revision(), self.revisions(), bool(tables))
 
     def close(self) -> None:
+        if self._hot is not None:
+            self._hot.close()
         self.engine.dispose()
 
     # -- transactions ----------------------------------------------------------------------

@@ -76,29 +76,37 @@ class SqlPolicy(SqlBase):
     def freshness(self, user_id: str) -> Freshness:
         """Catalog, person and promotions versions and the back-off counter, in one query.
 
-        Every request runs this, so it goes straight to a pooled DBAPI connection: the
-        statement is fixed text, and SQLAlchemy's per-statement work would cost several
-        times the query itself.
+        Every request runs this, so it goes straight to a DBAPI connection: the statement is
+        fixed text, and SQLAlchemy's per-statement work would cost several times the query
+        itself. On PostgreSQL that is this thread's own autocommit connection (one round
+        trip, see :mod:`~tactful.storage.hot_reads`), on SQLite a pooled one.
         """
         engine = self.engine
-        conn = engine.raw_connection()
         try:
-            cursor = conn.cursor()
-            try:
-                cursor.execute(_FRESHNESS_SQL[self.is_sqlite], (user_id, user_id))
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
+            if self._hot is not None:
+                row = self._hot.fetchone(_FRESHNESS_SQL[False], (user_id, user_id), self._pooled_fetchone)
+            else:
+                row = self._pooled_fetchone(_FRESHNESS_SQL[True], (user_id, user_id))
         except engine.dialect.loaded_dbapi.Error as exc:
             raise StorageError(f"database unavailable: {exc}") from exc
-        finally:
-            conn.close()
         if row is None:  # cannot happen: the query selects from a one-row table
             raise StorageError("the freshness query returned no row")
         backoff = BackoffCounter()
         if row[3] is not None:
             backoff = BackoffCounter(row[3], row[4], row[5], row[6], row[7] or 0)
         return Freshness(int(row[0] or 0), row[1], int(row[2] or 0), backoff)
+
+    def _pooled_fetchone(self, sql: str, params: Sequence[Any]) -> Any:
+        conn = self.engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            conn.close()
 
     def _bump_promotions(self, conn: Connection) -> None:
         self._bump_meta(conn, PROMOTIONS_VERSION)
