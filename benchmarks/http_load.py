@@ -57,7 +57,7 @@ from threadpoolctl import threadpool_limits
 from uvicorn.supervisors import Multiprocess
 
 from tactful import Engine, Event, Settings
-from tactful.cli.server import tcp_listener
+from tactful.cli.server import listeners
 from tactful.importers.movielens import movielens_events, movielens_items
 
 ML = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-latest-small"
@@ -301,7 +301,7 @@ def serve_floor(port: int, workers: int, nodelay: bool) -> None:
     """Run the floor; with ``nodelay`` and several workers it listens as `tactful serve` does."""
     if nodelay and workers > 1:
         config = uvicorn.Config("http_load:floor_app", factory=True, host=HOST, port=port, workers=workers)
-        Multiprocess(config, sockets=[tcp_listener(config)]).run()
+        Multiprocess(config, sockets=listeners(config)).run()
         return
     uvicorn.run("http_load:floor_app", factory=True, host=HOST, port=port, workers=workers)
 
@@ -747,10 +747,11 @@ def markdown(med: dict[str, Any], meta: dict[str, Any]) -> str:
     single = med["single"]
     out += [
         "",
-        "With several workers both tactful and the floor listen on a socket created with "
-        "IPPROTO_TCP, so asyncio sets TCP_NODELAY on accepted connections (uvicorn's own "
-        "multi-worker listener leaves it off and every keep-alive response then waits ~40 ms "
-        "for the client's delayed ACK; `tactful serve` works around it).",
+        "With several workers both tactful and the floor listen as `tactful serve` does: each "
+        "worker on its own IPPROTO_TCP socket on the port (SO_REUSEPORT), so asyncio sets "
+        "TCP_NODELAY on accepted connections (without it every keep-alive response waits ~40 ms "
+        "for the client's delayed ACK) and the kernel spreads wrk's 8 connections over the "
+        "workers (with one shared socket the first worker to wake can accept all of them).",
         "",
         *problems_note(meta["problems"]),
         "",

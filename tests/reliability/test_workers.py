@@ -248,21 +248,57 @@ def test_every_served_list_is_stored_after_a_graceful_stop(pair: Pair) -> None:
     assert pair.served and pair.served <= stored, f"{len(pair.served - stored)} served lists not stored"
 
 
-def test_the_shared_listener_is_a_tcp_socket_so_connections_get_nodelay() -> None:
-    """With several workers, accepted connections must send at once (no delayed-ACK stall)."""
+def test_each_worker_listens_on_its_own_tcp_socket_so_connections_get_nodelay() -> None:
+    """With several workers, accepted connections must send at once (no delayed-ACK stall),
+    and each worker gets its own listening socket on the port (the supervisor only holds it)."""
+    import pickle
     import socket
 
     import uvicorn
 
-    from tactful.cli.server import tcp_listener
+    from tactful.cli.server import PortReservation, listeners
 
-    sock = tcp_listener(uvicorn.Config("tactful.cli.server:app_factory", host="127.0.0.1", port=0))
+    [held] = listeners(uvicorn.Config("tactful.cli.server:app_factory", host="127.0.0.1", port=0))
+    assert isinstance(held, PortReservation)
+    port = held.address[1]
+    workers = [pickle.loads(pickle.dumps(held)) for _ in range(2)]  # what each spawned worker gets
     try:
-        assert sock.proto == socket.IPPROTO_TCP and sock.type == socket.SOCK_STREAM
-        sock.listen()
-        client = socket.create_connection(sock.getsockname()[:2])
-        conn, _ = sock.accept()
-        with client, conn:
-            assert conn.proto == socket.IPPROTO_TCP  # what asyncio checks before setting TCP_NODELAY
+        for sock in workers:
+            assert sock.proto == socket.IPPROTO_TCP and sock.type == socket.SOCK_STREAM
+            assert sock.getsockname()[1] == port and sock.fileno() != held.fileno()
+            sock.listen()
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+        accepted = {id(s): 0 for s in workers}
+        for sock in workers:
+            sock.setblocking(False)
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except BlockingIOError:
+                    break
+                assert conn.proto == socket.IPPROTO_TCP  # what asyncio checks before setting TCP_NODELAY
+                accepted[id(sock)] += 1
+                conn.close()
+        for c in clients:
+            c.close()
+        # the kernel spreads connections over both sockets (by address hash; 32 all on one
+        # would be a chance of 2 in 2**32), and none goes to the supervisor's reservation
+        assert sum(accepted.values()) == 32 and min(accepted.values()) > 0
     finally:
-        sock.close()
+        for sock in (*workers, held):
+            sock.close()
+
+
+def test_a_port_in_use_fails_at_start_up() -> None:
+    import socket
+
+    import uvicorn
+
+    from tactful.cli.server import listeners
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError):
+            listeners(uvicorn.Config("tactful.cli.server:app_factory", host="127.0.0.1", port=port))

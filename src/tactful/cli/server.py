@@ -85,19 +85,62 @@ def startup_summary(engine: Engine, host: str, port: int, workers: int) -> list[
     ]
 
 
-def tcp_listener(config: uvicorn.Config) -> socket.socket:
-    """The shared listening socket for several workers, created as a TCP socket proper.
+def tcp_socket(family: socket.AddressFamily, reuse_port: bool) -> socket.socket:
+    """A TCP socket created as one (``IPPROTO_TCP``), optionally with ``SO_REUSEPORT``.
 
-    uvicorn binds it with protocol 0, and asyncio then never sets TCP_NODELAY on accepted
-    connections, so each keep-alive response waits for the client's delayed ACK (~40 ms):
-    two workers served less than one. Re-wrapping the bound socket with ``IPPROTO_TCP``
-    lets every worker's connections send at once.
+    uvicorn binds with protocol 0, and asyncio then never sets TCP_NODELAY on accepted
+    connections, so each keep-alive response waits for the client's delayed ACK (~40 ms).
     """
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    return sock
+
+
+def worker_listener(host: str, port: int) -> socket.socket:
+    """One worker's own listening socket on the shared port (built in the worker process)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = tcp_socket(family, reuse_port=True)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+class PortReservation(socket.socket):
+    """The supervisor's hold on the port: bound with ``SO_REUSEPORT`` but never listening.
+
+    Each worker gets a listening socket of its own on the same port instead of sharing one:
+    this object unpickles, in the worker, as :func:`worker_listener`. With one shared socket,
+    whichever worker wakes first accepts every pending connection at once (asyncio accepts
+    in a loop), so a client that opens its keep-alive connections together (a load balancer,
+    wrk) could land all of them on one worker and two workers served like one. With a socket
+    per worker the kernel spreads connections over the workers by their addresses. Binding
+    here first makes a port in use fail at start-up, once, with a clear error.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        super().__init__(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        self.bind((host, port))
+        self.address = (host, int(self.getsockname()[1]))
+
+    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
+        return worker_listener, self.address
+
+
+def listeners(config: uvicorn.Config) -> list[socket.socket]:
+    """What the supervisor hands its workers: a port reservation (a socket per worker) where
+    the platform has ``SO_REUSEPORT``, else one shared TCP socket."""
+    if hasattr(socket, "SO_REUSEPORT") and not config.uds and config.fd is None:
+        return [PortReservation(config.host, config.port)]
     sock = config.bind_socket()
     if sock.family in (socket.AF_INET, socket.AF_INET6):
         sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
         sock.set_inheritable(True)
-    return sock
+    return [sock]
 
 
 def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> None:
@@ -149,7 +192,7 @@ def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> No
                 workers=workers,
                 **common,
             )
-            Multiprocess(config, sockets=[tcp_listener(config)]).run()
+            Multiprocess(config, sockets=listeners(config)).run()
         else:
             app = create_site(engine, on_shutdown=[retrainer.stop, ticker.stop])
             uvicorn.run(app, host=host, port=port, **common)
