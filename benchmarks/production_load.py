@@ -56,7 +56,7 @@ import http_load as base  # noqa: E402  (the floor, wrk, warm-up and server help
 from tactful import Engine, Event, Settings  # noqa: E402
 from tactful.config.security import AuthSettings  # noqa: E402
 from tactful.importers.movielens import movielens_events, movielens_items  # noqa: E402
-from tactful.storage import open_store  # noqa: E402
+from tactful.storage import SqlStore, open_store  # noqa: E402
 
 PG_ADMIN = os.environ.get("TACTFUL_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TEMPLATE = "tactful_bench_template"
@@ -80,8 +80,11 @@ def prepare(ml: Path, root: Path) -> dict[str, Any]:
     eng = admin()
     with eng.connect() as conn:
         exists = conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (TEMPLATE,)).first()
+    head = SqlStore.head_revision()
     if exists and marker.is_file():
-        return dict(json.loads(marker.read_text()))
+        kept = dict(json.loads(marker.read_text()))
+        if kept.get("schema") == head:  # a template from an older schema is built again
+            return kept
     with eng.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
         conn.exec_driver_sql(f'CREATE DATABASE "{TEMPLATE}"')
@@ -95,6 +98,7 @@ def prepare(ml: Path, root: Path) -> dict[str, Any]:
         accepted = sum(engine.ingest(batch).accepted for batch in movielens_events(ml))
         report = engine.train()
     info = {
+        "schema": head,
         "events": accepted,
         "prepared_in_s": round(time.perf_counter() - started, 1),
         "train": str(report),
