@@ -59,6 +59,7 @@ from uvicorn.supervisors import Multiprocess
 from tactful import Engine, Event, Settings
 from tactful.cli.server import listeners
 from tactful.importers.movielens import movielens_events, movielens_items
+from tactful.storage import SqlStore
 
 ML = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-latest-small"
 HOST = "127.0.0.1"
@@ -159,7 +160,7 @@ def prepare(ml: Path, pristine: Path) -> dict[str, Any]:
     marker = pristine / "prepared.json"
     if marker.is_file():
         info: dict[str, Any] = json.loads(marker.read_text())
-        if info.get("ml") == str(ml.resolve()):
+        if info.get("ml") == str(ml.resolve()) and info.get("schema") == SqlStore.head_revision():
             return info
     shutil.rmtree(pristine, ignore_errors=True)
     pristine.mkdir(parents=True)
@@ -170,6 +171,7 @@ def prepare(ml: Path, pristine: Path) -> dict[str, Any]:
         report = engine.train()
     info = {
         "ml": str(ml.resolve()),
+        "schema": SqlStore.head_revision(),
         "events": accepted,
         "prepared_in_s": round(time.perf_counter() - started, 1),
         "train": str(report),

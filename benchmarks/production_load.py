@@ -281,8 +281,7 @@ def one_run(ml: Path, root: Path, args: argparse.Namespace, ratings: base.Rating
     body_file = root / "body.json"
     # SQLite, the embedded default (one worker): a copy of the template's data in a SQLite file
     sqlite_data = root / "sqlite-data"
-    if not (sqlite_data / "tactful.sqlite3").is_file():
-        base.prepare(ml, sqlite_data)
+    base.prepare(ml, sqlite_data)  # kept while the dataset and schema are the same
     work = base.restore(sqlite_data, root / "sqlite-work")
     port = base.free_port()
     srv = base.tactful_server(work, 1, port, root / "sqlite.log")
