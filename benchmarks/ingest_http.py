@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from http_load import (  # noqa: E402
     Ratings,
     batch_http,
     free_port,
+    median_of,
     prepare,
     restore,
     serving,
@@ -99,13 +99,7 @@ def main() -> None:
             )
 
     def med(*path: str) -> float:
-        values = []
-        for run in runs:
-            node: Any = run
-            for key in path:
-                node = node[key]
-            values.append(float(node))
-        return statistics.median(values)
+        return median_of(runs, *path)
 
     print(
         f"median over {len(runs)} runs: batch {med('batch', 'events_per_s'):,.0f} events/s "

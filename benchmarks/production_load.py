@@ -35,7 +35,6 @@ import resource
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -316,14 +315,7 @@ def one_run(ml: Path, root: Path, args: argparse.Namespace, ratings: base.Rating
     return out
 
 
-def median(runs: Sequence[dict[str, Any]], *path: str) -> float:
-    values = []
-    for run in runs:
-        node: Any = run
-        for key in path:
-            node = node[key]
-        values.append(float(node))
-    return statistics.median(values)
+median = base.median_of
 
 
 def markdown(runs: Sequence[dict[str, Any]], workers: Sequence[int], meta: dict[str, Any]) -> str:

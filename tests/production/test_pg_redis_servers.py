@@ -139,12 +139,17 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def require_redis_server() -> None:
+    """Fail in CI, skip elsewhere, when Debian's redis-server is not installed."""
     if REDIS is None:
         if os.environ.get("CI"):
             raise RuntimeError("redis-server is needed for the production tests (Debian's redis-server)")
         pytest.skip("redis-server is not installed")
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    require_redis_server()
     root = tmp_path_factory.mktemp("production")
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"tactful_prod_{uuid.uuid4().hex[:10]}"

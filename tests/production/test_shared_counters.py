@@ -3,7 +3,6 @@ read from Redis only while a worker catches up, forgotten on erasure, bounded in
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,15 +14,12 @@ import pytest
 from tactful.ids import token_hex
 from tactful.policy.hints import BackoffCounter
 from tactful.services.shared import SharedState
-from tests.production.test_pg_redis_servers import REDIS, RedisProcess
+from tests.production.test_pg_redis_servers import RedisProcess, require_redis_server
 
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if REDIS is None:
-        if os.environ.get("CI"):
-            raise RuntimeError("redis-server is needed (Debian's redis-server)")
-        pytest.skip("redis-server is not installed")
+    require_redis_server()
     proc = RedisProcess(Path(tmp_path_factory.mktemp("redis")))
     proc.start()
     try:
