@@ -8,6 +8,7 @@ built from (:mod:`~tactful.storage.sql_policy`, :mod:`~tactful.storage.sql_trust
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -23,7 +24,7 @@ from tactful.domain.event import Event
 from tactful.domain.item import Item, TagMeta
 from tactful.domain.person import Consent, Person
 from tactful.signals.profile import Profile, ProfileDelta
-from tactful.storage import codec
+from tactful.storage import codec, pg_copy
 from tactful.storage import schema as t
 from tactful.storage.protocol import (
     EXPORT_FIELDS,
@@ -36,7 +37,7 @@ from tactful.storage.protocol import (
     ServedList,
     StoredEvent,
 )
-from tactful.storage.sql_base import CATALOG_VERSION, CHUNK, array_params, chunks, unnest_arrays
+from tactful.storage.sql_base import CATALOG_VERSION, CHUNK, chunks
 from tactful.storage.sql_experiments import SqlExperiments
 from tactful.storage.sql_messages import SqlMessages
 from tactful.storage.sql_policy import SqlPolicy
@@ -310,6 +311,7 @@ class SqlStore(SqlPolicy, SqlTrust, SqlPrivacy, SqlMessages, SqlExperiments):
         return Activity(since, bucket_seconds, buckets, by_type, int(people or 0))
 
 
+ITEM_STAT_COLUMNS = ("item_id", "interactions", "trend", "trend_ts")
 EVENT_COLUMNS = (
     "event_id",
     "user_id",
@@ -330,6 +332,7 @@ class SqlUnitOfWork:
     def __init__(self, conn: Connection, store: SqlStore) -> None:
         self.conn = conn
         self.store = store
+        self.absent = pg_copy.Absent()  # PostgreSQL: keys seen missing under the persons locks
 
     def known_events(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], KnownEvent]:
         wanted = set(keys)
@@ -347,6 +350,7 @@ class SqlUnitOfWork:
             rows = self.conn.exec_driver_sql(sql, ([u for u, _ in pairs], [i for _, i in pairs]))
             for r in rows:
                 found[(r.user_id, r.event_id)] = KnownEvent(r.item_id, r.type, r.value)
+            self.absent.saw_events(pairs, found)
             return found
         for part in chunks(sorted({event_id for _, event_id in wanted})):  # the key leads with the id
             query = select(ev.user_id, ev.event_id, ev.item_id, ev.type, ev.value)
@@ -358,7 +362,12 @@ class SqlUnitOfWork:
 
     def load_profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]:
         """Whole profiles (preference changes; events use :meth:`load_profile_rows`)."""
-        return _load_profiles(self.conn, user_ids, lock=not self.store.is_sqlite)
+        profiles = _load_profiles(self.conn, user_ids, lock=not self.store.is_sqlite)
+        if not self.store.is_sqlite:
+            for user_id, p in profiles.items():
+                self.absent.saw_all_rows("interests", user_id, p.interests)
+                self.absent.saw_all_rows("person_items", user_id, p.items)
+        return profiles
 
     def load_profile_rows(
         self, wanted: Mapping[str, tuple[Collection[str], Collection[str]]]
@@ -373,6 +382,10 @@ class SqlUnitOfWork:
             _load_counters(self.conn, profiles, part, lock=not self.store.is_sqlite)
         if not self.store.is_sqlite:
             self._load_rows_pg(profiles, wanted)
+            for user_id, (tags, items) in wanted.items():
+                p = profiles[user_id]
+                self.absent.saw_rows("interests", user_id, tags, p.interests)
+                self.absent.saw_rows("person_items", user_id, items, p.items)
             return profiles
         # One indexed lookup per person and table (row-value IN lists are not index lookups on
         # SQLite), as fixed driver-level text: the statement overhead would otherwise dominate.
@@ -425,6 +438,8 @@ class SqlUnitOfWork:
                 query = query.order_by(t.persons.c.id).with_for_update()
             for row in self.conn.execute(query):
                 out[row.id] = codec.row_person(row)
+        if not self.store.is_sqlite:
+            self.absent.lock(out)
         return out
 
     def load_item_stats(self, item_ids: Sequence[str]) -> dict[str, ItemStat]:
@@ -460,11 +475,16 @@ class SqlUnitOfWork:
             sql = f"INSERT INTO {t.events.name} ({columns}) VALUES ({marks}) {conflict}"
             # sqlite3 sums an executemany's rows into rowcount (the contract suite checks it)
             return int(self.conn.exec_driver_sql(sql, rows).rowcount)
-        # PostgreSQL: the whole batch as one statement over column arrays (one round trip;
-        # unnest yields the rows in order, so seq keeps the batch order)
-        source = unnest_arrays(t.events, EVENT_COLUMNS)
-        sql = f"INSERT INTO {t.events.name} ({columns}) SELECT * FROM {source} {conflict}"
-        return int(self.conn.exec_driver_sql(sql, array_params(t.events, EVENT_COLUMNS, rows)).rowcount)
+        # PostgreSQL: binary COPY, in the batch's order (so seq keeps it), straight into the
+        # log when no one else can be writing these ids (see pg_copy.Absent), else through
+        # a staging table and an ON CONFLICT DO NOTHING merge
+        new = self.absent.new_event
+        if all([new(r[1], r[0]) for r in rows]):  # every one looked at: each is marked written
+            pg_copy.copy_into(self.conn, t.events, EVENT_COLUMNS, rows)
+            return len(rows)
+        return pg_copy.merge(
+            self.conn, t.events, EVENT_COLUMNS, rows, ["user_id", "event_id"], update=False, ordered=True
+        )
 
     def save_profiles(self, profiles: Sequence[Profile]) -> None:
         """Write each profile's dirty rows at version ``profile.version + 1`` (and set it).
@@ -516,6 +536,21 @@ class SqlUnitOfWork:
             self.conn.execute(
                 delete(t.interests).where(t.interests.c.user_id == user_id, t.interests.c.tag == tag)
             )
+        if not self.store.is_sqlite:  # binary COPY: new rows straight in, the others merged
+            for table, cols, rows, keys in (
+                (t.interests, codec.INTEREST_COLUMNS, interest_rows, ["user_id", "tag"]),
+                (t.person_items, codec.ITEM_STATE_COLUMNS, item_rows, ["user_id", "item_id"]),
+            ):
+                new = functools.partial(self.absent.new_row, table.name)
+                fresh: list[tuple[Any, ...]] = []
+                known: list[tuple[Any, ...]] = []
+                for r in rows:
+                    (fresh if new(r[0], r[1]) else known).append(r)
+                if fresh:
+                    pg_copy.copy_into(self.conn, table, cols, fresh)
+                if known:  # one row per person and key by construction
+                    pg_copy.merge(self.conn, table, cols, known, keys)
+            return
         upsert = self.store.upsert_tuples
         upsert(self.conn, t.interests, codec.INTEREST_COLUMNS, interest_rows, ["user_id", "tag"])
         upsert(self.conn, t.person_items, codec.ITEM_STATE_COLUMNS, item_rows, ["user_id", "item_id"])
@@ -576,6 +611,10 @@ class SqlUnitOfWork:
             self.conn.execute(stmt, rows)
 
     def save_item_stats(self, stats: Sequence[ItemStat]) -> None:
+        if not self.store.is_sqlite and len(stats) > 1:  # one row per item (the caller's dict)
+            rows = [(s.item_id, s.interactions, s.trend, s.trend_ts) for s in stats]
+            pg_copy.merge(self.conn, t.item_stats, ITEM_STAT_COLUMNS, rows, ["item_id"])
+            return
         self.store._save_item_stats(self.conn, stats)
 
 
