@@ -131,9 +131,13 @@ class IngestService:
             self.states.apply_stats(outcome.stats)
             for change in outcome.people:
                 self.states.after_write(change.user_id, change.before, change.person, change.delta())
-        if outcome.people:
-            self.states.announce({c.user_id: c.after for c in outcome.people})
-        return outcome.result
+            result, versions = outcome.result, {c.user_id: c.after for c in outcome.people}
+            # freed by reference counting while collection is still paused: the first young
+            # collection after the pause would otherwise walk the whole batch's rows, all alive
+            del outcome
+        if versions:
+            self.states.announce(versions)
+        return result
 
     def retract(self, user_id: str, item_id: str, types: Sequence[str] | None = None) -> Retraction:
         """Take back a person's thumbs-down on an item (an undo): as if it had never come.
