@@ -19,8 +19,8 @@ The staging tables have the target's column types (``CREATE TABLE … AS SELECT 
 DATA``), and both ways send each value in its column's binary format, looked up in the
 catalog once per connection. So a value must already have its column's Python type:
 ``int`` for an integer column (a float raises ``TypeError`` before anything is sent),
-``float`` or ``int`` for a float, anything truthy for a boolean, ``str`` for text.
-:func:`coerce_ints` fixes integer columns for callers that cannot promise it.
+``float`` or ``int`` for a float, anything truthy for a boolean, ``str`` for text (the
+ingest writers build their rows so).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from tactful.errors import StorageError
 TAG = "_tactful_merge"
 """The staging tables' extra column: which merge a row belongs to."""
 _INFO = "tactful_copy_columns"  # key of the per-connection catalog cache in the pool's info dict
-_INT_TYPES = {20, 21, 23}  # int8, int2, int4
 _merges = itertools.count(1)
 _STATEMENTS: dict[tuple[Any, ...], str] = {}
 
@@ -144,26 +143,6 @@ def merge(
             sql += "DO NOTHING"
         _STATEMENTS[cache_key] = sql
     return int(conn.exec_driver_sql(sql, (tag,)).rowcount)
-
-
-def coerce_ints(
-    conn: Connection, table: Table, cols: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> list[tuple[Any, ...]]:
-    """``rows`` with every value of an integer column made an ``int`` (binary COPY is strict
-    about it; floats and booleans take what Python treats as such)."""
-    types = columns(conn, table)
-    at = [n for n, c in enumerate(cols) if types[c] in _INT_TYPES]
-    out = [tuple(r) for r in rows]
-    if not at:
-        return out
-    for k, r in enumerate(out):
-        if any(r[n] is not None and type(r[n]) is not int for n in at):
-            row = list(r)
-            for n in at:
-                if row[n] is not None:
-                    row[n] = int(row[n])
-            out[k] = tuple(row)
-    return out
 
 
 class Absent:

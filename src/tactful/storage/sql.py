@@ -451,7 +451,9 @@ class SqlUnitOfWork:
         ``ON CONFLICT DO NOTHING`` on the per-person id: a concurrent retry that got here
         first makes this one a no-op for that event, never a unique-key error.
         """
-        rows = [
+        if not events:
+            return 0
+        rows = (  # built as they are sent (PostgreSQL's COPY streams them while the server inserts)
             (
                 e.id,
                 e.user_id,
@@ -465,23 +467,21 @@ class SqlUnitOfWork:
                 e.context.model_dump_json(exclude_none=True) if e.context else None,
             )
             for e in events
-        ]
-        if not rows:
-            return 0
+        )
         columns = ", ".join(EVENT_COLUMNS)
         conflict = "ON CONFLICT (user_id, event_id) DO NOTHING"
         if self.store.is_sqlite:
             marks = ", ".join(["?"] * len(EVENT_COLUMNS))
             sql = f"INSERT INTO {t.events.name} ({columns}) VALUES ({marks}) {conflict}"
             # sqlite3 sums an executemany's rows into rowcount (the contract suite checks it)
-            return int(self.conn.exec_driver_sql(sql, rows).rowcount)
+            return int(self.conn.exec_driver_sql(sql, list(rows)).rowcount)
         # PostgreSQL: binary COPY, in the batch's order (so seq keeps it), straight into the
         # log when no one else can be writing these ids (see pg_copy.Absent), else through
         # a staging table and an ON CONFLICT DO NOTHING merge
         new = self.absent.new_event
-        if all([new(r[1], r[0]) for r in rows]):  # every one looked at: each is marked written
+        if all([new(e.user_id, e.id) for e in events]):  # every one looked at: each is marked written
             pg_copy.copy_into(self.conn, t.events, EVENT_COLUMNS, rows)
-            return len(rows)
+            return len(events)
         return pg_copy.merge(
             self.conn, t.events, EVENT_COLUMNS, rows, ["user_id", "event_id"], update=False, ordered=True
         )
@@ -492,6 +492,9 @@ class SqlUnitOfWork:
         Rows carry the version that wrote them, so other workers bring their caches forward
         by reading only newer rows; deleting a row moves the person's reset version.
         """
+        if not self.store.is_sqlite:
+            self._save_profiles_pg(profiles)
+            return
         interest_rows: list[tuple[Any, ...]] = []
         gone: list[tuple[str, str]] = []
         item_rows: list[tuple[Any, ...]] = []
@@ -536,24 +539,88 @@ class SqlUnitOfWork:
             self.conn.execute(
                 delete(t.interests).where(t.interests.c.user_id == user_id, t.interests.c.tag == tag)
             )
-        if not self.store.is_sqlite:  # binary COPY: new rows straight in, the others merged
-            for table, cols, rows, keys in (
-                (t.interests, codec.INTEREST_COLUMNS, interest_rows, ["user_id", "tag"]),
-                (t.person_items, codec.ITEM_STATE_COLUMNS, item_rows, ["user_id", "item_id"]),
-            ):
-                new = functools.partial(self.absent.new_row, table.name)
-                fresh: list[tuple[Any, ...]] = []
-                known: list[tuple[Any, ...]] = []
-                for r in rows:
-                    (fresh if new(r[0], r[1]) else known).append(r)
-                if fresh:
-                    pg_copy.copy_into(self.conn, table, cols, fresh)
-                if known:  # one row per person and key by construction
-                    pg_copy.merge(self.conn, table, cols, known, keys)
-            return
         upsert = self.store.upsert_tuples
         upsert(self.conn, t.interests, codec.INTEREST_COLUMNS, interest_rows, ["user_id", "tag"])
         upsert(self.conn, t.person_items, codec.ITEM_STATE_COLUMNS, item_rows, ["user_id", "item_id"])
+
+    def _save_profiles_pg(self, profiles: Sequence[Profile]) -> None:
+        """:meth:`save_profiles` on PostgreSQL: the same rows, written through binary COPY.
+
+        Rows are encoded as COPY sends them, so the server inserts while the client is
+        still encoding; rows of keys known missing (:class:`pg_copy.Absent`) go straight
+        into the table, the others (one per person and key) are merged afterwards.
+        """
+        work: list[tuple[Profile, int]] = []
+        person_rows: list[tuple[int, str, str, int, int, int, str]] = []
+        gone: list[tuple[str, str]] = []
+        gone_items: list[tuple[str, str]] = []
+        for p in profiles:
+            version = p.version + 1
+            user_id, interests, items = p.user_id, p.interests, p.items
+            missing = [tag for tag in p.dirty_tags if tag not in interests]
+            missing_items = [item_id for item_id in p.dirty_items if item_id not in items]
+            gone += [(user_id, tag) for tag in missing]
+            gone_items += [(user_id, item_id) for item_id in missing_items]
+            flag = int(bool(missing or missing_items))
+            days, trace = codec.dumps(p.active_days), codec.trace_json(p.direct)
+            person_rows.append((p.positive_signals, days, trace, version, flag, version, user_id))
+            work.append((p, version))
+            p.version = version
+        if person_rows:
+            self.conn.exec_driver_sql(
+                "UPDATE persons SET positive_signals = %s, active_days = %s, trace = %s, version = %s, "
+                "reset_version = CASE WHEN %s = 1 THEN %s ELSE reset_version END WHERE id = %s",
+                person_rows,
+            )
+        pi = t.person_items.c
+        for user_id, item_id in gone_items:
+            self.conn.execute(delete(t.person_items).where(pi.user_id == user_id, pi.item_id == item_id))
+        for user_id, tag in gone:
+            self.conn.execute(
+                delete(t.interests).where(t.interests.c.user_id == user_id, t.interests.c.tag == tag)
+            )
+        interest_tuple, item_state_tuple = codec.interest_tuple, codec.item_state_tuple
+        known: list[tuple[Any, ...]] = []
+        new_interest = functools.partial(self.absent.new_row, t.interests.name)
+        new_item = functools.partial(self.absent.new_row, t.person_items.name)
+
+        def interest_rows() -> Iterator[tuple[Any, ...]]:
+            for p, version in work:
+                user_id, interests = p.user_id, p.interests
+                for tag in p.dirty_tags:
+                    interest = interests.get(tag)
+                    if interest is not None:
+                        row = interest_tuple(user_id, tag, interest, version)
+                        if new_interest(user_id, tag):
+                            yield row
+                        else:
+                            known.append(row)
+
+        def item_rows() -> Iterator[tuple[Any, ...]]:
+            for p, version in work:
+                user_id, items = p.user_id, p.items
+                for item_id in p.dirty_items:
+                    state = items.get(item_id)
+                    if state is not None:
+                        row = item_state_tuple(user_id, item_id, state, version)
+                        if new_item(user_id, item_id):
+                            yield row
+                        else:
+                            known.append(row)
+
+        for table, cols, rows, keys in (
+            (t.interests, codec.INTEREST_COLUMNS, interest_rows, ["user_id", "tag"]),
+            (t.person_items, codec.ITEM_STATE_COLUMNS, item_rows, ["user_id", "item_id"]),
+        ):
+            if not any(p.dirty_tags if table is t.interests else p.dirty_items for p, _ in work):
+                continue
+            known.clear()
+            pg_copy.copy_into(self.conn, table, cols, rows())
+            if known:
+                pg_copy.merge(self.conn, table, cols, known, keys)
+        for p, _ in work:
+            p.dirty_tags.clear()
+            p.dirty_items.clear()
 
     def item_events(self, user_id: str, item_id: str) -> list[StoredEvent]:
         ev = t.events.c
