@@ -449,7 +449,9 @@ class SqlUnitOfWork:
         """Append the raw events in one statement (the log is the bulk of a batch).
 
         ``ON CONFLICT DO NOTHING`` on the per-person id: a concurrent retry that got here
-        first makes this one a no-op for that event, never a unique-key error.
+        first makes this one a no-op for that event, never a unique-key error. On
+        PostgreSQL, events whose ids this transaction looked up and did not find while
+        holding their persons' locks are copied straight in (:class:`pg_copy.Absent`).
         """
         if not events:
             return 0
