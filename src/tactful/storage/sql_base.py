@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import threading
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -183,10 +185,10 @@ class SqlBase:
                     try:
                         yield conn
                     except BaseException:
-                        conn.exec_driver_sql("ROLLBACK")
+                        driver(conn).execute("ROLLBACK")
                         raise
                     else:
-                        conn.exec_driver_sql("COMMIT")
+                        driver(conn).execute("COMMIT")
                     finally:
                         conn.close()
             else:
@@ -194,6 +196,8 @@ class SqlBase:
                     yield conn
         except OperationalError as exc:
             raise StorageError(f"database unavailable: {exc.orig}") from exc
+        except sqlite3.OperationalError as exc:  # from a statement run on the driver itself
+            raise StorageError(f"database unavailable: {exc}") from exc
 
     def _begin_immediate(self) -> Connection:
         for attempt in Retrying(
@@ -206,7 +210,7 @@ class SqlBase:
             with attempt:
                 conn = self.engine.connect()
                 try:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    driver(conn).execute("BEGIN IMMEDIATE")
                 except BaseException:
                     conn.close()
                     raise
@@ -293,6 +297,8 @@ class SqlBase:
             self._upserts[cache_key] = sql
         if unnest:
             conn.exec_driver_sql(sql, array_params(table, cols, rows))
+        elif self.is_sqlite:
+            driver(conn).executemany(sql, rows)
         else:
             conn.exec_driver_sql(sql, list(rows) if self.is_sqlite else [tuple(r) for r in rows])
 
@@ -305,6 +311,9 @@ class SqlBase:
 
     def _read_meta_int(self, key: str) -> int:
         with self.engine.connect() as conn:
+            if self.is_sqlite:
+                row = driver(conn).execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+                return int(row[0] or 0) if row is not None else 0
             return int(conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar() or 0)
 
     def _bump_catalog(self, conn: Connection) -> None:
@@ -320,6 +329,13 @@ class SqlBase:
             )
             for r in conn.exec_driver_sql(sql, (sorted(set(item_ids)),)):
                 out[r.item_id] = ItemStat(r.item_id, r.interactions, r.trend, r.trend_ts)
+            return out
+        if self.is_sqlite:
+            raw = driver(conn)
+            for part in chunks(sorted(set(item_ids))):
+                sql = "SELECT item_id, interactions, trend, trend_ts FROM item_stats WHERE item_id IN "
+                for r in raw.execute(sql + marks(len(part)), part):
+                    out[r[0]] = ItemStat(*r)
             return out
         for part in chunks(sorted(set(item_ids))):
             query = select(t.item_stats).where(t.item_stats.c.item_id.in_(part))
@@ -397,6 +413,29 @@ def array_params(table: Table, cols: Sequence[str], rows: Sequence[Sequence[Any]
     return tuple(out)
 
 
+def driver(conn: Connection) -> Any:
+    """The DBAPI connection under ``conn``, inside the same transaction.
+
+    On SQLite the hot statements of ingest run on it directly: in-process, a statement
+    costs a few microseconds, and building and compiling a SQLAlchemy construct for it
+    costs over ten times as much (about 125 µs against 8 µs measured for a one-row read).
+    """
+    return conn.connection.driver_connection
+
+
+@functools.cache
+def marks(n: int) -> str:
+    """``(?, ?, …)``: ``n`` SQLite parameter marks for an ``IN`` list."""
+    return "(" + ", ".join(["?"] * n) + ")"
+
+
+@functools.cache
+def row_type(table: Table) -> tuple[str, Any]:
+    """The explicit column list of ``table`` and a named tuple type to read its rows by name."""
+    names = [c.name for c in table.c]
+    return ", ".join(f'"{n}"' for n in names), namedtuple(f"{table.name}_row", names)  # type: ignore[misc]
+
+
 def chunks(values: Sequence[str]) -> Iterator[list[str]]:
     """``values`` in lists of at most :data:`CHUNK` (bound-parameter limits)."""
     for start in range(0, len(values), CHUNK):
@@ -405,9 +444,12 @@ def chunks(values: Sequence[str]) -> Iterator[list[str]]:
 
 def _is_locked(exc: BaseException) -> bool:
     """SQLite's "database is locked" / busy: another process holds the write lock."""
-    if not isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig).lower()
+    elif isinstance(exc, sqlite3.OperationalError):  # BEGIN runs on the driver connection
+        text = str(exc).lower()
+    else:
         return False
-    text = str(exc.orig).lower()
     return "locked" in text or "busy" in text
 
 
