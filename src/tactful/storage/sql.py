@@ -453,12 +453,21 @@ class SqlUnitOfWork:
     def load_item_stats(self, item_ids: Sequence[str]) -> dict[str, ItemStat]:
         return self.store._load_item_stats(self.conn, item_ids)
 
-    def write_events(self, events: Sequence[Event]) -> int:
+    def write_events(
+        self,
+        events: Sequence[Event],
+        times: Sequence[float] | None = None,
+        provenances: Sequence[str] | None = None,
+    ) -> int:
         """Append the raw events in one statement (the log is the bulk of a batch).
 
         ``ON CONFLICT DO NOTHING`` on the per-person id: a concurrent retry that got here
         first makes this one a no-op for that event, never a unique-key error.
         """
+        if times is None:
+            times = [to_epoch(e.timestamp) if e.timestamp else 0.0 for e in events]
+        if provenances is None:
+            provenances = [e.provenance.value if e.provenance else "observed" for e in events]
         rows = [
             (
                 e.id,
@@ -466,13 +475,13 @@ class SqlUnitOfWork:
                 e.item_id,
                 e.type,
                 e.value,
-                to_epoch(e.timestamp) if e.timestamp else 0.0,
-                e.provenance.value if e.provenance else "observed",
+                at,
+                provenance,
                 e.surface,
                 e.recommendation_id,
                 e.context.model_dump_json(exclude_none=True) if e.context else None,
             )
-            for e in events
+            for e, at, provenance in zip(events, times, provenances, strict=True)
         ]
         if not rows:
             return 0
