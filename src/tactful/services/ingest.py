@@ -247,7 +247,8 @@ class IngestService:
             if at is None:
                 times.append(now_epoch)
             elif at > latest:
-                raise ValidationError("timestamp is in the future", field=f"{self._where(n, total)}.timestamp")
+                where = self._where(n, total)
+                raise ValidationError("timestamp is in the future", field=f"{where}.timestamp")
             else:
                 times.append(to_epoch(at))
             provenances.append((event.provenance or rule.provenance).value)
@@ -386,7 +387,7 @@ class IngestService:
                         field=self._where(n, len(events)) + ".id",
                     )
             if known:
-                unique = [n for n in unique if events[n].id is None or (events[n].user_id, events[n].id) not in known]
+                unique = [n for n in unique if (events[n].user_id, events[n].id) not in known]
             if not unique:
                 return IngestOutcome(IngestResult(accepted=0, duplicates=len(events)), [])
             fresh = [events[n] for n in unique]

@@ -350,7 +350,6 @@ class SqlUnitOfWork:
         found: dict[tuple[str, str], KnownEvent] = {}
         if not wanted:
             return found
-        ev = t.events.c
         if not self.store.is_sqlite:  # one query: the keys as arrays, joined on the unique key
             pairs = sorted(wanted)
             sql = (
@@ -402,7 +401,10 @@ class SqlUnitOfWork:
                 for r in map(interest_row._make, self.raw.execute(sql, (user_id, *part))):
                     p.interests[r.tag] = codec.row_interest(r)
             for part in chunks(sorted(set(items))):
-                sql = f"SELECT {item_cols} FROM person_items WHERE user_id = ? AND item_id IN {marks(len(part))}"
+                sql = (
+                    f"SELECT {item_cols} FROM person_items "
+                    f"WHERE user_id = ? AND item_id IN {marks(len(part))}"
+                )
                 for r in map(item_row._make, self.raw.execute(sql, (user_id, *part))):
                     p.items[r.item_id] = codec.row_item_state(r)
         return profiles
