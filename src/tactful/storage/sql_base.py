@@ -49,6 +49,7 @@ from tactful.domain.stats import ItemStat
 from tactful.errors import StorageError
 from tactful.extras import require
 from tactful.storage import schema as t
+from tactful.storage.checkpoint import WAL_LIMIT_BYTES, WalCheckpointer
 from tactful.storage.hot_reads import ThreadConnections
 from tactful.storage.protocol import SchemaState
 
@@ -81,6 +82,10 @@ class SqlBase:
                 poolclass=NullPool if path == ":memory:" else None,
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        # a file database checkpoints its WAL on a thread of its own (see checkpoint)
+        self._checkpointer: WalCheckpointer | None = None
+        if self.is_sqlite and path and path != ":memory:" and not path.startswith("file:"):
+            self._checkpointer = WalCheckpointer(path.split("?", 1)[0], BUSY_TIMEOUT_MS / 1000)
         else:
             if "+psycopg" in url or url.split(":", 1)[0] in ("postgresql", "postgres"):
                 require("psycopg", "postgres", "a PostgreSQL database URL")
@@ -167,6 +172,8 @@ class SqlBase:
     def close(self) -> None:
         if self._hot is not None:
             self._hot.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self.engine.dispose()
 
     # -- transactions ----------------------------------------------------------------------
@@ -191,6 +198,8 @@ class SqlBase:
                         raise
                     else:
                         driver(conn).execute("COMMIT")
+                        if self._checkpointer is not None:
+                            self._checkpointer.wrote()
                     finally:
                         conn.close()
             else:
@@ -471,5 +480,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # memory map instead of a read() per page.
     cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+    cur.execute("PRAGMA wal_autocheckpoint=0")  # a thread of the store checkpoints (see checkpoint)
+    cur.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
     cur.execute("PRAGMA secure_delete=ON")  # deleted content is zeroed, not left in free space
     cur.close()
