@@ -12,7 +12,7 @@ the fast path.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -41,7 +41,7 @@ def validated_json_route(model: type[BaseModel]) -> type[APIRoute]:
     request_class = type(f"{model.__name__}Request", (_ValidatedJsonRequest,), {"body_model": model})
 
     class ValidatedJsonRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
 
             async def route(request: Request) -> Response:
