@@ -147,3 +147,55 @@ def test_wrong_types_everywhere_are_4xx(loaded: TestClient) -> None:
         )
         assert 400 <= resp.status_code < 500, body
         assert set(resp.json()["error"]) == {"code", "message", "field"}
+
+
+BATCH_BODIES = [
+    b'{"events": [{"user_id": "b", "item_id": "jazz-1", "type": "like"}]}',
+    b'{"events": [{"user_id": "b", "item_id": "jazz-1", "type": "like", "timestamp": 1700000000}]}',
+    b'{"events": [{"user_id": "b", "item_id": "jazz-1", "type": "rate", "value": "4"}]}',
+    b'{"events": [{"user_id": "b", "item_id": "jazz-1", "type": "rate", "value": NaN}]}',
+    b'{"events": [{"user_id": "b", "item_id": "jazz-1", "type": "like", "extra": 1}]}',
+    b'{"events": [{"user_id": "", "item_id": "jazz-1", "type": "like"}]}',
+    b'{"events": [{"user_id": "b", "item_id": "jazz-1", "type": "Not A Type"}]}',
+    b'{"events": [{"user_id": "b", "item_id": "jazz-1", "type": "like", "timestamp": "2999-01-01"}]}',
+    b'{"events": [{"user_id": "b", "item_id": "jazz-1", "type": "like", "timestamp": "1960-01-01"}]}',
+    b'{"events": [{"user_id": "b", "item_id": "jazz-1", "type": "like", "provenance": "made-up"}]}',
+    b'{"events": [{"user_id": "b\\ud800", "item_id": "jazz-1", "type": "like"}]}',
+    b'{"events": [{"user_id": "b", "item_id": "jazz-1", "type": "like"}], "events": 3}',
+    b'{"events": [{"user_id": "b", "item_id": "jazz-1", "type": "like"}',
+    b'{"events": {"user_id": "b"}}',
+]
+
+
+@pytest.mark.parametrize("body", BATCH_BODIES)
+def test_a_batch_is_validated_from_its_bytes_with_the_answers_of_the_usual_path(
+    loaded: TestClient, monkeypatch: pytest.MonkeyPatch, body: bytes
+) -> None:
+    """The batch route validates its body from the raw bytes (one pass); whatever it is sent,
+    valid or not, the answer is the one the usual decode-then-validate path gives."""
+    from pydantic import ValidationError
+
+    from tactful.domain.event import EventBatch
+
+    headers = {"content-type": "application/json"}
+    fast: list[int] = []
+    original = EventBatch.model_validate_json
+
+    def counted(data: bytes, **kwargs: object) -> EventBatch:
+        fast.append(len(data))
+        return original(data, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(EventBatch, "model_validate_json", counted)
+    store = loaded.app.state.engine.store
+    before = store.count("events")
+    first = loaded.post("/v1/events/batch", content=body, headers=headers)
+    assert fast == [len(body)]  # the bytes were validated directly
+    stored = store.count("events") - before
+
+    def refuse(data: bytes, **kwargs: object) -> EventBatch:
+        raise ValidationError.from_exception_data("EventBatch", [])
+
+    monkeypatch.setattr(EventBatch, "model_validate_json", refuse)  # only the usual path remains
+    usual = loaded.post("/v1/events/batch", content=body, headers=headers)
+    assert (first.status_code, first.json()) == (usual.status_code, usual.json())
+    assert store.count("events") - before == 2 * stored  # each stored the same, or nothing

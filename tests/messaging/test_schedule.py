@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tactful.domain.messages import Cadence, Cap, Channel, MessagePreferences, TimeRange
@@ -162,6 +162,10 @@ minutes_st = st.integers(0, 1439)
 
 
 @settings(max_examples=200, deadline=None)
+# clocks go forward: 02:01-03:01 opens at the jump to 03:00 (07:00 UTC), its start never occurs
+@example(121, 181, None, "America/New_York", datetime(2026, 3, 7, 10, 0, tzinfo=UTC))
+# clocks go back: 01:30-02:00 occurs twice, and opens again at 01:30 EST (06:30 UTC)
+@example(90, 120, None, "America/New_York", datetime(2026, 11, 1, 6, 0, tzinfo=UTC))
 @given(
     start=minutes_st,
     end=minutes_st,

@@ -18,6 +18,34 @@ def test_sqlite_uses_wal_and_versioned_schema(tmp_path) -> None:
     store.close()
 
 
+def test_sqlite_wal_checkpoints_run_on_a_thread_of_the_store_not_in_commits(tmp_path) -> None:
+    """Request connections never checkpoint (a commit that did paid ~30 ms of copying and
+    fsyncs); the store's own thread copies the log back soon after writes, and on close."""
+    import time
+
+    from tactful.domain.item import Item
+
+    path = tmp_path / "t.sqlite3"
+    store = SqlStore(f"sqlite:///{path}")
+    store.migrate()
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    checkpointer = store._checkpointer
+    assert checkpointer is not None
+    done = checkpointer.checkpoints
+    items = [Item(id=f"i{n}", title="x" * 200, tags=[f"genre:t{n % 50}"]) for n in range(20_000)]
+    store.upsert_items(items, time.time())  # several MiB of log, more than 1,000 pages
+    assert path.stat().st_size < 20_000 * 200  # the commit itself left its pages in the log
+    deadline = time.monotonic() + 10
+    while checkpointer.checkpoints == done and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checkpointer.checkpoints > done
+    # the pages are in the database file itself now, not only in the log
+    assert path.stat().st_size > 20_000 * 200
+    store.close()
+    assert not checkpointer._thread.is_alive()
+
+
 @pytest.mark.postgres
 def test_postgres_schema_is_at_head(pg_store: SqlStore) -> None:
     assert pg_store.schema_version() == SqlStore.head_revision()

@@ -143,9 +143,13 @@ def allowed(s: Schedule, at: datetime, local: tuple[date, int] | None = None) ->
     return _OK
 
 
-def wall(s: Schedule, day: date, minute: int) -> datetime:
-    """The UTC instant of a local wall-clock time (a time in a DST gap moves forward by the gap)."""
-    local = datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=s.zone)
+def wall(s: Schedule, day: date, minute: int, fold: int = 0) -> datetime:
+    """The UTC instant of a local wall-clock time (a time in a DST gap moves forward by the gap).
+
+    ``fold`` picks which of the two instants a time that occurs twice (clocks going back)
+    means: 0 the first, 1 the second.
+    """
+    local = datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=s.zone, fold=fold)
     return local.astimezone(UTC)
 
 
@@ -158,8 +162,11 @@ def window_end(s: Schedule, day: date) -> datetime:
 def next_allowed(s: Schedule, at: datetime) -> datetime | None:
     """The first allowed moment at or after ``at``; None if the window lies wholly in quiet hours.
 
-    An allowed stretch can only begin at ``at``, at the end of a pause, at a window's start
-    or at the end of quiet hours, so those are the only moments tried, day by day.
+    An allowed stretch can only begin at ``at``, at the end of a pause, at a window's start,
+    at the end of quiet hours, or where the clock changes (local time jumps into the window:
+    on the day clocks go forward a window starting in the skipped hour opens at the jump),
+    so those are the only moments tried, day by day. A local time that occurs twice (the
+    day clocks go back) is tried at both of its instants.
     """
     if allowed(s, at).ok:
         return at
@@ -170,10 +177,29 @@ def next_allowed(s: Schedule, at: datetime) -> datetime | None:
     marks = sorted({s.window[0]} | ({s.quiet[1]} if s.quiet is not None else set()))
     for offset in range(-1, SEARCH_DAYS):
         day = day0 + timedelta(days=offset)
-        for when in sorted(wall(s, day, m) for m in marks):
+        candidates = {wall(s, day, m, fold) for m in marks for fold in (0, 1)}
+        candidates.update(clock_changes(s, day))
+        for when in sorted(candidates):
             if when >= start and allowed(s, when).ok:
                 return when
     return None
+
+
+def clock_changes(s: Schedule, day: date) -> list[datetime]:
+    """The UTC instants (to the minute) at which the zone's offset changes on local ``day``."""
+    begin = wall(s, day, 0)
+    end = wall(s, day + timedelta(days=1), 0)
+    if begin.astimezone(s.zone).utcoffset() == end.astimezone(s.zone).utcoffset():
+        return []  # zones change at most once a day
+    after = end.astimezone(s.zone).utcoffset()
+    low, high = 0, int((end - begin).total_seconds() // 60)  # minutes past begin; high has `after`
+    while high - low > 1:
+        mid = (low + high) // 2
+        if (begin + timedelta(minutes=mid)).astimezone(s.zone).utcoffset() == after:
+            high = mid
+        else:
+            low = mid
+    return [begin + timedelta(minutes=high)]
 
 
 def slot_day(s: Schedule, at: datetime, local: tuple[date, int] | None = None) -> date | None:

@@ -315,9 +315,18 @@ class UnitOfWork(Protocol):
 
     def load_item_stats(self, item_ids: Sequence[str]) -> dict[str, ItemStat]: ...
 
-    def write_events(self, events: Sequence[Event]) -> int:
+    def write_events(
+        self,
+        events: Sequence[Event],
+        times: Sequence[float] | None = None,
+        provenances: Sequence[str] | None = None,
+    ) -> int:
         """Append events; one whose ``(user_id, id)`` is already stored is skipped (never an
-        error). Returns how many were written."""
+        error). Returns how many were written.
+
+        ``times`` (epoch seconds) and ``provenances``, one per event in order, are the
+        resolved values to store when the events leave theirs unset (ingest resolves them
+        without copying each event); without them, the events' own are stored."""
         ...
 
     def save_profiles(self, profiles: Sequence[Profile]) -> None: ...

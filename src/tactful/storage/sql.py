@@ -37,7 +37,7 @@ from tactful.storage.protocol import (
     ServedList,
     StoredEvent,
 )
-from tactful.storage.sql_base import CATALOG_VERSION, CHUNK, chunks
+from tactful.storage.sql_base import CATALOG_VERSION, CHUNK, chunks, driver, marks, row_type
 from tactful.storage.sql_experiments import SqlExperiments
 from tactful.storage.sql_messages import SqlMessages
 from tactful.storage.sql_policy import SqlPolicy
@@ -333,13 +333,17 @@ class SqlUnitOfWork:
         self.conn = conn
         self.store = store
         self.absent = pg_copy.Absent()  # PostgreSQL: keys seen missing under the persons locks
+        # SQLite: the hot statements of ingest run on the driver connection (see ``driver``)
+        self.raw: Any = driver(conn) if store.is_sqlite else None
+        # persons rows read by :meth:`load_persons` in this transaction, until it writes any
+        # (locked on PostgreSQL, serial on SQLite), so the counters need no second read
+        self._persons: dict[str, Any] = {}
 
     def known_events(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], KnownEvent]:
         wanted = set(keys)
         found: dict[tuple[str, str], KnownEvent] = {}
         if not wanted:
             return found
-        ev = t.events.c
         if not self.store.is_sqlite:  # one query: the keys as arrays, joined on the unique key
             pairs = sorted(wanted)
             sql = (
@@ -352,12 +356,11 @@ class SqlUnitOfWork:
                 found[(r.user_id, r.event_id)] = KnownEvent(r.item_id, r.type, r.value)
             self.absent.saw_events(pairs, found)
             return found
+        sql = "SELECT user_id, event_id, item_id, type, value FROM events WHERE event_id IN "
         for part in chunks(sorted({event_id for _, event_id in wanted})):  # the key leads with the id
-            query = select(ev.user_id, ev.event_id, ev.item_id, ev.type, ev.value)
-            query = query.where(ev.event_id.in_(part))
-            for r in self.conn.execute(query):
-                if (r.user_id, r.event_id) in wanted:
-                    found[(r.user_id, r.event_id)] = KnownEvent(r.item_id, r.type, r.value)
+            for user_id, event_id, item_id, kind, value in self.raw.execute(sql + marks(len(part)), part):
+                if (user_id, event_id) in wanted:
+                    found[(user_id, event_id)] = KnownEvent(item_id, kind, value)
         return found
 
     def load_profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]:
@@ -378,7 +381,11 @@ class SqlUnitOfWork:
         the length of the person's history. The persons rows are locked on PostgreSQL.
         """
         profiles = {uid: Profile(uid) for uid in wanted}
-        for part in chunks(sorted(profiles)):
+        stashed = [uid for uid in profiles if uid in self._persons]
+        for uid in stashed:
+            _counters_from(profiles[uid], self._persons[uid])
+        rest = sorted(uid for uid in profiles if uid not in self._persons)
+        for part in chunks(rest):
             _load_counters(self.conn, profiles, part, lock=not self.store.is_sqlite)
         if not self.store.is_sqlite:
             self._load_rows_pg(profiles, wanted)
@@ -388,21 +395,22 @@ class SqlUnitOfWork:
                 self.absent.saw_rows("person_items", user_id, items, p.items)
             return profiles
         # One indexed lookup per person and table (row-value IN lists are not index lookups on
-        # SQLite), as fixed driver-level text: the statement overhead would otherwise dominate.
-        mark = "?"
+        # SQLite), on the driver connection: the statement overhead would otherwise dominate.
+        interest_cols, interest_row = row_type(t.interests)
+        item_cols, item_row = row_type(t.person_items)
         for user_id, (tags, items) in wanted.items():
             p = profiles[user_id]
-            for table, keys, column in (("interests", tags, "tag"), ("person_items", items, "item_id")):
-                for part in chunks(sorted(set(keys))):
-                    sql = (
-                        f"SELECT * FROM {table} WHERE user_id = {mark} "
-                        f"AND {column} IN ({', '.join([mark] * len(part))})"
-                    )
-                    rows = self.conn.exec_driver_sql(sql, (user_id, *part))
-                    if table == "interests":
-                        p.interests.update((r.tag, codec.row_interest(r)) for r in rows)
-                    else:
-                        p.items.update((r.item_id, codec.row_item_state(r)) for r in rows)
+            for part in chunks(sorted(set(tags))):
+                sql = f"SELECT {interest_cols} FROM interests WHERE user_id = ? AND tag IN {marks(len(part))}"
+                for r in map(interest_row._make, self.raw.execute(sql, (user_id, *part))):
+                    p.interests[r.tag] = codec.row_interest(r)
+            for part in chunks(sorted(set(items))):
+                sql = (
+                    f"SELECT {item_cols} FROM person_items "
+                    f"WHERE user_id = ? AND item_id IN {marks(len(part))}"
+                )
+                for r in map(item_row._make, self.raw.execute(sql, (user_id, *part))):
+                    p.items[r.item_id] = codec.row_item_state(r)
         return profiles
 
     def _load_rows_pg(
@@ -432,20 +440,32 @@ class SqlUnitOfWork:
 
     def load_persons(self, user_ids: Sequence[str]) -> dict[str, Person]:
         out: dict[str, Person] = {}
+        if self.store.is_sqlite:  # write transactions are serial already: no locks to take
+            cols, person_row = row_type(t.persons)
+            for part in chunks(sorted(set(user_ids))):
+                sql = f"SELECT {cols} FROM persons WHERE id IN {marks(len(part))}"
+                for row in map(person_row._make, self.raw.execute(sql, part)):
+                    out[row.id] = codec.row_person(row)
+                    self._persons[row.id] = row
+            return out
         for part in chunks(sorted(set(user_ids))):
             query = select(t.persons).where(t.persons.c.id.in_(part))
-            if not self.store.is_sqlite:  # SQLite write transactions are serial already
-                query = query.order_by(t.persons.c.id).with_for_update()
+            query = query.order_by(t.persons.c.id).with_for_update()
             for row in self.conn.execute(query):
                 out[row.id] = codec.row_person(row)
-        if not self.store.is_sqlite:
-            self.absent.lock(out)
+                self._persons[row.id] = row
+        self.absent.lock(out)
         return out
 
     def load_item_stats(self, item_ids: Sequence[str]) -> dict[str, ItemStat]:
         return self.store._load_item_stats(self.conn, item_ids)
 
-    def write_events(self, events: Sequence[Event]) -> int:
+    def write_events(
+        self,
+        events: Sequence[Event],
+        times: Sequence[float] | None = None,
+        provenances: Sequence[str] | None = None,
+    ) -> int:
         """Append the raw events in one statement (the log is the bulk of a batch).
 
         ``ON CONFLICT DO NOTHING`` on the per-person id: a concurrent retry that got here
@@ -455,6 +475,10 @@ class SqlUnitOfWork:
         """
         if not events:
             return 0
+        if times is None:
+            times = [to_epoch(e.timestamp) if e.timestamp else 0.0 for e in events]
+        if provenances is None:
+            provenances = [e.provenance.value if e.provenance else "observed" for e in events]
         rows = (  # built as they are sent (PostgreSQL's COPY streams them while the server inserts)
             (
                 e.id,
@@ -462,21 +486,20 @@ class SqlUnitOfWork:
                 e.item_id,
                 e.type,
                 e.value,
-                to_epoch(e.timestamp) if e.timestamp else 0.0,
-                e.provenance.value if e.provenance else "observed",
+                at,
+                provenance,
                 e.surface,
                 e.recommendation_id,
                 e.context.model_dump_json(exclude_none=True) if e.context else None,
             )
-            for e in events
+            for e, at, provenance in zip(events, times, provenances, strict=True)
         )
         columns = ", ".join(EVENT_COLUMNS)
         conflict = "ON CONFLICT (user_id, event_id) DO NOTHING"
         if self.store.is_sqlite:
-            marks = ", ".join(["?"] * len(EVENT_COLUMNS))
-            sql = f"INSERT INTO {t.events.name} ({columns}) VALUES ({marks}) {conflict}"
+            sql = f"INSERT INTO {t.events.name} ({columns}) VALUES {marks(len(EVENT_COLUMNS))} {conflict}"
             # sqlite3 sums an executemany's rows into rowcount (the contract suite checks it)
-            return int(self.conn.exec_driver_sql(sql, list(rows)).rowcount)
+            return int(self.raw.executemany(sql, rows).rowcount)
         # PostgreSQL: binary COPY, in the batch's order (so seq keeps it), straight into the
         # log when no one else can be writing these ids (see pg_copy.Absent), else through
         # a staging table and an ON CONFLICT DO NOTHING merge
@@ -527,13 +550,18 @@ class SqlUnitOfWork:
             p.dirty_tags.clear()
             p.dirty_items.clear()
         if person_rows:
+            self._persons.clear()
             mark = "?" if self.store.is_sqlite else "%s"
-            self.conn.exec_driver_sql(
+            sql = (
                 f"UPDATE persons SET positive_signals = {mark}, active_days = {mark}, trace = {mark}, "
                 f"version = {mark}, "
-                f"reset_version = CASE WHEN {mark} = 1 THEN {mark} ELSE reset_version END WHERE id = {mark}",
-                [(pos, days, trace, v, flag, v, uid) for v, uid, pos, days, trace, flag in person_rows],
+                f"reset_version = CASE WHEN {mark} = 1 THEN {mark} ELSE reset_version END WHERE id = {mark}"
             )
+            params = [(pos, days, trace, v, flag, v, uid) for v, uid, pos, days, trace, flag in person_rows]
+            if self.store.is_sqlite:
+                self.raw.executemany(sql, params)
+            else:
+                self.conn.exec_driver_sql(sql, params)
         pi = t.person_items.c
         for user_id, item_id in gone_items:
             self.conn.execute(delete(t.person_items).where(pi.user_id == user_id, pi.item_id == item_id))
@@ -658,6 +686,7 @@ class SqlUnitOfWork:
         """Upsert person records (time zone, consent, stated interests, mutes); bumps versions."""
         if not persons:
             return
+        self._persons.clear()
         rows = [codec.person_row(p, 0, [], time.time()) for p in persons]
         base = self.store._insert(t.persons)
         changed = {c: base.excluded[c] for c in ("timezone", "consent", "stated", "muted", "blocked")}
@@ -675,9 +704,18 @@ class SqlUnitOfWork:
 
     def create_persons(self, persons: Sequence[Person], now: float) -> None:
         rows = [codec.person_row(p, 0, [], now) for p in persons]
-        if rows:
-            stmt = self.store._insert(t.persons).on_conflict_do_nothing(index_elements=["id"])
-            self.conn.execute(stmt, rows)
+        if not rows:
+            return
+        if self.store.is_sqlite:  # the columns of person_row, in its order
+            cols = list(rows[0])
+            sql = (
+                f"INSERT INTO persons ({', '.join(cols)}) VALUES {marks(len(cols))} "
+                "ON CONFLICT (id) DO NOTHING"
+            )
+            self.raw.executemany(sql, [tuple(r.values()) for r in rows])
+            return
+        stmt = self.store._insert(t.persons).on_conflict_do_nothing(index_elements=["id"])
+        self.conn.execute(stmt, rows)
 
     def save_item_stats(self, stats: Sequence[ItemStat]) -> None:
         if not self.store.is_sqlite and len(stats) > 1:  # one row per item (the caller's dict)
@@ -694,11 +732,15 @@ def _load_counters(conn: Connection, profiles: dict[str, Profile], part: list[st
     if lock:
         query = query.order_by(t.persons.c.id).with_for_update()
     for row in conn.execute(query):
-        p = profiles[row.id]
-        p.positive_signals = row.positive_signals
-        p.active_days = json.loads(row.active_days)
-        p.direct = codec.json_trace(json.loads(row.trace))
-        p.version = row.version
+        _counters_from(profiles[row.id], row)
+
+
+def _counters_from(p: Profile, row: Any) -> None:
+    """Set a profile's persons-row part from a row that has those columns."""
+    p.positive_signals = row.positive_signals
+    p.active_days = codec.loads(row.active_days)
+    p.direct = codec.json_trace(codec.loads(row.trace))
+    p.version = row.version
 
 
 def _load_profiles(conn: Connection, user_ids: Sequence[str], lock: bool = False) -> dict[str, Profile]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import threading
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -47,6 +49,7 @@ from tactful.domain.stats import ItemStat
 from tactful.errors import StorageError
 from tactful.extras import require
 from tactful.storage import schema as t
+from tactful.storage.checkpoint import WAL_LIMIT_BYTES, WalCheckpointer
 from tactful.storage.hot_reads import ThreadConnections
 from tactful.storage.protocol import SchemaState
 
@@ -54,6 +57,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = threading.Lock()
 CHUNK = 500
 BUSY_TIMEOUT_MS = 10_000  # one wait for SQLite's lock (readers and each BEGIN attempt)
+SQLITE_CACHE_KIB = 32 * 1024  # page cache per SQLite connection, at most
+SQLITE_MMAP_BYTES = 256 * 1024 * 1024  # of the database file mapped for reads
 LOCK_WAIT_SECONDS = 120.0  # how long a SQLite writer retries BEGIN IMMEDIATE before giving up
 log = logging.getLogger("tactful.storage")
 CATALOG_VERSION = "catalog_version"
@@ -77,6 +82,10 @@ class SqlBase:
                 poolclass=NullPool if path == ":memory:" else None,
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        # a file database checkpoints its WAL on a thread of its own (see checkpoint)
+        self._checkpointer: WalCheckpointer | None = None
+        if self.is_sqlite and path and path != ":memory:" and not path.startswith("file:"):
+            self._checkpointer = WalCheckpointer(path.split("?", 1)[0], BUSY_TIMEOUT_MS / 1000)
         else:
             if "+psycopg" in url or url.split(":", 1)[0] in ("postgresql", "postgres"):
                 require("psycopg", "postgres", "a PostgreSQL database URL")
@@ -163,6 +172,8 @@ class SqlBase:
     def close(self) -> None:
         if self._hot is not None:
             self._hot.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self.engine.dispose()
 
     # -- transactions ----------------------------------------------------------------------
@@ -183,10 +194,12 @@ class SqlBase:
                     try:
                         yield conn
                     except BaseException:
-                        conn.exec_driver_sql("ROLLBACK")
+                        driver(conn).execute("ROLLBACK")
                         raise
                     else:
-                        conn.exec_driver_sql("COMMIT")
+                        driver(conn).execute("COMMIT")
+                        if self._checkpointer is not None:
+                            self._checkpointer.wrote()
                     finally:
                         conn.close()
             else:
@@ -194,6 +207,8 @@ class SqlBase:
                     yield conn
         except OperationalError as exc:
             raise StorageError(f"database unavailable: {exc.orig}") from exc
+        except sqlite3.OperationalError as exc:  # from a statement run on the driver itself
+            raise StorageError(f"database unavailable: {exc}") from exc
 
     def _begin_immediate(self) -> Connection:
         for attempt in Retrying(
@@ -206,7 +221,7 @@ class SqlBase:
             with attempt:
                 conn = self.engine.connect()
                 try:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    driver(conn).execute("BEGIN IMMEDIATE")
                 except BaseException:
                     conn.close()
                     raise
@@ -293,6 +308,8 @@ class SqlBase:
             self._upserts[cache_key] = sql
         if unnest:
             conn.exec_driver_sql(sql, array_params(table, cols, rows))
+        elif self.is_sqlite:
+            driver(conn).executemany(sql, rows)
         else:
             conn.exec_driver_sql(sql, list(rows) if self.is_sqlite else [tuple(r) for r in rows])
 
@@ -305,6 +322,9 @@ class SqlBase:
 
     def _read_meta_int(self, key: str) -> int:
         with self.engine.connect() as conn:
+            if self.is_sqlite:
+                row = driver(conn).execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+                return int(row[0] or 0) if row is not None else 0
             return int(conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar() or 0)
 
     def _bump_catalog(self, conn: Connection) -> None:
@@ -320,6 +340,13 @@ class SqlBase:
             )
             for r in conn.exec_driver_sql(sql, (sorted(set(item_ids)),)):
                 out[r.item_id] = ItemStat(r.item_id, r.interactions, r.trend, r.trend_ts)
+            return out
+        if self.is_sqlite:
+            raw = driver(conn)
+            for part in chunks(sorted(set(item_ids))):
+                sql = "SELECT item_id, interactions, trend, trend_ts FROM item_stats WHERE item_id IN "
+                for r in raw.execute(sql + marks(len(part)), part):
+                    out[r[0]] = ItemStat(*r)
             return out
         for part in chunks(sorted(set(item_ids))):
             query = select(t.item_stats).where(t.item_stats.c.item_id.in_(part))
@@ -397,6 +424,29 @@ def array_params(table: Table, cols: Sequence[str], rows: Sequence[Sequence[Any]
     return tuple(out)
 
 
+def driver(conn: Connection) -> Any:
+    """The DBAPI connection under ``conn``, inside the same transaction.
+
+    On SQLite the hot statements of ingest run on it directly: in-process, a statement
+    costs a few microseconds, and building and compiling a SQLAlchemy construct for it
+    costs over ten times as much (about 125 µs against 8 µs measured for a one-row read).
+    """
+    return conn.connection.driver_connection
+
+
+@functools.cache
+def marks(n: int) -> str:
+    """``(?, ?, …)``: ``n`` SQLite parameter marks for an ``IN`` list."""
+    return "(" + ", ".join(["?"] * n) + ")"
+
+
+@functools.cache
+def row_type(table: Table) -> tuple[str, Any]:
+    """The explicit column list of ``table`` and a named tuple type to read its rows by name."""
+    names = [c.name for c in table.c]
+    return ", ".join(f'"{n}"' for n in names), namedtuple(f"{table.name}_row", names)  # type: ignore[misc]
+
+
 def chunks(values: Sequence[str]) -> Iterator[list[str]]:
     """``values`` in lists of at most :data:`CHUNK` (bound-parameter limits)."""
     for start in range(0, len(values), CHUNK):
@@ -405,9 +455,12 @@ def chunks(values: Sequence[str]) -> Iterator[list[str]]:
 
 def _is_locked(exc: BaseException) -> bool:
     """SQLite's "database is locked" / busy: another process holds the write lock."""
-    if not isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig).lower()
+    elif isinstance(exc, sqlite3.OperationalError):  # BEGIN runs on the driver connection
+        text = str(exc).lower()
+    else:
         return False
-    text = str(exc.orig).lower()
     return "locked" in text or "busy" in text
 
 
@@ -422,5 +475,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
+    # Ingest writes into large indexes (events, person_items): 32 MiB of page cache per
+    # connection, filled only as used, instead of SQLite's 2 MiB, and reads served from a
+    # memory map instead of a read() per page.
+    cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+    cur.execute("PRAGMA wal_autocheckpoint=0")  # a thread of the store checkpoints (see checkpoint)
+    cur.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
     cur.execute("PRAGMA secure_delete=ON")  # deleted content is zeroed, not left in free space
     cur.close()

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from tactful.api.auth import requires
 from tactful.api.deps import EngineDep, LanesDep, UserId
+from tactful.api.json_body import validated_json_route
 from tactful.api.schemas import UndoRequest, UndoResult
 from tactful.domain.event import Event, EventBatch, IngestResult
 from tactful.security.keys import Scope
@@ -23,14 +24,19 @@ async def record_event(event: Event, engine: EngineDep, lanes: LanesDep) -> Inge
     return await lanes.write.run(engine.ingest, [event])
 
 
-@router.post(
+async def record_events(batch: EventBatch, engine: EngineDep, lanes: LanesDep) -> IngestResult:
+    return await lanes.write.run(engine.ingest, batch.events)
+
+
+router.add_api_route(  # a 10k-event body is validated from its bytes (see json_body)
     "/events/batch",
+    record_events,
+    methods=["POST"],
     response_model=IngestResult,
     summary="Record up to 10,000 events, all or nothing",
     dependencies=[requires(Scope.ingest)],
+    route_class_override=validated_json_route(EventBatch),
 )
-async def record_events(batch: EventBatch, engine: EngineDep, lanes: LanesDep) -> IngestResult:
-    return await lanes.write.run(engine.ingest, batch.events)
 
 
 @router.post(
