@@ -62,10 +62,12 @@ class UserNeighbours:
         lengths = stops - starts
         offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
         positions = np.arange(int(lengths.sum())) + offsets
-        people = columns.indices[positions]
         dots = columns.data[positions] * np.repeat(weights / norm, lengths)
-        found, inverse = np.unique(people, return_inverse=True)
-        return found.astype(np.int64), np.bincount(inverse, weights=dots).astype(np.float32)
+        # one pass over the stored people (not a sort of every shared entry): popular items
+        # are shared with many people, and this stays linear in what the history touches
+        sums = np.bincount(columns.indices[positions], weights=dots, minlength=columns.shape[1])
+        found = np.flatnonzero(sums)
+        return found.astype(np.int64), sums[found].astype(np.float32)
 
     def contributions(
         self, indices: npt.NDArray[np.integer], values: npt.NDArray[np.floating]
