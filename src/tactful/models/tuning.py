@@ -20,7 +20,7 @@ from tactful.models.sequence import fit_sequence_model, recent_matrix
 from tactful.models.user_knn import fit_user_neighbours
 from tactful.models.weighting import SignalWeighting, ValueKind, candidate_weightings, recency_matrix
 
-REGULARIZATION_RATIOS = (2.0, 4.0, 8.0, 16.0, 32.0)
+REGULARIZATION_RATIOS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 MAX_VALIDATION_USERS = 2000
 MAX_QUERY_USERS = 1000
 FACTOR_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
