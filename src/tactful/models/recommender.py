@@ -115,7 +115,9 @@ class Recommender:
             rows = sp.csr_matrix(
                 (a["user_data"], a["user_indices"], a["user_indptr"]), shape=(len(a["user_indptr"]) - 1, n)
             )
-            self.users = UserNeighbours(rows, int(self.config.user_neighbours), float(self.config.user_power))
+            self.users = UserNeighbours(
+                rows, int(self.config.user_neighbours), float(self.config.user_power)
+            ).warm()
         self.popularity: Scores = a["popularity"]
         self._popularity_z = _standardise(np.log1p(self.popularity))
         self._popular = np.argsort(-self.popularity, kind="stable").astype(np.int64)

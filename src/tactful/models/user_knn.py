@@ -35,6 +35,11 @@ class UserNeighbours:
     def n_items(self) -> int:
         return int(self.rows.shape[1])
 
+    def warm(self) -> UserNeighbours:
+        """Build the item-wise view now (a served model does it at load, not on a request)."""
+        self._columns()
+        return self
+
     def _columns(self) -> sp.csr_matrix:
         """Items × people, each person's row scaled to unit length (built on first use)."""
         columns = getattr(self, "_by_item", None)
