@@ -42,6 +42,7 @@ def top_k_rows(scores: npt.NDArray[np.floating], exclude: sp.csr_matrix, k: int)
     n_rows, n = values.shape
     rows = np.repeat(np.arange(exclude.shape[0]), np.diff(exclude.indptr))
     values[rows, exclude.indices] = -np.inf
+    np.copyto(values, np.float32(-np.inf), where=np.isnan(values))  # NaN ranks last, never breaks the bound
     k = min(k, n)
     if k <= 0 or n_rows == 0:
         return np.zeros((n_rows, max(k, 0)), dtype=np.int64)
