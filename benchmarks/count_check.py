@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 import tempfile
 from pathlib import Path
 
@@ -88,14 +87,11 @@ def main() -> None:
     if args.json:
         print(json.dumps(report))
         return
-    print(json.dumps(report["split"]))
-    for row in report["results"]:
-        print(
-            f"{row['name']:20s} ndcg@10 {row['ndcg@10']:.4f}  recall@20 {row['recall@20']:.4f}"
-            f"  hr@10 {row['hr@10']:.4f}  coverage@10 {row['coverage@10']:.4f}"
-            f"  train_s {row['train_s']:.2f}",
-            file=sys.stdout,
-        )
+    from rich.console import Console
+
+    from tactful.cli.evaluate import _print_table
+
+    _print_table(report, Console())
 
 
 if __name__ == "__main__":

@@ -104,11 +104,15 @@ def staleness(split: Split, model: Recommender, seed: int) -> dict[str, Any]:
     weighting = model.config.signal_weighting
     grid = sorted({0.0, 0.1, 0.25, 0.5, stale_weight})
     capped = "stale reinforces only (not served)"
+    twice = "stale reinforces up to 2x fresh (not served)"
+    supported = "stale counts where fresh supports (not served)"
     lists: dict[str, list[np.ndarray]] = {
         "no fade": [],
         "fade": [],
         **{f"weight {w:g}": [] for w in grid},
         capped: [],
+        twice: [],
+        supported: [],
     }
     stale_share = []
     for u in split.test_users:
@@ -141,13 +145,21 @@ def staleness(split: Split, model: Recommender, seed: int) -> dict[str, Any]:
             at, part = model.items.contributions(idx[stale], weights[stale])
             stale_part[at] = part
         fold = fold_history(model, idx, faded)
-        fold = replace(
-            fold,
-            support=np.arange(n, dtype=np.int64),
-            part=fresh_part + np.minimum(stale_part, np.maximum(fresh_part, 0.0)),
-            recent=model.recent(idx[~stale], stamps[~stale]),
-        )
-        lists[capped].append(_top20(model.score_fold(fold), idx))
+        # looser variants: stale items may add up to twice the fresh part; or they count in
+        # full wherever the fresh history gives an item a positive score, faded elsewhere
+        parts = {
+            capped: fresh_part + np.minimum(stale_part, np.maximum(fresh_part, 0.0)),
+            twice: fresh_part + np.minimum(stale_part, 2 * np.maximum(fresh_part, 0.0)),
+            supported: fresh_part + np.where(fresh_part > 0, stale_part, stale_weight * stale_part),
+        }
+        for name, part in parts.items():
+            variant = replace(
+                fold,
+                support=np.arange(n, dtype=np.int64),
+                part=part.astype(np.float32),
+                recent=model.recent(idx[~stale], stamps[~stale]),
+            )
+            lists[name].append(_top20(model.score_fold(variant), idx))
     data = split.train_data
     item_users = np.diff(sp.csc_matrix(train).indptr)
     metrics = {

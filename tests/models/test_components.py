@@ -137,3 +137,21 @@ def test_recency_is_tried_only_when_times_exist() -> None:
     assert not any(
         "half_life=" in n for n in Recommender.fit(matrix, ids, times, signals).artifact.extra["trials"]
     )
+
+
+def test_row_top_k_breaks_ties_by_index_and_survives_nan_and_full_exclusion() -> None:
+    rng = np.random.default_rng(4)
+    scores = rng.standard_normal((5, 300)).astype(np.float32)
+    scores[0, 100:] = 0.0
+    scores[0, :100] = -1.0  # the best are 200 zeros: lowest indices first
+    scores[1, 7] = np.nan
+    dense = np.zeros((5, 300))
+    dense[2, :] = 1.0  # every item excluded: still k items back
+    exclude = sp.csr_matrix(dense)
+    ranked = top_k_rows(scores, exclude, 10)
+    assert ranked.shape == (5, 10)
+    assert ranked[0].tolist() == list(range(100, 110))
+    assert 7 not in ranked[1].tolist()
+    for r in (1, 3, 4):
+        masked = np.where(np.isnan(scores[r]), -np.inf, scores[r])
+        assert ranked[r].tolist() == np.lexsort((np.arange(300), -masked))[:10].tolist()

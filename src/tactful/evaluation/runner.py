@@ -54,6 +54,12 @@ def tactful_peer(config: RecommenderConfig, item_ids: npt.NDArray[np.str_], name
             "popularity_weight": cfg.popularity_weight,
             "sequence_weight": cfg.sequence_weight,
         }
+        if cfg.user_weight > 0:
+            params["users"] = {
+                "weight": cfg.user_weight,
+                "neighbours": cfg.user_neighbours,
+                "power": cfg.user_power,
+            }
         if cfg.sequence_weight > 0:
             params["sequence"] = {
                 "window": cfg.sequence_window,

@@ -20,7 +20,8 @@ from tactful.models.history_fold import HistoryFold, fold_history
 from tactful.models.item_knn import ItemNeighbours, fit_item_neighbours
 from tactful.models.ranking import top_k
 from tactful.models.sequence import SequenceModel, fit_sequence_model
-from tactful.models.tuning import mean_gram_diagonal, tune
+from tactful.models.tuning import MAX_NEIGHBOUR_USERS, mean_gram_diagonal, tune
+from tactful.models.user_knn import UserNeighbours, fit_user_neighbours
 from tactful.models.weighting import (
     SignalWeighting,
     ValueKind,
@@ -57,6 +58,10 @@ class RecommenderConfig:
     sequence_window: int = 30
     sequence_last: int = 20
     sequence_decay: float = 0.9
+    user_weight: float = 0.0
+    user_neighbours: int = 50
+    user_power: float = 1.0
+    max_user_rows: int = MAX_NEIGHBOUR_USERS
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +110,14 @@ class Recommender:
             self.sequence = SequenceModel(
                 transitions, int(self.config.sequence_last), float(self.config.sequence_decay)
             )
+        self.users: UserNeighbours | None = None
+        if "user_indptr" in a and self.config.user_weight > 0:
+            rows = sp.csr_matrix(
+                (a["user_data"], a["user_indices"], a["user_indptr"]), shape=(len(a["user_indptr"]) - 1, n)
+            )
+            self.users = UserNeighbours(
+                rows, int(self.config.user_neighbours), float(self.config.user_power)
+            ).warm()
         self.popularity: Scores = a["popularity"]
         self._popularity_z = _standardise(np.log1p(self.popularity))
         self._popular = np.argsort(-self.popularity, kind="stable").astype(np.int64)
@@ -151,6 +164,7 @@ class Recommender:
                 cfg.neighbours,
                 lambda w: _fit_factors(w, cfg),
                 cfg.seed,
+                cfg.max_user_rows,
             )
             if tuned is not None:
                 cfg = replace(
@@ -164,6 +178,9 @@ class Recommender:
                     sequence_window=tuned.sequence.window if tuned.sequence else cfg.sequence_window,
                     sequence_last=tuned.sequence.last if tuned.sequence else cfg.sequence_last,
                     sequence_decay=tuned.sequence.decay if tuned.sequence else cfg.sequence_decay,
+                    user_weight=tuned.users.weight if tuned.users else 0.0,
+                    user_neighbours=tuned.users.neighbours if tuned.users else cfg.user_neighbours,
+                    user_power=tuned.users.power if tuned.users else cfg.user_power,
                 )
                 extra = {"validation_ndcg@10": round(tuned.ndcg, 5), "trials": tuned.trials}
         weights = cfg.signal_weighting.matrix(raw)
@@ -189,6 +206,11 @@ class Recommender:
             arrays.update(sequence_data=seq.data, sequence_indices=seq.indices, sequence_indptr=seq.indptr)
         else:
             cfg = replace(cfg, sequence_weight=0.0)
+        if cfg.user_weight > 0 and raw.shape[0] <= cfg.max_user_rows:
+            rows = fit_user_neighbours(weights, cfg.user_neighbours, cfg.user_power).rows
+            arrays.update(user_data=rows.data, user_indices=rows.indices, user_indptr=rows.indptr)
+        else:
+            cfg = replace(cfg, user_weight=0.0)
         artifact = ModelArtifact(
             item_ids=np.asarray(item_ids, dtype=np.str_),
             arrays=arrays,
@@ -227,7 +249,12 @@ class Recommender:
 
     @property
     def _blended(self) -> bool:
-        return self.config.factor_weight > 0 or self.config.popularity_weight > 0 or self.sequence is not None
+        return (
+            self.config.factor_weight > 0
+            or self.config.popularity_weight > 0
+            or self.sequence is not None
+            or self.users is not None
+        )
 
     def recent(
         self, indices: npt.NDArray[np.integer], timestamps: npt.NDArray[np.floating] | None
@@ -292,6 +319,12 @@ class Recommender:
             s_scale = self.config.sequence_weight / (s_std or 1.0)
             blended[seq_items] += seq_scores * np.float32(s_scale)
             shift -= s_mean * s_scale
+        if self.users is not None:
+            user_items, user_scores = self.users.contributions(fold.items, fold.weights)
+            u_mean, u_std = _moments(user_scores, n)
+            u_scale = self.config.user_weight / (u_std or 1.0)
+            blended[user_items] += user_scores * np.float32(u_scale)
+            shift -= u_mean * u_scale
         if self.config.popularity_weight > 0:
             blended += np.float32(self.config.popularity_weight) * self._popularity_z
         blended += np.float32(shift)
@@ -344,6 +377,10 @@ class Recommender:
         if self.sequence is not None and recent is not None and len(recent):
             seq_items, seq_scores = self.sequence.contributions(recent)
             pool.append(seq_items)
+        user_items, user_scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if self.users is not None:
+            user_items, user_scores = self.users.contributions(idx, weights)
+            pool.append(user_items)
         vector = self.factors.fold_in(idx, self.factor_values(weights))
         if self.config.factor_weight > 0:
             pool.append(self.item_index().search(vector, CANDIDATES + len(idx)))
@@ -365,6 +402,11 @@ class Recommender:
             seq_part = np.full(len(candidates), -s_mean, dtype=np.float64)
             seq_part[np.searchsorted(candidates, seq_items)] += seq_scores
             out += self.config.sequence_weight * seq_part / (s_std or 1.0)
+        if self.users is not None:
+            u_mean, u_std = _moments(user_scores, self.artifact.n_items)
+            user_part = np.full(len(candidates), -u_mean, dtype=np.float64)
+            user_part[np.searchsorted(candidates, user_items)] += user_scores
+            out += self.config.user_weight * user_part / (u_std or 1.0)
         return candidates, out.astype(np.float32)
 
     def item_index(self) -> ItemIndex:

@@ -17,9 +17,10 @@ from tactful.models.ease import supported_items
 from tactful.models.item_knn import fit_item_neighbours
 from tactful.models.ranking import top_k_rows
 from tactful.models.sequence import fit_sequence_model, recent_matrix
+from tactful.models.user_knn import fit_user_neighbours
 from tactful.models.weighting import SignalWeighting, ValueKind, candidate_weightings, recency_matrix
 
-REGULARIZATION_RATIOS = (2.0, 4.0, 8.0, 16.0, 32.0)
+REGULARIZATION_RATIOS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 MAX_VALIDATION_USERS = 2000
 MAX_QUERY_USERS = 1000
 FACTOR_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
@@ -29,6 +30,10 @@ HALF_LIVES = (10.0, 40.0, 160.0)  # recency half-lives tried (ratings, counts), 
 SEQUENCE_WINDOWS = (10, 30)  # steps ahead that count as "followed by"
 SEQUENCE_RECENT = ((20, 0.8), (20, 0.9))  # (most recent items read, decay per step back)
 SEQUENCE_WEIGHTS = (0.25, 0.5, 1.0)
+USER_NEIGHBOURS = (20, 50, 100)  # nearest people who vote
+USER_POWERS = (1.0, 2.0)  # a vote counts similarity ** power
+USER_WEIGHTS = (0.25, 0.5, 1.0, 2.0)  # 1 first, for every shape; the rest for the best shape
+MAX_NEIGHBOUR_USERS = 50_000  # more stored people than this: the user component is not tried
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class TunedParams:
     ndcg: float
     trials: dict[str, float] = field(default_factory=dict)
     sequence: SequenceChoice | None = None
+    users: UserChoice | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,15 @@ class SequenceChoice:
     window: int
     last: int
     decay: float
+
+
+@dataclass(frozen=True)
+class UserChoice:
+    """The user-neighbourhood component validation kept: its blend weight and shape."""
+
+    weight: float
+    neighbours: int
+    power: float
 
 
 def validation_split(
@@ -246,8 +261,13 @@ def tune(
     neighbours: int,
     fit_factors: Callable[[sp.csr_matrix], FactorModel],
     seed: int = 0,
+    max_user_rows: int = MAX_NEIGHBOUR_USERS,
 ) -> TunedParams | None:
-    """Grid over value transforms and λ ratios, then ALS input and blend weights.
+    """Grid over value transforms and λ ratios, then the transition, user-neighbourhood,
+    ALS and popularity blend weights, each stage on top of what the earlier ones kept.
+
+    The user-neighbourhood stage runs only when ``matrix`` has at most ``max_user_rows``
+    people (the component stores every history).
 
     ``None`` when the validation split has too few users to judge.
     """
@@ -303,6 +323,18 @@ def tune(
         else:
             sequence = None
     weights = weighting.matrix(split.train)
+    users: UserChoice | None = None
+    if matrix.shape[0] <= max_user_rows and len(split.users):
+        base_name = chosen.best[0]
+        for user_trial, scores, metrics in _user_trials(weights, queries, item_z, exclude, targets):
+            name = f"users/{user_trial.neighbours}/{user_trial.power}/{user_trial.weight}"
+            chosen.offer(name, *metrics, user_trial)
+            if chosen.best[0] == name:
+                users, best_base = user_trial, scores
+        if chosen.best[0] != base_name and users is not None:
+            item_z = best_base
+        else:
+            users = None
     popularity = np.log1p(np.diff(sp.csc_matrix(weights).indptr).astype(np.float32))
     pop_z = standardise_rows(popularity[None, :])
     for binary in (False, True):
@@ -322,11 +354,47 @@ def tune(
                 metrics = validation_metrics(blended, exclude, targets)
                 chosen.offer(f"blend/{f_weight}/{p_weight}/binary={binary}", *metrics, choice)
     name, ndcg, _, choice = chosen.best
-    f_weight, p_weight, binary = choice[2:] if name.startswith("blend") else (0.0, 0.0, False)
-    if not (name.startswith("blend") or name.startswith("sequence")):
+    stage = name.split("/")[0]
+    f_weight, p_weight, binary = choice[2:] if stage == "blend" else (0.0, 0.0, False)
+    if stage not in ("blend", "sequence", "users"):
         sequence = None
+    if stage not in ("blend", "users"):
+        users = None
     trials = {k: v[0] for k, v in chosen.trials.items()}
-    return TunedParams(weighting, ratio, f_weight, binary, p_weight, ndcg, trials, sequence)
+    return TunedParams(weighting, ratio, f_weight, binary, p_weight, ndcg, trials, sequence, users)
+
+
+def _user_trials(
+    weights: sp.csr_matrix,
+    queries: sp.csr_matrix,
+    base: npt.NDArray[np.float32],
+    exclude: sp.csr_matrix,
+    targets: sp.csr_matrix,
+) -> Iterator[tuple[UserChoice, npt.NDArray[np.float32], tuple[float, float]]]:
+    """The user-neighbourhood blends to validate, with their validation metrics: every
+    shape at weight 1, then the other weights for the shape that did best there (``base``:
+    the standardised scores so far).
+
+    The validation users' own (truncated) training rows are among the stored people; their
+    cosine with the query is 1, so the component skips them as it does when serving.
+    """
+    stored = fit_user_neighbours(weights)
+    sims = stored.batch_similarities(queries)
+    shaped: list[tuple[float, UserChoice, npt.NDArray[np.float32]]] = []
+    for neighbours in USER_NEIGHBOURS:
+        for power in USER_POWERS:
+            shape = replace(stored, neighbours=neighbours, power=power)
+            user_z = standardise_rows(shape.batch_scores(queries, sims))
+            choice = UserChoice(1.0, neighbours, power)
+            scores = base + user_z
+            metrics = validation_metrics(scores, exclude, targets)
+            yield choice, scores, metrics
+            shaped.append((metrics[0], choice, user_z))
+    _, best, user_z = max(shaped, key=lambda t: t[0])
+    for u_weight in USER_WEIGHTS:
+        if u_weight != best.weight:
+            scores = base + np.float32(u_weight) * user_z
+            yield replace(best, weight=u_weight), scores, validation_metrics(scores, exclude, targets)
 
 
 def _sequence_trials(split: ValidationSplit) -> Iterator[tuple[SequenceChoice, npt.NDArray[np.float32]]]:
