@@ -130,7 +130,7 @@ class IngestService:
             outcome = self.apply(events)
             self.states.apply_stats(outcome.stats)
             for change in outcome.people:
-                self.states.after_write(change.user_id, change.before, change.person, change.delta())
+                self.states.after_write(change.user_id, change.before, change.person, change.delta)
             result, versions = outcome.result, {c.user_id: c.after for c in outcome.people}
             # The batch's rows are freed by reference counting here, before cycle collection
             # resumes: else its first young collection walks every one of them (about 200k
@@ -294,7 +294,7 @@ class IngestService:
             if pos is None:
                 where = f"events[{n}]" if total > 1 else "event"
                 raise UnknownItem(f"unknown item {event.item_id!r}", field=f"{where}.item_id")
-            tags[event.item_id] = list(catalog.items[pos].tags)
+            tags[event.item_id] = catalog.items[pos].tags  # read only
         return tags
 
     def _fold(

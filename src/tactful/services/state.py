@@ -131,13 +131,19 @@ class PersonStates:
             compiled = None
         return CachedPerson(delta.version, person, profile, compiled)
 
-    def after_write(self, user_id: str, before: int, person: Person, delta: ProfileDelta) -> None:
-        """This worker wrote ``delta`` over version ``before``: move its entry along if it held that."""
+    def after_write(
+        self, user_id: str, before: int, person: Person, delta: ProfileDelta | Callable[[], ProfileDelta]
+    ) -> None:
+        """This worker wrote ``delta`` over version ``before``: move its entry along if it held that.
+
+        ``delta`` may be given as a function making it, called only when the entry is held
+        (most people in a batch are not cached on the worker that ingests it)."""
         held = self.profiles.peek(user_id)
         catalog = self._catalog
         if held is None or held.version != before or catalog is None:
             return  # the next request reads what changed since the version it holds
-        self.profiles.put(user_id, self.moved(held, person, delta, catalog))
+        rows = delta() if callable(delta) else delta
+        self.profiles.put(user_id, self.moved(held, person, rows, catalog))
 
     def announce(self, versions: Mapping[str, int | None]) -> None:
         """This worker stored changes to these people (new versions, None if not known): tell

@@ -118,11 +118,14 @@ def trace_json(trace: Trace) -> str:
     last_positive]``, the counters and the held statements."""
     if not trace.tags and not trace.positives and not trace.days and not trace.held:
         return "{}"
-    groups: dict[int, tuple[TagInterest, list[str]]] = {}
+    groups: dict[int, list[Any]] = {}  # per part (tags taught together), in first-tag order
     for tag, part in trace.tags.items():
-        groups.setdefault(id(part), (part, []))[1].append(tag)
-    shared = [[tags, p.scores.parts, p.evidence, p.last_positive] for p, tags in groups.values()]
-    out: dict[str, Any] = {"g": shared, "n": trace.positives, "d": trace.days}
+        group = groups.get(id(part))
+        if group is None:
+            groups[id(part)] = [[tag], part.scores.parts, part.evidence, part.last_positive]
+        else:
+            group[0].append(tag)
+    out: dict[str, Any] = {"g": list(groups.values()), "n": trace.positives, "d": trace.days}
     if trace.held:
         out["h"] = {
             slot: [h.statement, h.weight, h.provenance, h.at, h.share, h.tags, h.hard_negative]
