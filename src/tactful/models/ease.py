@@ -15,6 +15,15 @@ MAX_DENSE_ITEMS = 20_000
 ROW_BLOCK = 128  # rows gathered per step: a block of a few MB stays in cache for its product
 
 
+def dense(
+    n_items: int, items: npt.NDArray[np.integer], scores: npt.NDArray[np.floating]
+) -> npt.NDArray[np.float32]:
+    """Sparse ``(items, scores)`` as a dense float32 vector over ``n_items`` (the rest: 0)."""
+    out = np.zeros(n_items, dtype=np.float32)
+    out[items] = scores
+    return out
+
+
 @dataclass(frozen=True)
 class LinearItemModel:
     """Item-to-item weights over the items with enough support (``item_index``)."""
@@ -27,10 +36,7 @@ class LinearItemModel:
         self, indices: npt.NDArray[np.integer], values: npt.NDArray[np.floating]
     ) -> npt.NDArray[np.float32]:
         """Scores over the whole catalog for one weighted history (unmodelled items: 0)."""
-        out = np.zeros(self.n_items, dtype=np.float32)
-        items, scores = self.contributions(indices, values)
-        out[items] = scores
-        return out
+        return dense(self.n_items, *self.contributions(indices, values))
 
     def contributions(
         self, indices: npt.NDArray[np.integer], values: npt.NDArray[np.floating]

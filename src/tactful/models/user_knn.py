@@ -20,6 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from tactful.models.ease import dense
+
 IDENTICAL = 1.0 - 1e-5  # cosine at or above which a stored row counts as the history itself
 
 
@@ -94,10 +96,7 @@ class UserNeighbours:
     def scores(
         self, indices: npt.NDArray[np.integer], values: npt.NDArray[np.floating]
     ) -> npt.NDArray[np.float32]:
-        out = np.zeros(self.n_items, dtype=np.float32)
-        items, votes = self.contributions(indices, values)
-        out[items] = votes
-        return out
+        return dense(self.n_items, *self.contributions(indices, values))
 
     def batch_similarities(self, matrix: sp.csr_matrix) -> npt.NDArray[np.float32]:
         """Cosine of every row of a people × items weight matrix with every stored person."""

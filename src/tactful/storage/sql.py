@@ -11,11 +11,11 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Integer, cast, delete, func, select, tuple_
+from sqlalchemy import Connection, Integer, Table, cast, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -609,43 +609,46 @@ class SqlUnitOfWork:
             self.conn.execute(
                 delete(t.interests).where(t.interests.c.user_id == user_id, t.interests.c.tag == tag)
             )
-        interest_tuple, item_state_tuple = codec.interest_tuple, codec.item_state_tuple
         known: list[tuple[Any, ...]] = []
-        new_interest = functools.partial(self.absent.new_row, t.interests.name)
-        new_item = functools.partial(self.absent.new_row, t.person_items.name)
 
-        def interest_rows() -> Iterator[tuple[Any, ...]]:
+        def dirty_rows(
+            table: Table,
+            pick: Callable[[Profile], tuple[set[str], Mapping[str, Any]]],
+            encode: Callable[[str, str, Any, int], tuple[Any, ...]],
+        ) -> Iterator[tuple[Any, ...]]:
+            """The table's dirty rows as encoded; keys seen missing are yielded, others kept."""
+            new = functools.partial(self.absent.new_row, table.name)
             for p, version in work:
-                user_id, interests = p.user_id, p.interests
-                for tag in p.dirty_tags:
-                    interest = interests.get(tag)
-                    if interest is not None:
-                        row = interest_tuple(user_id, tag, interest, version)
-                        if new_interest(user_id, tag):
+                dirty, found = pick(p)
+                for key in dirty:
+                    value = found.get(key)
+                    if value is not None:
+                        row = encode(p.user_id, key, value, version)
+                        if new(p.user_id, key):
                             yield row
                         else:
                             known.append(row)
 
-        def item_rows() -> Iterator[tuple[Any, ...]]:
-            for p, version in work:
-                user_id, items = p.user_id, p.items
-                for item_id in p.dirty_items:
-                    state = items.get(item_id)
-                    if state is not None:
-                        row = item_state_tuple(user_id, item_id, state, version)
-                        if new_item(user_id, item_id):
-                            yield row
-                        else:
-                            known.append(row)
-
-        for table, cols, rows, keys in (
-            (t.interests, codec.INTEREST_COLUMNS, interest_rows, ["user_id", "tag"]),
-            (t.person_items, codec.ITEM_STATE_COLUMNS, item_rows, ["user_id", "item_id"]),
+        for table, cols, pick, encode, keys in (
+            (
+                t.interests,
+                codec.INTEREST_COLUMNS,
+                lambda p: (p.dirty_tags, p.interests),
+                codec.interest_tuple,
+                ["user_id", "tag"],
+            ),
+            (
+                t.person_items,
+                codec.ITEM_STATE_COLUMNS,
+                lambda p: (p.dirty_items, p.items),
+                codec.item_state_tuple,
+                ["user_id", "item_id"],
+            ),
         ):
-            if not any(p.dirty_tags if table is t.interests else p.dirty_items for p, _ in work):
+            if not any(pick(p)[0] for p, _ in work):
                 continue
             known.clear()
-            pg_copy.copy_into(self.conn, table, cols, rows())
+            pg_copy.copy_into(self.conn, table, cols, dirty_rows(table, pick, encode))
             if known:
                 pg_copy.merge(self.conn, table, cols, known, keys)
         for p, _ in work:
